@@ -1,0 +1,3 @@
+"""Azure security-contact compliance checks (CIS Microsoft Azure Foundations), run by pytest."""
+
+__version__ = "0.1.0"

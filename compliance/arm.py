@@ -1,0 +1,357 @@
+"""All Azure access: clouds, credentials, clients, and the read-only calls the audit makes.
+
+Nothing here runs at import time. :class:`ArmReader` builds its clients when it is made,
+and makes them read-only: the pipelines carry no automatic resource-provider registration
+(azure-mgmt-core's policy would POST `.../providers/Microsoft.Security/register` on a 409)
+and a last policy refuses any method but GET, so an audit can never write to Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import (
+    ContentDecodePolicy,
+    HeadersPolicy,
+    HTTPPolicy,
+    NetworkTraceLoggingPolicy,
+    ProxyPolicy,
+    RedirectPolicy,
+    RequestIdPolicy,
+    RetryPolicy,
+    SansIOHTTPPolicy,
+    UserAgentPolicy,
+)
+from azure.core.pipeline.transport import RequestsTransport
+from azure.core.rest import HttpRequest, HttpResponse
+from azure.identity import AzureAuthorityHosts
+from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+
+from compliance import __version__
+from compliance.contacts import (
+    API_2020,
+    API_2023,
+    Contact,
+    MalformedResponse,
+    SecurityContacts,
+    contacts_from_page,
+)
+
+
+class AuditError(Exception):
+    """Ends the whole run: nothing can be verified (one `ERROR:` line, no traceback)."""
+
+
+class Unverifiable(Exception):
+    """One subscription's contacts could not be read: that case is an error, never a pass."""
+
+
+@dataclass(frozen=True)
+class Cloud:
+    name: str
+    arm_endpoint: str
+    authority: str
+    scope: str
+
+
+CLOUDS = {
+    cloud.name: cloud
+    for cloud in (
+        Cloud(
+            "AzureCloud",
+            "https://management.azure.com/",
+            AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
+            "https://management.azure.com/.default",
+        ),
+        Cloud(
+            "AzureUSGovernment",
+            "https://management.usgovcloudapi.net/",
+            AzureAuthorityHosts.AZURE_GOVERNMENT,
+            "https://management.core.usgovcloudapi.net/.default",
+        ),
+        Cloud(
+            "AzureChinaCloud",
+            "https://management.chinacloudapi.cn/",
+            AzureAuthorityHosts.AZURE_CHINA,
+            "https://management.chinacloudapi.cn/.default",
+        ),
+    )
+}
+
+# What to do when a credential kind fails; shown after the error itself.
+AUTH_HINTS = {
+    "default": "DefaultAzureCredential tried environment variables, workload identity, "
+    "managed identity, the Azure CLI and more; sign in with `az login` or choose one "
+    "credential with --azure-auth",
+    "cli": "run `az login` (and `az account set --subscription ...`), "
+    "or choose another --azure-auth",
+    "environment": "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+    "(or AZURE_CLIENT_CERTIFICATE_PATH) for a service principal",
+    "workload-identity": "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE "
+    "(the Kubernetes workload identity webhook and azure/login do this)",
+    "managed-identity": "run on an Azure resource with a managed identity; "
+    "set AZURE_CLIENT_ID to pick a user-assigned one",
+    "azure-pipelines": "run inside an Azure Pipelines AzureCLI@2 task with a workload-identity "
+    "service connection and pass SYSTEM_ACCESSTOKEN: $(System.AccessToken) in env",
+}
+AUTH_KINDS = tuple(AUTH_HINTS)
+
+
+def _env(*names: str) -> str:
+    return next((os.environ[n] for n in names if os.environ.get(n)), "")
+
+
+def make_credential(kind: str, cloud: Cloud, tenant: str | None = None) -> TokenCredential:
+    """The azure-identity credential `--azure-auth` names, pointed at `cloud`'s authority."""
+    from azure import identity  # heavy: only when a run really needs Azure
+
+    authority = cloud.authority
+    try:
+        if kind == "default":
+            return identity.DefaultAzureCredential(authority=authority)
+        if kind == "cli":
+            return identity.AzureCliCredential(tenant_id=tenant or None)
+        if kind == "environment":
+            return identity.EnvironmentCredential(authority=authority)
+        if kind == "workload-identity":
+            return identity.WorkloadIdentityCredential(authority=authority)
+        if kind == "managed-identity":
+            return identity.ManagedIdentityCredential(client_id=_env("AZURE_CLIENT_ID") or None)
+        if kind == "azure-pipelines":
+            return identity.AzurePipelinesCredential(
+                tenant_id=tenant or _env("AZURESUBSCRIPTION_TENANT_ID", "AZURE_TENANT_ID"),
+                client_id=_env("AZURESUBSCRIPTION_CLIENT_ID", "AZURE_CLIENT_ID"),
+                service_connection_id=_env("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"),
+                system_access_token=_env("SYSTEM_ACCESSTOKEN"),
+                authority=authority,
+            )
+    except ValueError as exc:  # azure-identity's word for "a required setting is missing"
+        raise AuditError(f"--azure-auth={kind}: {_first_line(exc)}; {AUTH_HINTS[kind]}") from None
+    raise ValueError(f"unknown --azure-auth {kind!r}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0].strip()
+
+
+class _GetOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """The audit's promise in code: anything but GET never leaves the process."""
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        method = request.http_request.method
+        if method != "GET":
+            raise RuntimeError(f"the audit is read-only; refused {method} {request.http_request.url}")
+
+
+def _read_only_policies(credential: TokenCredential, scope: str) -> list[Any]:
+    """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only."""
+    policies: list[HTTPPolicy | SansIOHTTPPolicy] = [  # type: ignore[type-arg]
+        RequestIdPolicy(),
+        HeadersPolicy(),
+        UserAgentPolicy(sdk_moniker=f"azure-security-contacts-audit/{__version__}"),
+        ProxyPolicy(),
+        ContentDecodePolicy(),
+        RedirectPolicy(),
+        RetryPolicy(),
+        ARMChallengeAuthenticationPolicy(credential, scope),
+        NetworkTraceLoggingPolicy(),
+        ARMHttpLoggingPolicy(),
+        _GetOnly(),
+    ]
+    return policies
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    display_name: str
+    state: str
+    tenant_id: str | None = None
+
+    @property
+    def checkable(self) -> bool:
+        """Disabled and Deleted subscriptions keep no contacts worth reading."""
+        return self.state not in ("Disabled", "Deleted")
+
+
+def _arm_error(response: HttpResponse) -> tuple[str, str]:
+    """ARM's error code and message from an error body, or what can be said without one."""
+    try:
+        error = response.json().get("error") or {}
+        return str(error.get("code") or "-"), str(error.get("message") or "").strip()
+    except (ValueError, AttributeError):
+        return "-", (response.text() or "").strip()[:200]
+
+
+def _unverifiable_hint(status: int, subscription_id: str) -> str:
+    if status == 401:
+        return (
+            "The token was refused: check that --azure-auth, --azure-cloud and --azure-tenant "
+            "match the tenant that owns this subscription"
+        )
+    if status == 403:
+        return (
+            "The identity lacks read access to Defender for Cloud: assign it the Security Reader "
+            "role (least privilege; Reader also works) on /subscriptions/" + subscription_id
+        )
+    if status == 404:
+        return "This ARM endpoint does not know the subscription; check --azure-cloud"
+    if status == 429:
+        return "ARM kept throttling after every retry; rerun later or with fewer parallel runs"
+    if status >= 500:
+        return "Azure answered with a server error after every retry; rerun later"
+    return "This answer is not one Azure documents for securityContacts"
+
+
+class ArmReader:
+    """Read-only access to one ARM endpoint: subscriptions and their security contacts.
+
+    One transport (one connection pool) serves both clients; each client's token policy
+    caches its token, so a run asks the credential for a token once per client.
+    """
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        cloud: Cloud,
+        arm_endpoint: str | None = None,
+        connection_verify: str | bool = True,
+    ) -> None:
+        from azure.mgmt.security import SecurityCenter
+        from azure.mgmt.subscription import SubscriptionClient
+
+        self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
+        self._transport = RequestsTransport(connection_verify=connection_verify)
+        self._subscription_client = SubscriptionClient(
+            credential,
+            base_url=self.endpoint,
+            policies=_read_only_policies(credential, cloud.scope),
+            transport=self._transport,
+        )
+        # The subscription id in the client's configuration is never used: every request
+        # below carries its full URL.
+        self._security_client = SecurityCenter(
+            credential,
+            subscription_id="",
+            base_url=self.endpoint,
+            policies=_read_only_policies(credential, cloud.scope),
+            transport=self._transport,
+        )
+
+    def close(self) -> None:
+        self._subscription_client.close()
+        self._security_client.close()
+
+    def list_subscriptions(self) -> list[Subscription]:
+        """Every subscription the identity can see (all pages), sorted by id.
+
+        Raises AuditError when the credential fails or ARM cannot be asked.
+        """
+        try:
+            found = [
+                Subscription(
+                    id=s.subscription_id,
+                    display_name=s.display_name or s.subscription_id,
+                    state=str(s.state),
+                    tenant_id=(s.additional_properties or {}).get("tenantId"),
+                )
+                for s in self._subscription_client.subscriptions.list()
+            ]
+        except ClientAuthenticationError as exc:
+            raise AuditError(f"could not get a token: {_first_line(exc)}") from None
+        except HttpResponseError as exc:
+            code = exc.error.code if exc.error else "-"
+            raise AuditError(
+                f"listing subscriptions at {self.endpoint} failed: HTTP {exc.status_code} "
+                f"{code}: {_first_line(exc)}"
+            ) from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise AuditError(f"could not reach ARM at {self.endpoint}: {_first_line(exc)}") from None
+        return sorted(found, key=lambda s: s.id.lower())
+
+    def _get(self, url: str) -> HttpResponse:
+        try:
+            response: HttpResponse = self._security_client._client.send_request(
+                HttpRequest("GET", url, headers={"Accept": "application/json"})
+            )
+        except ClientAuthenticationError as exc:
+            raise Unverifiable(f"could not get a token: {_first_line(exc)}") from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise Unverifiable(f"could not reach ARM at {self.endpoint}: {_first_line(exc)}") from None
+        return response
+
+    def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
+        """The subscription's security contacts, every page, normalized.
+
+        Asks at 2023-12-01-preview and falls back to 2020-01-01-preview where a cloud
+        rejects that version. Raises Unverifiable when Azure's answer cannot be trusted.
+        """
+        path = f"/subscriptions/{subscription_id}/providers/Microsoft.Security/securityContacts"
+        for api_version in (API_2023, API_2020):
+            response = self._get(f"{self.endpoint}{path}?api-version={api_version}")
+            code, message = _arm_error(response) if response.status_code != 200 else ("", "")
+            if response.status_code == 400 and code == "InvalidApiVersionParameter":
+                continue
+            if response.status_code == 409 and code == "MissingSubscriptionRegistration":
+                return SecurityContacts(subscription_id, api_version, (), defender_registered=False)
+            if response.status_code != 200:
+                raise Unverifiable(
+                    f"could not read security contacts: HTTP {response.status_code} {code}"
+                    f"{': ' + message if message else ''}. "
+                    f"{_unverifiable_hint(response.status_code, subscription_id)}"
+                )
+            contacts = self._all_pages(response, api_version)
+            return SecurityContacts(subscription_id, api_version, tuple(contacts))
+        raise Unverifiable(
+            f"could not read security contacts: ARM rejected api-versions {API_2023} and "
+            f"{API_2020} (400 InvalidApiVersionParameter)"
+        )
+
+    def _all_pages(self, response: HttpResponse, api_version: str) -> list[Contact]:
+        contacts: list[Contact] = []
+        seen: set[str] = set()
+        while True:
+            try:
+                page, next_link = contacts_from_page(_json(response), api_version)
+            except MalformedResponse as exc:
+                raise Unverifiable(
+                    f"the securityContacts response (api-version {api_version}) is not the JSON "
+                    f"Azure documents: {exc}"
+                ) from None
+            contacts.extend(page)
+            if next_link is None:
+                return contacts
+            # The bearer token goes wherever nextLink points: only ever to this endpoint.
+            if not next_link.startswith(self.endpoint + "/") or next_link in seen:
+                raise Unverifiable(
+                    f"the securityContacts response has a nextLink that leaves {self.endpoint} "
+                    f"or repeats: {next_link}"
+                )
+            seen.add(next_link)
+            response = self._get(next_link)
+            if response.status_code != 200:
+                code, message = _arm_error(response)
+                raise Unverifiable(
+                    f"could not read the next page of security contacts: HTTP "
+                    f"{response.status_code} {code}: {message}"
+                )
+
+
+def _json(response: HttpResponse) -> Any:
+    try:
+        return json.loads(response.text())
+    except ValueError as exc:
+        raise MalformedResponse(f"the body is not JSON ({exc})") from None
+

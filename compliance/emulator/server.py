@@ -1,0 +1,528 @@
+"""A local HTTPS Azure Resource Manager, just large enough for the audit.
+
+It serves the subscriptions list (paged) and Microsoft.Security securityContacts
+list/get/put/delete in api-versions 2017-08-01-preview, 2020-01-01-preview and
+2023-12-01-preview, shaped like the public REST specification's examples. It checks the
+bearer token, logs every request, and can be told to misbehave per subscription (latency,
+401/403/404/409/429/500 answers, malformed bodies, a rejected api-version).
+
+Contacts are stored in the 2023-12-01-preview shape (what the portal writes) and converted
+when asked for an older version, as ARM does.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import ssl
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+from azure.core.credentials import AccessToken, AccessTokenInfo
+
+from compliance.contacts import API_2017, API_2020, API_2023, API_VERSIONS
+
+SUBSCRIPTIONS_API_VERSIONS = ("2016-06-01", "2020-01-01", "2021-01-01", "2022-12-01")
+TENANTS_DIR = Path(__file__).parent / "tenants"
+
+
+@dataclass
+class Fault:
+    """How to answer a subscription's securityContacts requests instead of normally.
+
+    ``times`` is how many requests it answers (None: all of them); then the next fault,
+    or the normal answer, takes over.
+    """
+
+    status: int = 500
+    code: str = "InternalServerError"
+    message: str = "Emulated failure."
+    times: int | None = None
+    retry_after: float | None = None
+    body: str | None = None  # sent verbatim instead of an ARM error body
+    latency: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        return cls(
+            status=int(data.get("status", 500)),
+            code=data.get("code", "InternalServerError"),
+            message=data.get("message", "Emulated failure."),
+            times=data.get("times"),
+            retry_after=data.get("retryAfter"),
+            body=data.get("body"),
+            latency=float(data.get("latencyMs", 0)) / 1000,
+        )
+
+
+@dataclass
+class EmulatedSubscription:
+    id: str
+    display_name: str
+    state: str = "Enabled"
+    tenant_id: str = ""
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> 2023 properties
+    defender_registered: bool = True
+    reject_api_versions: set[str] = field(default_factory=set)
+    faults: list[Fault] = field(default_factory=list)
+
+    def as_arm(self) -> dict[str, Any]:
+        return {
+            "id": f"/subscriptions/{self.id}",
+            "subscriptionId": self.id,
+            "tenantId": self.tenant_id,
+            "displayName": self.display_name,
+            "state": self.state,
+            "subscriptionPolicies": {
+                "locationPlacementId": "Public_2014-09-01",
+                "quotaId": "PayAsYouGo_2014-09-01",
+                "spendingLimit": "Off",
+            },
+            "authorizationSource": "RoleBased",
+        }
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    subscriptions: tuple[EmulatedSubscription, ...]
+
+
+def load_tenant(source: str | Path) -> Tenant:
+    """A tenant from a JSON data file, or a bundled one by name (e.g. "demo")."""
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        path = TENANTS_DIR / f"{source}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return tenant_from_json(data)
+
+
+def tenant_from_json(data: dict[str, Any]) -> Tenant:
+    tenant_id = data["tenantId"]
+    subs = []
+    for item in data["subscriptions"]:
+        subs.append(
+            EmulatedSubscription(
+                id=item["subscriptionId"],
+                display_name=item["displayName"],
+                state=item.get("state", "Enabled"),
+                tenant_id=item.get("tenantId", tenant_id),
+                contacts={
+                    c.get("name", "default"): dict(c.get("properties", {}))
+                    for c in item.get("securityContacts", [])
+                },
+                defender_registered=item.get("defenderRegistered", True),
+                reject_api_versions=set(item.get("rejectApiVersions", [])),
+                faults=[Fault.from_json(f) for f in item.get("faults", [])],
+            )
+        )
+    return Tenant(tenant_id, tuple(subs))
+
+
+# --- shape conversion between the stored 2023 properties and older api-versions ------------
+
+
+def _alert_source(props: dict[str, Any]) -> dict[str, Any] | None:
+    sources = props.get("notificationsSources") or []
+    return next((s for s in sources if s.get("sourceType") == "Alert"), None)
+
+
+def _owner_notified(props: dict[str, Any]) -> bool:
+    by_role = props.get("notificationsByRole") or {}
+    return by_role.get("state") == "On" and "Owner" in (by_role.get("roles") or [])
+
+
+def render_properties(props: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """Stored 2023 properties as `api_version` shows them."""
+    if api_version == API_2023:
+        return dict(props)
+    alert = _alert_source(props)
+    alerts_on = alert is not None and props.get("isEnabled", True) is not False
+    if api_version == API_2020:
+        out: dict[str, Any] = {"emails": props.get("emails", "")}
+        if "phone" in props:
+            out["phone"] = props["phone"]
+        out["alertNotifications"] = {"state": "On" if alerts_on else "Off"}
+        if alert is not None and "minimalSeverity" in alert:
+            out["alertNotifications"]["minimalSeverity"] = alert["minimalSeverity"]
+        if "notificationsByRole" in props:
+            out["notificationsByRole"] = props["notificationsByRole"]
+        return out
+    out = {"email": props.get("emails", "")}
+    if "phone" in props:
+        out["phone"] = props["phone"]
+    out["alertNotifications"] = "On" if alerts_on else "Off"
+    out["alertsToAdmins"] = "On" if _owner_notified(props) else "Off"
+    return out
+
+
+def store_properties(props: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """Properties PUT at `api_version` in the stored 2023 shape."""
+    if api_version == API_2023:
+        return dict(props)
+    stored: dict[str, Any] = {"isEnabled": True}
+    if api_version == API_2020:
+        stored["emails"] = props.get("emails", "")
+        alerts = props.get("alertNotifications") or {}
+        if "notificationsByRole" in props:
+            stored["notificationsByRole"] = props["notificationsByRole"]
+        if alerts.get("state") == "On":
+            stored["notificationsSources"] = [
+                {"sourceType": "Alert", "minimalSeverity": alerts.get("minimalSeverity", "High")}
+            ]
+    else:
+        stored["emails"] = props.get("email", "")
+        if props.get("alertsToAdmins") == "On":
+            stored["notificationsByRole"] = {"state": "On", "roles": ["Owner"]}
+        if props.get("alertNotifications") == "On":
+            stored["notificationsSources"] = [{"sourceType": "Alert", "minimalSeverity": "High"}]
+    if "phone" in props:
+        stored["phone"] = props["phone"]
+    return stored
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    had_bearer_token: bool
+    body: Any = None
+
+    @property
+    def api_version(self) -> str | None:
+        return self.query.get("api-version")
+
+
+class EmulatorCredential:
+    """A TokenCredential for the emulator's own token (the demo has no Azure account)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self._token, int(time.time()) + 3600)
+
+
+class ArmEmulator:
+    """The emulator as an object: ``with ArmEmulator(load_tenant("demo")) as arm: ...``.
+
+    ``url`` is its base URL, ``ca_path`` the PEM of the CA that signed its certificate,
+    ``token`` the only bearer token it accepts, ``requests`` the log of what it was sent.
+    """
+
+    def __init__(
+        self,
+        tenant: Tenant | None = None,
+        *,
+        latency: float = 0.0,
+        subscriptions_page_size: int = 100,
+        contacts_page_size: int = 100,
+    ) -> None:
+        self.token = secrets.token_urlsafe(32)
+        self.latency = latency
+        self.subscriptions_page_size = subscriptions_page_size
+        self.contacts_page_size = contacts_page_size
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, EmulatedSubscription] = {}
+        self.tenant_id = ""
+        if tenant is not None:
+            self.load(tenant)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.ca_path = ""
+        self.url = ""
+
+    # lifecycle
+
+    def start(self) -> ArmEmulator:
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self._tmp = tempfile.TemporaryDirectory(prefix="arm-emulator-")
+        self.ca_path = str(Path(self._tmp.name) / "ca.pem")
+        ca.cert_pem.write_to_path(self.ca_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(context)
+        self._server = _TLSServer(("127.0.0.1", 0), _Handler, context, self)
+        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="arm-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> ArmEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # state
+
+    def load(self, tenant: Tenant) -> None:
+        with self._lock:
+            self.tenant_id = tenant.tenant_id
+            self._subscriptions = {s.id.lower(): s for s in tenant.subscriptions}
+
+    def add_subscription(self, subscription: EmulatedSubscription) -> None:
+        with self._lock:
+            self._subscriptions[subscription.id.lower()] = subscription
+
+    def subscription(self, subscription_id: str) -> EmulatedSubscription:
+        return self._subscriptions[subscription_id.lower()]
+
+    def fail(self, subscription_id: str, fault: Fault) -> None:
+        """Answer the subscription's contact requests with `fault` (after earlier faults)."""
+        with self._lock:
+            self.subscription(subscription_id).faults.append(fault)
+
+    def clear(self) -> None:
+        """Forget the request log and handler errors."""
+        with self._lock:
+            self.requests.clear()
+            self.errors.clear()
+
+    def check(self) -> None:
+        """Re-raise the first error a request handler hit, so a test sees it."""
+        if self.errors:
+            raise self.errors[0]
+
+    def credential(self) -> EmulatorCredential:
+        return EmulatorCredential(self.token)
+
+    # request handling (called from server threads)
+
+    def handle(self, method: str, target: str, headers: Any, body: bytes) -> _Answer:
+        parts = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        bearer = headers.get("Authorization", "") == f"Bearer {self.token}"
+        try:
+            parsed_body = json.loads(body) if body else None
+        except ValueError:
+            parsed_body = body.decode("utf-8", "replace")
+        with self._lock:
+            self.requests.append(RecordedRequest(method, parts.path, query, bearer, parsed_body))
+        if self.latency:
+            time.sleep(self.latency)
+        if not bearer:
+            return _error(401, "InvalidAuthenticationToken", "The access token is missing or invalid.")
+        segments = [s for s in parts.path.split("/") if s]
+        if segments == ["subscriptions"]:
+            return self._list_subscriptions(query)
+        if len(segments) >= 2 and segments[0].lower() == "subscriptions":
+            return self._subscription_scope(method, segments, query, parsed_body)
+        return _error(404, "NotFound", f"No route for {parts.path}.")
+
+    def _list_subscriptions(self, query: dict[str, str]) -> _Answer:
+        version = query.get("api-version")
+        if version not in SUBSCRIPTIONS_API_VERSIONS:
+            return _invalid_api_version(version, SUBSCRIPTIONS_API_VERSIONS)
+        with self._lock:
+            everything = sorted(self._subscriptions.values(), key=lambda s: s.display_name)
+        start = int(query.get("$skiptoken", "0"))
+        page = everything[start : start + self.subscriptions_page_size]
+        body: dict[str, Any] = {"value": [s.as_arm() for s in page]}
+        if start + self.subscriptions_page_size < len(everything):
+            nxt = start + self.subscriptions_page_size
+            body["nextLink"] = f"{self.url}/subscriptions?api-version={version}&$skiptoken={nxt}"
+        return _Answer(200, body)
+
+    def _subscription_scope(
+        self, method: str, segments: list[str], query: dict[str, str], body: Any
+    ) -> _Answer:
+        with self._lock:
+            sub = self._subscriptions.get(segments[1].lower())
+        if sub is None:
+            return _error(
+                404, "SubscriptionNotFound", f"The subscription '{segments[1]}' could not be found."
+            )
+        rest = [s.lower() for s in segments[2:]]
+        if method == "POST" and rest == ["providers", "microsoft.security", "register"]:
+            sub.defender_registered = True
+            return _Answer(200, {"namespace": "Microsoft.Security", "registrationState": "Registered"})
+        if rest[:3] != ["providers", "microsoft.security", "securitycontacts"] or len(rest) > 4:
+            return _error(404, "NotFound", "No route for this resource.")
+        answer = self._next_fault(sub)
+        if answer is not None:
+            return answer
+        version = query.get("api-version")
+        if version not in API_VERSIONS or version in sub.reject_api_versions:
+            allowed = [v for v in API_VERSIONS if v not in sub.reject_api_versions]
+            return _invalid_api_version(version, tuple(allowed))
+        if not sub.defender_registered:
+            return _error(
+                409,
+                "MissingSubscriptionRegistration",
+                "The subscription is not registered to use namespace 'Microsoft.Security'.",
+            )
+        name = segments[5] if len(segments) > 5 else None
+        if name is None:
+            if method != "GET":
+                return _error(405, "MethodNotAllowed", f"{method} is not allowed here.")
+            return self._list_contacts(sub, version, query)
+        return self._one_contact(method, sub, name, version, body)
+
+    def _next_fault(self, sub: EmulatedSubscription) -> _Answer | None:
+        with self._lock:
+            if not sub.faults:
+                return None
+            fault = sub.faults[0]
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    sub.faults.pop(0)
+        if fault.latency:
+            time.sleep(fault.latency)
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        if fault.body is not None:
+            return _Answer(fault.status, fault.body, headers)
+        return _error(fault.status, fault.code, fault.message, headers)
+
+    def _contact_json(self, sub: EmulatedSubscription, name: str, version: str) -> dict[str, Any]:
+        return {
+            "id": f"/subscriptions/{sub.id}/providers/Microsoft.Security/securityContacts/{name}",
+            "name": name,
+            "type": "Microsoft.Security/securityContacts",
+            "properties": render_properties(sub.contacts[name], version),
+        }
+
+    def _list_contacts(self, sub: EmulatedSubscription, version: str, query: dict[str, str]) -> _Answer:
+        with self._lock:
+            names = sorted(sub.contacts)
+            start = int(query.get("$skipToken", "0"))
+            page = [self._contact_json(sub, n, version) for n in names[start : start + self.contacts_page_size]]
+        body: dict[str, Any] = {"value": page}
+        if start + self.contacts_page_size < len(names):
+            body["nextLink"] = (
+                f"{self.url}/subscriptions/{sub.id}/providers/Microsoft.Security/securityContacts"
+                f"?api-version={version}&$skipToken={start + self.contacts_page_size}"
+            )
+        return _Answer(200, body)
+
+    def _one_contact(
+        self, method: str, sub: EmulatedSubscription, name: str, version: str, body: Any
+    ) -> _Answer:
+        with self._lock:
+            exists = name in sub.contacts
+            if method == "GET":
+                if not exists:
+                    return _error(404, "NotFound", f"Security contact '{name}' was not found.")
+                return _Answer(200, self._contact_json(sub, name, version))
+            if method == "PUT":
+                if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+                    return _error(400, "InvalidRequestContent", "The body must hold 'properties'.")
+                sub.contacts[name] = store_properties(body["properties"], version)
+                return _Answer(200 if exists else 201, self._contact_json(sub, name, version))
+            if method == "DELETE":
+                sub.contacts.pop(name, None)
+                return _Answer(200 if exists else 204, None)
+        return _error(405, "MethodNotAllowed", f"{method} is not allowed here.")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, str):
+            return self.body.encode("utf-8")
+        return json.dumps(self.body).encode("utf-8")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Answer:
+    return _Answer(status, {"error": {"code": code, "message": message}}, headers or {})
+
+
+def _invalid_api_version(version: str | None, allowed: tuple[str, ...]) -> _Answer:
+    return _error(
+        400,
+        "InvalidApiVersionParameter",
+        f"The api-version '{version}' is invalid. The supported versions are '{','.join(allowed)}'.",
+    )
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+        emulator: ArmEmulator,
+    ) -> None:
+        super().__init__(address, handler)
+        self.context = context
+        self.emulator = emulator
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        # The handshake happens in the connection's own thread, not in the accept loop.
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as ARM: clients reuse TLS connections
+    # http.server writes headers and body separately; unbuffered, on a kept-alive connection
+    # the body then waits for the peer's delayed ACK (~40 ms a request). Buffer the whole
+    # answer and send it in one write, without Nagle.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
+    timeout = 60
+    server: _TLSServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        emulator = self.server.emulator
+        try:
+            answer = emulator.handle(self.command, self.path, self.headers, body)
+        except Exception as exc:
+            emulator.errors.append(exc)
+            answer = _error(500, "EmulatorError", f"{type(exc).__name__}: {exc}")
+        payload = answer.encoded()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-ms-request-id", secrets.token_hex(16))
+        for key, value in answer.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
