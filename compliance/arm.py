@@ -16,6 +16,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
+    DecodeError,
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
@@ -51,6 +52,10 @@ from compliance.contacts import (
 
 class AuditError(Exception):
     """Ends the whole run: nothing can be verified (one `ERROR:` line, no traceback)."""
+
+
+class CredentialFailed(AuditError):
+    """The credential could not produce a token."""
 
 
 class Unverifiable(Exception):
@@ -143,7 +148,7 @@ def make_credential(kind: str, cloud: Cloud, tenant: str | None = None) -> Token
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0].strip()
+    return text.splitlines()[0].strip().rstrip(".")
 
 
 class _GetOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
@@ -190,7 +195,7 @@ def _arm_error(response: HttpResponse) -> tuple[str, str]:
     """ARM's error code and message from an error body, or what can be said without one."""
     try:
         error = response.json().get("error") or {}
-        return str(error.get("code") or "-"), str(error.get("message") or "").strip()
+        return str(error.get("code") or "-"), str(error.get("message") or "").strip().rstrip(".")
     except (ValueError, AttributeError):
         return "-", (response.text() or "").strip()[:200]
 
@@ -270,7 +275,12 @@ class ArmReader:
                 for s in self._subscription_client.subscriptions.list()
             ]
         except ClientAuthenticationError as exc:
-            raise AuditError(f"could not get a token: {_first_line(exc)}") from None
+            if exc.response is not None:  # a token was sent and ARM refused it
+                code = exc.error.code if exc.error else "-"
+                raise CredentialFailed(
+                    f"ARM at {self.endpoint} refused the token: HTTP {exc.status_code} {code}"
+                ) from None
+            raise CredentialFailed(f"could not get a token: {_first_line(exc)}") from None
         except HttpResponseError as exc:
             code = exc.error.code if exc.error else "-"
             raise AuditError(
@@ -288,6 +298,10 @@ class ArmReader:
             )
         except ClientAuthenticationError as exc:
             raise Unverifiable(f"could not get a token: {_first_line(exc)}") from None
+        except DecodeError as exc:  # the pipeline already refused a body labelled JSON
+            raise Unverifiable(
+                f"the securityContacts response is not the JSON Azure documents: {_first_line(exc)}"
+            ) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise Unverifiable(f"could not reach ARM at {self.endpoint}: {_first_line(exc)}") from None
         return response

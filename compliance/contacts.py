@@ -98,10 +98,12 @@ def _optional(props: Mapping[str, Any], key: str, kind: type, where: str) -> Any
     return None if value is None else _expect(value, kind, f"{where}.{key}")
 
 
-def _on_off(value: str | None) -> bool | None:
+def _on_off(value: str | None, where: str) -> bool | None:
     if value is None:
         return None
-    return value.strip().lower() == "on"
+    if value not in ("On", "Off"):
+        raise MalformedResponse(f"{where} is {value!r}, expected 'On' or 'Off'")
+    return value == "On"
 
 
 def _roles(props: Mapping[str, Any], where: str) -> tuple[bool | None, tuple[str, ...]]:
@@ -112,16 +114,18 @@ def _roles(props: Mapping[str, Any], where: str) -> tuple[bool | None, tuple[str
     roles = _optional(by_role, "roles", list, where) or []
     for i, role in enumerate(roles):
         _expect(role, str, f"{where}.roles[{i}]")
-    return _on_off(_optional(by_role, "state", str, where)), tuple(roles)
+    return _on_off(_optional(by_role, "state", str, where), f"{where}.state"), tuple(roles)
 
 
 def _contact_2017(name: str, props: Mapping[str, Any], where: str) -> Contact:
-    to_admins = _on_off(_optional(props, "alertsToAdmins", str, where))
+    to_admins = _on_off(_optional(props, "alertsToAdmins", str, where), f"{where}.alertsToAdmins")
     return Contact(
         name=name,
         addresses=split_addresses(_optional(props, "email", str, where) or ""),
         phone=_optional(props, "phone", str, where),
-        alert_notifications=_on_off(_optional(props, "alertNotifications", str, where)),
+        alert_notifications=_on_off(
+            _optional(props, "alertNotifications", str, where), f"{where}.alertNotifications"
+        ),
         notify_roles_enabled=to_admins,
         # 2017's "alertsToAdmins" mails the subscription's admins and owners.
         notify_roles=("Owner",) if to_admins else (),
@@ -135,7 +139,10 @@ def _contact_2020(name: str, props: Mapping[str, Any], where: str) -> Contact:
         name=name,
         addresses=split_addresses(_optional(props, "emails", str, where) or ""),
         phone=_optional(props, "phone", str, where),
-        alert_notifications=_on_off(_optional(alerts, "state", str, f"{where}.alertNotifications")),
+        alert_notifications=_on_off(
+            _optional(alerts, "state", str, f"{where}.alertNotifications"),
+            f"{where}.alertNotifications.state",
+        ),
         alert_minimal_severity=_optional(
             alerts, "minimalSeverity", str, f"{where}.alertNotifications"
         ),

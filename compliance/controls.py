@@ -70,7 +70,7 @@ def email_remediation(subscription_id: str, *, register: bool = False, enable: b
         steps.append(
             "  CLI (turns the contact on; a PUT replaces the contact, so keep the addresses and "
             "settings you want): az rest --method put --url "
-            f"'https://management.azure.com/subscriptions/{subscription_id}/providers/"
+            f"'/subscriptions/{subscription_id}/providers/"
             "Microsoft.Security/securityContacts/default?api-version=2023-12-01-preview' "
             '--body \'{"properties": {"emails": "security-team@your-domain", "isEnabled": true, '
             '"notificationsByRole": {"state": "On", "roles": ["Owner"]}, "notificationsSources": '
@@ -119,9 +119,8 @@ def evaluate_email(read: SecurityContacts) -> Verdict:
                 f"security contact '{contact.name}' sends to {', '.join(contact.valid_addresses)}",
             )
     problems = "; ".join(_contact_problem(c) for c in read.contacts)
-    all_disabled = all(c.disabled for c in read.contacts)
     return Verdict(
         False,
         f"no enabled security contact has a valid email address: {problems}",
-        email_remediation(sub, enable=all_disabled),
+        email_remediation(sub, enable=any(c.disabled for c in read.contacts)),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -485,6 +486,13 @@ class _TLSServer(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.context = context
         self.emulator = emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that refuses the certificate or hangs up is its own business; anything
+        # else is a bug in the emulator and must reach the test.
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ssl.SSLError, ConnectionError, TimeoutError)) and error:
+            self.emulator.errors.append(error)
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = self.socket.accept()

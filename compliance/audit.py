@@ -1,0 +1,127 @@
+"""What one audit run knows about Azure: its settings, the subscriptions it selected, and
+the contacts it read. Built lazily, so `--help` and runs that ask for no subscription never
+touch Azure; independent of pytest, so it is usable and testable on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compliance.arm import (
+    AUTH_HINTS,
+    CLOUDS,
+    ArmReader,
+    AuditError,
+    CredentialFailed,
+    Subscription,
+    Unverifiable,
+    make_credential,
+)
+from compliance.contacts import SecurityContacts
+
+
+@dataclass(frozen=True)
+class Settings:
+    auth: str = "default"
+    cloud: str = "AzureCloud"
+    arm_endpoint: str | None = None
+    tenant: str | None = None
+    subscriptions: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    demo: bool = False
+
+
+def select_subscriptions(found: list[Subscription], settings: Settings) -> list[Subscription]:
+    """The subscriptions to audit, in `found`'s order; AuditError when that is none of them.
+
+    A subscription asked for by id but not visible is an error: an auditor who named it
+    must not get a green run that silently left it out.
+    """
+    if not found:
+        raise AuditError(
+            "the identity sees no subscriptions; give it a role (Security Reader) on the "
+            "subscriptions to audit, or check --azure-auth, --azure-cloud and --azure-tenant"
+        )
+    selected = found
+    if settings.tenant:
+        selected = [s for s in selected if (s.tenant_id or "").lower() == settings.tenant.lower()]
+    if settings.subscriptions:
+        wanted = {w.lower() for w in settings.subscriptions}
+        missing = sorted(wanted - {s.id.lower() for s in selected})
+        if missing:
+            raise AuditError(
+                f"--azure-subscription {', '.join(missing)}: not visible to this identity"
+                + (f" in tenant {settings.tenant}" if settings.tenant else "")
+                + f" (it sees {len(found)} subscription{'' if len(found) == 1 else 's'})"
+            )
+        selected = [s for s in selected if s.id.lower() in wanted]
+    excluded = {e.lower() for e in settings.exclude}
+    selected = [s for s in selected if s.id.lower() not in excluded]
+    if not selected:
+        raise AuditError(
+            f"no subscription left to audit: {len(found)} visible, none selected by "
+            "--azure-tenant / --azure-subscription / --azure-exclude-subscription"
+        )
+    return selected
+
+
+class Audit:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cloud = CLOUDS[settings.cloud]
+        self.visible_count = 0
+        self._reader: ArmReader | None = None
+        self._emulator = None
+        self._subscriptions: list[Subscription] | None = None
+        self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
+
+    @property
+    def endpoint(self) -> str:
+        if self._reader is not None:
+            return self._reader.endpoint
+        return (self.settings.arm_endpoint or self.cloud.arm_endpoint).rstrip("/")
+
+    def _arm(self) -> ArmReader:
+        if self._reader is None:
+            if self.settings.demo:
+                from compliance.emulator import ArmEmulator, load_tenant
+
+                self._emulator = emulator = ArmEmulator(load_tenant("demo")).start()
+                self._reader = ArmReader(
+                    emulator.credential(), self.cloud, emulator.url, emulator.ca_path
+                )
+            else:
+                credential = make_credential(self.settings.auth, self.cloud, self.settings.tenant)
+                self._reader = ArmReader(credential, self.cloud, self.settings.arm_endpoint)
+        return self._reader
+
+    def subscriptions(self) -> list[Subscription]:
+        """The selected subscriptions, sorted by id; discovered once per run."""
+        if self._subscriptions is None:
+            try:
+                found = self._arm().list_subscriptions()
+            except CredentialFailed as exc:
+                auth = self.settings.auth
+                raise AuditError(f"--azure-auth={auth}: {exc}; {AUTH_HINTS[auth]}") from None
+            self.visible_count = len(found)
+            self._subscriptions = select_subscriptions(found, self.settings)
+        return self._subscriptions
+
+    def security_contacts(self, subscription: Subscription) -> SecurityContacts:
+        """The subscription's contacts, read once per run; Unverifiable when they can't be."""
+        key = subscription.id.lower()
+        if key not in self._contacts:
+            try:
+                self._contacts[key] = self._arm().read_security_contacts(subscription.id)
+            except Unverifiable as exc:
+                self._contacts[key] = exc
+        result = self._contacts[key]
+        if isinstance(result, Unverifiable):
+            raise result
+        return result
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        if self._emulator is not None:
+            self._emulator.stop()

@@ -1,0 +1,124 @@
+"""Fixtures for the suite's own tests: the ARM emulator, a fake `az`, and audit runs.
+
+Every test talks to 127.0.0.1 only, through the real Azure SDK, real HTTPS and the real
+token policy; the credential is the real AzureCliCredential running a fake `az`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import azure.identity  # noqa: F401
+import azure.mgmt.security  # noqa: F401
+import azure.mgmt.subscription  # noqa: F401
+import pytest
+
+import compliance.plugin
+from compliance.emulator import ArmEmulator, Tenant, tenant_from_json
+
+# The imports above are not for use here: pytester's in-process runs drop every module a run
+# imported first, and a re-imported `requests` no longer matches the one azure-core holds.
+ROOT = Path(__file__).resolve().parent.parent
+CHECKS = ROOT / "tests" / "test_security_contacts.py"
+TENANT_ID = "11111111-2222-3333-4444-555555555555"
+
+# The fake `az`: prints what `az account get-access-token --output json` prints, logs its
+# arguments, and fails like an expired login when FAKE_AZ_FAIL is set.
+FAKE_AZ = f"""#!{sys.executable}
+import json, os, sys, time
+with open(os.environ["FAKE_AZ_LOG"], "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+if os.environ.get("FAKE_AZ_FAIL"):
+    sys.stderr.write("ERROR: AADSTS70043: The refresh token has expired. Please run 'az login' to setup account.\\n")
+    sys.exit(1)
+print(json.dumps({{
+    "accessToken": os.environ["FAKE_AZ_TOKEN"],
+    "expiresOn": "2099-01-01 00:00:00.000000",
+    "expires_on": int(time.time()) + 3600,
+    "subscription": "00000000-0000-0000-0000-000000000000",
+    "tenant": "{TENANT_ID}",
+    "tokenType": "Bearer",
+}}))
+"""
+
+
+def subscription(sub_id: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A tenant-file subscription entry; compliant unless told otherwise."""
+    entry: dict[str, Any] = {
+        "subscriptionId": sub_id,
+        "displayName": name or f"sub-{sub_id[:4]}",
+        "securityContacts": [
+            {"name": "default", "properties": {"emails": "soc@contoso.com", "isEnabled": True}}
+        ],
+    }
+    entry.update(extra)
+    return entry
+
+
+def tenant(*subscriptions: dict[str, Any], tenant_id: str = TENANT_ID) -> Tenant:
+    return tenant_from_json({"tenantId": tenant_id, "subscriptions": list(subscriptions)})
+
+
+@pytest.fixture(scope="session")
+def arm_emulator() -> Iterator[ArmEmulator]:
+    with ArmEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def arm(arm_emulator: ArmEmulator) -> Iterator[ArmEmulator]:
+    """The emulator with an empty tenant and an empty request log; load() what you need."""
+    arm_emulator.load(tenant())
+    arm_emulator.clear()
+    arm_emulator.latency = 0.0
+    arm_emulator.subscriptions_page_size = arm_emulator.contacts_page_size = 100
+    yield arm_emulator
+    arm_emulator.check()
+
+
+@pytest.fixture
+def fake_az(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: ArmEmulator) -> Path:
+    """A fake `az` first on PATH that hands out the emulator's token; returns its log."""
+    bin_dir = tmp_path / "fake-az-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "az"
+    script.write_text(FAKE_AZ)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    log = tmp_path / "fake-az.log"
+    log.touch()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_AZ_LOG", str(log))
+    monkeypatch.setenv("FAKE_AZ_TOKEN", arm.token)
+    monkeypatch.delenv("FAKE_AZ_FAIL", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", arm.ca_path)
+    return log
+
+
+def az_calls(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@pytest.fixture
+def audit(
+    pytester: pytest.Pytester, arm: ArmEmulator, fake_az: Path
+) -> Callable[..., pytest.RunResult]:
+    """Run the real compliance checks against the emulator, as a user would with `az login`."""
+    shutil.copy(CHECKS, pytester.path / CHECKS.name)
+
+    def run(*args: str) -> pytest.RunResult:
+        return pytester.runpytest(
+            "--azure-auth", "cli",
+            "--azure-arm-endpoint", arm.url,
+            "-p", "no:cacheprovider",
+            *args,
+            plugins=[compliance.plugin],
+        )  # fmt: skip
+
+    return run

@@ -1,0 +1,312 @@
+"""Unit tests for compliance.contacts: address parsing and normalizing every API shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compliance.contacts import (
+    API_2017,
+    API_2020,
+    API_2023,
+    Contact,
+    MalformedResponse,
+    address_problem,
+    contacts_from_page,
+    normalize_contact,
+    split_addresses,
+)
+
+EXAMPLES = Path(__file__).parent / "data" / "azure-rest-examples"
+PHONE = "(214)275-4038"
+
+
+# --- split_addresses -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("a@x.com", ("a@x.com",), id="single"),
+        pytest.param("a@x.com;b@x.com", ("a@x.com", "b@x.com"), id="semicolon"),
+        pytest.param("a@x.com,b@x.com", ("a@x.com", "b@x.com"), id="comma"),
+        pytest.param("a@x.com;b@x.com,c@x.com", ("a@x.com", "b@x.com", "c@x.com"), id="mixed"),
+        pytest.param("  a@x.com ;\tb@x.com  ", ("a@x.com", "b@x.com"), id="trimmed"),
+        pytest.param(";a@x.com;; ,b@x.com;", ("a@x.com", "b@x.com"), id="empty-parts-dropped"),
+        pytest.param(" ; , ", (), id="only-separators"),
+        pytest.param("", (), id="empty-string"),
+    ],
+)
+def test_split_addresses(raw: str, expected: tuple[str, ...]) -> None:
+    assert split_addresses(raw) == expected
+
+
+# --- address_problem -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["john@contoso.com", "Jane@contoso.com", "first.last+tag@sub.example.org", "soc@x.io"],
+)
+def test_address_problem_accepts_valid_addresses(address: str) -> None:
+    assert address_problem(address) is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param("admin.contoso.com", id="no-at"),
+        pytest.param("admin@localhost", id="no-dot-in-domain"),
+        pytest.param("admin@@contoso.com", id="double-at"),
+        pytest.param("a@b@contoso.com", id="two-ats"),
+        pytest.param("@contoso.com", id="no-local-part"),
+        pytest.param("admin@", id="no-domain"),
+        pytest.param("ad min@contoso.com", id="space"),
+    ],
+)
+def test_address_problem_explains_invalid_addresses(address: str) -> None:
+    why = address_problem(address)
+    assert isinstance(why, str)
+    assert why.strip()
+
+
+# --- the public REST examples, every api-version ---------------------------------------
+
+EXPECTED_EXAMPLES: dict[tuple[str, str], Contact] = {
+    (API_2017, "GetSecurityContactsSubscription_full_example.json"): Contact(
+        name="default1",
+        addresses=("john@contoso.com",),
+        phone=PHONE,
+        alert_notifications=True,
+        notify_roles_enabled=True,
+        notify_roles=("Owner",),
+    ),
+    (API_2017, "GetSecurityContactsSubscription_min_example.json"): Contact(
+        name="default2",
+        addresses=("chen@contoso.com",),
+        alert_notifications=True,
+        notify_roles_enabled=True,
+        notify_roles=("Owner",),
+    ),
+    (API_2017, "GetSecurityContact_full_example.json"): Contact(
+        name="default1",
+        addresses=("default1@contoso.com",),
+        phone=PHONE,
+        alert_notifications=True,
+        notify_roles_enabled=True,
+        notify_roles=("Owner",),
+    ),
+    (API_2017, "GetSecurityContact_min_example.json"): Contact(
+        name="default2",
+        addresses=("chen@contoso.com",),
+        alert_notifications=True,
+        notify_roles_enabled=True,
+        notify_roles=("Owner",),
+    ),
+    (API_2020, "GetSecurityContactsSubscription_example.json"): Contact(
+        name="default",
+        addresses=("john@contoso.com", "Jane@contoso.com"),
+        phone=PHONE,
+        alert_notifications=True,
+        alert_minimal_severity="Low",
+        notify_roles_enabled=True,
+        notify_roles=("Owner", "Admin"),
+    ),
+    (API_2020, "GetSecurityContact_example.json"): Contact(
+        name="default",
+        addresses=("john@contoso.com", "jane@contoso.com"),
+        phone=PHONE,
+        alert_notifications=True,
+        alert_minimal_severity="Low",
+        notify_roles_enabled=True,
+        notify_roles=("Owner",),
+    ),
+    (API_2023, "GetSecurityContactsSubscription_example.json"): Contact(
+        name="default",
+        addresses=("john@contoso.com", "Jane@contoso.com"),
+        phone=PHONE,
+        enabled=True,
+        alert_notifications=True,
+        alert_minimal_severity="Medium",
+        notify_roles_enabled=True,
+        notify_roles=("Owner", "Admin"),
+        attack_path_minimal_risk="Critical",
+    ),
+    (API_2023, "GetSecurityContact_example.json"): Contact(
+        name="default",
+        addresses=("john@contoso.com", "jane@contoso.com"),
+        phone=PHONE,
+        enabled=True,
+        alert_notifications=True,
+        alert_minimal_severity="Medium",
+        notify_roles_enabled=True,
+        notify_roles=("Owner",),
+        attack_path_minimal_risk="Critical",
+    ),
+}
+
+
+def example_body(api_version: str, filename: str) -> Any:
+    path = EXAMPLES / api_version / "SecurityContacts" / filename
+    return json.loads(path.read_text())["responses"]["200"]["body"]
+
+
+def test_every_get_example_has_an_expectation() -> None:
+    on_disk = {
+        (p.parent.parent.name, p.name)
+        for p in EXAMPLES.glob("*/SecurityContacts/GetSecurityContact*_example.json")
+    }
+    assert on_disk == set(EXPECTED_EXAMPLES)
+
+
+@pytest.mark.parametrize(
+    ("api_version", "filename", "expected"),
+    [
+        pytest.param(api, name, contact, id=f"{api}/{name.removesuffix('_example.json')}")
+        for (api, name), contact in EXPECTED_EXAMPLES.items()
+    ],
+)
+def test_rest_example_normalizes(api_version: str, filename: str, expected: Contact) -> None:
+    body = example_body(api_version, filename)
+    if filename.startswith("GetSecurityContactsSubscription"):
+        contacts, next_link = contacts_from_page(body, api_version)
+        assert contacts == [expected]
+        assert next_link is None
+    else:
+        assert normalize_contact(body, api_version) == expected
+
+
+# --- nextLink ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param({"value": [], "nextLink": "https://next/page2"}, "https://next/page2",
+                     id="present"),
+        pytest.param({"value": []}, None, id="absent"),
+        pytest.param({"value": [], "nextLink": None}, None, id="null"),
+        pytest.param({"value": [], "nextLink": ""}, None, id="empty"),
+    ],
+)  # fmt: skip
+def test_contacts_from_page_next_link(body: dict[str, Any], expected: str | None) -> None:
+    contacts, next_link = contacts_from_page(body, API_2023)
+    assert contacts == []
+    assert next_link == expected
+
+
+# --- MalformedResponse ------------------------------------------------------------------
+
+
+def page(properties: Any) -> dict[str, Any]:
+    return {"value": [{"name": "default", "properties": properties}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "api_version", "where"),
+    [
+        pytest.param([], API_2023, "response body", id="body-not-dict"),
+        pytest.param({}, API_2023, "'value'", id="value-missing"),
+        pytest.param({"value": {"name": "default"}}, API_2023, "'value'", id="value-not-list"),
+        pytest.param({"value": ["default"]}, API_2023, "value[0]", id="element-not-dict"),
+        pytest.param(page(["emails"]), API_2023, "value[0].properties", id="properties-not-dict"),
+        pytest.param(
+            page({"emails": ["john@contoso.com", "jane@contoso.com"]}),
+            API_2020,
+            "value[0].properties.emails",
+            id="emails-array-2020",
+        ),
+        pytest.param(
+            page({"emails": ["john@contoso.com"]}),
+            API_2023,
+            "value[0].properties.emails",
+            id="emails-array-2023",
+        ),
+        pytest.param(
+            page({"emails": "a@x.com", "isEnabled": "true"}),
+            API_2023,
+            "value[0].properties.isEnabled",
+            id="isEnabled-string",
+        ),
+        pytest.param(
+            page({"emails": "a@x.com", "notificationsSources": {"sourceType": "Alert"}}),
+            API_2023,
+            "value[0].properties.notificationsSources",
+            id="sources-not-list",
+        ),
+        pytest.param(
+            page({"emails": "a@x.com", "notificationsSources": [{"minimalSeverity": "High"}]}),
+            API_2023,
+            "value[0].properties.notificationsSources[0].sourceType",
+            id="source-without-sourceType",
+        ),
+        pytest.param(
+            page({"emails": "a@x.com", "notificationsByRole": {"state": "On", "roles": "Owner"}}),
+            API_2023,
+            "value[0].properties.notificationsByRole.roles",
+            id="roles-not-list",
+        ),
+        pytest.param(
+            page({"emails": "a@x.com", "notificationsByRole": {"state": "On", "roles": "Owner"}}),
+            API_2020,
+            "value[0].properties.notificationsByRole.roles",
+            id="roles-not-list-2020",
+        ),
+        pytest.param(
+            page({"email": "a@x.com", "alertsToAdmins": "Yes"}),
+            API_2017,
+            "value[0].properties.alertsToAdmins",
+            id="on-off-not-on-or-off-2017",
+        ),
+        pytest.param(
+            page({"emails": "a@x.com", "alertNotifications": {"state": "on"}}),
+            API_2020,
+            "value[0].properties.alertNotifications.state",
+            id="on-off-wrong-case-2020",
+        ),
+    ],
+)
+def test_malformed_page_names_the_problem(body: Any, api_version: str, where: str) -> None:
+    with pytest.raises(MalformedResponse, match=re.escape(where)):
+        contacts_from_page(body, api_version)
+
+
+def test_malformed_single_contact_names_the_field() -> None:
+    item = {"name": "default", "properties": {"emails": ["john@contoso.com"]}}
+    with pytest.raises(MalformedResponse, match=r"contact\.properties\.emails is list"):
+        normalize_contact(item, API_2020)
+
+
+# --- Contact properties -----------------------------------------------------------------
+
+
+def test_valid_and_invalid_addresses() -> None:
+    contact = Contact(
+        name="default", addresses=("soc@contoso.com", "admin@localhost", "a@@contoso.com")
+    )
+    assert contact.valid_addresses == ("soc@contoso.com",)
+    invalid = contact.invalid_addresses
+    assert [bad.address for bad in invalid] == ["admin@localhost", "a@@contoso.com"]
+    assert all(bad.why.strip() for bad in invalid)
+
+
+def test_no_addresses() -> None:
+    contact = Contact(name="default")
+    assert contact.valid_addresses == ()
+    assert contact.invalid_addresses == ()
+
+
+@pytest.mark.parametrize(
+    ("enabled", "disabled"),
+    [
+        pytest.param(True, False, id="enabled"),
+        pytest.param(None, False, id="no-isEnabled-setting"),
+        pytest.param(False, True, id="isEnabled-false"),
+    ],
+)
+def test_disabled_only_when_isEnabled_is_false(enabled: bool | None, disabled: bool) -> None:
+    assert Contact(name="default", enabled=enabled).disabled is disabled

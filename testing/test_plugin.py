@@ -1,0 +1,454 @@
+"""The plugin end to end: pytester runs of the real checks against the emulator, through
+the real SDK, HTTPS and AzureCliCredential (with a fake `az`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import TENANT_ID, az_calls, subscription, tenant
+
+import compliance.plugin
+from compliance.emulator import Fault
+
+SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
+SUB_B = "bbbbbbbb-0000-4000-8000-000000000002"
+SUB_C = "cccccccc-0000-4000-8000-000000000003"
+OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
+CHECK = "test_security_contacts.py::test_security_contact_email_configured"
+CONTACTS = "/providers/Microsoft.Security/securityContacts"
+
+
+def contacts(emails: str, **props: object) -> list[dict[str, object]]:
+    return [{"name": "default", "properties": {"emails": emails, **props}}]
+
+
+def contact_reads(arm, sub_id: str) -> list[str | None]:
+    """The api-versions of the securityContacts requests sent for `sub_id`."""
+    return [r.api_version for r in arm.requests if r.path == f"/subscriptions/{sub_id}{CONTACTS}"]
+
+
+# --- verdicts, through the whole stack --------------------------------------------------------
+
+
+def test_compliant_subscription_passes(arm, audit):
+    arm.load(tenant(subscription(SUB_A, "Production")))
+    result = audit("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*{CHECK}?Production ({SUB_A})? PASSED*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        pytest.param({"securityContacts": []}, "no security contact is configured*", id="no-contact"),
+        pytest.param(
+            {"securityContacts": contacts("", isEnabled=True)}, "*'default' has no email address*",
+            id="empty-emails",
+        ),
+        pytest.param(
+            {"securityContacts": [{"name": "default", "properties": {"isEnabled": True}}]},
+            "*'default' has no email address*",
+            id="missing-emails",
+        ),
+        pytest.param(
+            {"securityContacts": contacts("soc_at_contoso.com; x@localhost", isEnabled=True)},
+            "*only invalid email addresses: 'soc_at_contoso.com' (*); 'x@localhost' (*)*",
+            id="only-invalid",
+        ),
+        pytest.param(
+            {"securityContacts": contacts("soc@contoso.com", isEnabled=False)},
+            "*'default' is disabled (isEnabled: false)*",
+            id="disabled",
+        ),
+        pytest.param(
+            {"defenderRegistered": False},
+            "*Defender for Cloud has never been set up*MissingSubscriptionRegistration*",
+            id="defender-never-set-up",
+        ),
+    ],
+)
+def test_non_compliant_subscription_fails_saying_why_and_how_to_fix(arm, audit, entry, reason):
+    arm.load(tenant(subscription(SUB_A, "Production", **entry)))
+    result = audit()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            reason,
+            "How to fix:",
+            f"*Portal: Microsoft Defender for Cloud > Environment settings > subscription {SUB_A}*",
+            f"*az *{SUB_A}*",
+        ]
+    )
+    # The report is the verdict, not a traceback through the assertion.
+    result.stdout.no_fnmatch_line("*AssertionError*")
+    result.stdout.no_fnmatch_line("*assert False*")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_defender_never_set_up_is_not_registered_by_the_audit(arm, audit):
+    arm.load(tenant(subscription(SUB_A, defenderRegistered=False)))
+    audit().assert_outcomes(failed=1)
+    assert {r.method for r in arm.requests} == {"GET"}
+    assert arm.subscription(SUB_A).defender_registered is False
+
+
+def test_addresses_separated_by_commas_and_semicolons_pass(arm, audit):
+    arm.load(tenant(subscription(SUB_A, securityContacts=contacts(" ; bad, soc@contoso.com ;"))))
+    audit().assert_outcomes(passed=1)
+
+
+def test_older_cloud_falls_back_to_2020_api_version(arm, audit):
+    entry = subscription(SUB_A, rejectApiVersions=["2023-12-01-preview"])
+    arm.load(tenant(entry))
+    audit().assert_outcomes(passed=1)
+    assert contact_reads(arm, SUB_A) == ["2023-12-01-preview", "2020-01-01-preview"]
+
+
+def test_every_page_of_contacts_is_read(arm, audit):
+    arm.contacts_page_size = 1
+    disabled = {"name": "a-disabled", "properties": {"emails": "x@contoso.com", "isEnabled": False}}
+    valid = {"name": "z-valid", "properties": {"emails": "soc@contoso.com", "isEnabled": True}}
+    arm.load(tenant(subscription(SUB_A, securityContacts=[disabled, valid])))
+    audit().assert_outcomes(passed=1)
+    assert len(contact_reads(arm, SUB_A)) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        pytest.param(
+            Fault(403, "AuthorizationFailed", "no access"),
+            ["*HTTP 403 AuthorizationFailed: no access*Security Reader role*"],
+            id="403",
+        ),
+        pytest.param(
+            Fault(401, "InvalidAuthenticationToken", "expired"),
+            ["*HTTP 401 InvalidAuthenticationToken*token was refused*"],
+            id="401",
+        ),
+        pytest.param(
+            Fault(404, "SubscriptionNotFound", "gone"),
+            ["*HTTP 404 SubscriptionNotFound*"],
+            id="404",
+        ),
+        pytest.param(
+            Fault(500, "InternalServerError", "boom"),
+            ["*HTTP 500 InternalServerError*server error after every retry*"],
+            id="500-after-retries",
+        ),
+        pytest.param(
+            Fault(200, body="<html>502 Bad Gateway</html>"),
+            ["*not the JSON Azure documents*"],
+            id="html-body",
+        ),
+        pytest.param(
+            Fault(200, body=json.dumps({"value": [{"properties": {"emails": ["a@b.com"]}}]})),
+            ["*not the JSON Azure documents*emails is list, expected str*"],
+            id="emails-not-a-string",
+        ),
+        pytest.param(
+            Fault(200, body=json.dumps({"values": []})),
+            ["*not the JSON Azure documents*'value'*"],
+            id="no-value-array",
+        ),
+        pytest.param(
+            Fault(400, "BadRequest", "nope"),
+            ["*HTTP 400 BadRequest*not one Azure documents*"],
+            id="400",
+        ),
+    ],
+)
+def test_unverifiable_subscription_is_an_error_never_a_pass(arm, audit, fault, expected):
+    arm.load(tenant(subscription(SUB_A), subscription(SUB_B)))
+    arm.fail(SUB_A, fault)
+    result = audit()
+    # Only the faulty subscription's case errors; the other still gets its verdict.
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"Could not be verified: {pattern}" for pattern in expected])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_transient_server_errors_and_throttling_are_retried(arm, audit):
+    arm.load(tenant(subscription(SUB_A), subscription(SUB_B)))
+    arm.fail(SUB_A, Fault(503, "ServiceUnavailable", times=1))
+    arm.fail(SUB_B, Fault(429, "TooManyRequests", retry_after=0.1, times=2))
+    audit().assert_outcomes(passed=2)
+    assert len(contact_reads(arm, SUB_A)) == 2
+    assert len(contact_reads(arm, SUB_B)) == 3
+
+
+def test_disabled_and_deleted_subscriptions_are_skipped_unread(arm, audit):
+    arm.load(
+        tenant(
+            subscription(SUB_A, state="Disabled"),
+            subscription(SUB_B, state="Deleted"),
+            subscription(SUB_C, state="PastDue"),
+        )
+    )
+    result = audit("-rs")
+    result.assert_outcomes(skipped=2, passed=1)
+    result.stdout.fnmatch_lines(["*subscription is Disabled*", "*subscription is Deleted*"])
+    assert contact_reads(arm, SUB_A) == contact_reads(arm, SUB_B) == []
+
+
+def test_warned_and_past_due_subscriptions_are_checked(arm, audit):
+    arm.load(tenant(subscription(SUB_A, state="Warned"), subscription(SUB_B, state="PastDue")))
+    audit().assert_outcomes(passed=2)
+
+
+# --- discovery and case ids -------------------------------------------------------------------
+
+
+def test_one_case_per_subscription_sorted_by_id_across_pages(arm, audit):
+    arm.subscriptions_page_size = 2
+    ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in (5, 3, 1, 4, 2)]
+    arm.load(tenant(*(subscription(i, f"Sub {i[7]}") for i in ids)))
+    result = audit("--collect-only", "-q")
+    assert [line for line in result.outlines if "::" in line] == [
+        f"{CHECK}[Sub {i[7]} ({i})]" for i in sorted(ids)
+    ]
+    assert [r.query.get("$skiptoken") for r in arm.requests] == [None, "2", "4"]
+
+
+def test_case_ids_tell_subscriptions_with_the_same_name_apart(arm, audit):
+    arm.load(tenant(subscription(SUB_A, "Pay-As-You-Go"), subscription(SUB_B, "Pay-As-You-Go")))
+    result = audit("-v")
+    result.stdout.fnmatch_lines(
+        [f"*[[]Pay-As-You-Go ({SUB_A})[]] PASSED*", f"*[[]Pay-As-You-Go ({SUB_B})[]] PASSED*"]
+    )
+
+
+def test_report_header_names_target_and_selection(arm, audit):
+    arm.load(tenant(subscription(SUB_A), subscription(SUB_B, state="Disabled")))
+    result = audit()
+    result.stdout.fnmatch_lines(
+        [
+            f"azure: cloud AzureCloud, auth cli, ARM {arm.url}",
+            "azure: 2 of 2 visible subscriptions selected, 1 disabled or deleted (skipped)",
+        ]
+    )
+
+
+# --- selection --------------------------------------------------------------------------------
+
+
+def three_subscriptions(arm):
+    arm.load(
+        tenant(
+            subscription(SUB_A),
+            subscription(SUB_B),
+            subscription(SUB_C, tenantId=OTHER_TENANT),
+        )
+    )
+
+
+def selected(result) -> list[str]:
+    return sorted(s for s in (SUB_A, SUB_B, SUB_C) if any(s in line for line in result.outlines))
+
+
+def test_select_subscriptions_repeatedly(arm, audit):
+    three_subscriptions(arm)
+    result = audit("--collect-only", "-q", "--azure-subscription", SUB_C, "--azure-subscription", SUB_A)
+    assert selected(result) == [SUB_A, SUB_C]
+
+
+def test_select_subscription_ids_case_insensitively(arm, audit):
+    three_subscriptions(arm)
+    result = audit("--collect-only", "-q", "--azure-subscription", SUB_B.upper())
+    assert selected(result) == [SUB_B]
+
+
+def test_exclude_subscriptions(arm, audit):
+    three_subscriptions(arm)
+    result = audit("--collect-only", "-q", "--azure-exclude-subscription", SUB_B)
+    assert selected(result) == [SUB_A, SUB_C]
+
+
+def test_select_tenant(arm, audit):
+    three_subscriptions(arm)
+    assert selected(audit("--collect-only", "-q", "--azure-tenant", OTHER_TENANT)) == [SUB_C]
+    assert selected(audit("--collect-only", "-q", "--azure-tenant", TENANT_ID)) == [SUB_A, SUB_B]
+
+
+def test_selection_from_ini_and_command_line_wins(arm, audit, pytester):
+    three_subscriptions(arm)
+    pytester.makeini(
+        f"""
+        [pytest]
+        azure_subscription =
+            {SUB_A}
+            {SUB_B}
+        azure_exclude_subscription = {SUB_B}
+        """
+    )
+    assert selected(audit("--collect-only", "-q")) == [SUB_A]
+    assert selected(audit("--collect-only", "-q", "--azure-subscription", SUB_C)) == [SUB_C]
+
+
+def test_auth_from_ini(arm, audit, pytester, fake_az):
+    arm.load(tenant(subscription(SUB_A)))
+    pytester.makeini("[pytest]\nazure_auth = environment\n")
+    # The ini says environment, the command line (in `audit`) says cli: cli wins.
+    audit().assert_outcomes(passed=1)
+    assert az_calls(fake_az)
+
+
+# --- run-level errors: one ERROR: line, exit neither 0 nor 1, no traceback --------------------
+
+
+def assert_run_error(result, *lines: str) -> None:
+    assert result.ret not in (0, 1)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {lines[0]}", *lines[1:]])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_failing_credential_ends_the_run_with_one_error_line(arm, audit, monkeypatch):
+    arm.load(tenant(subscription(SUB_A)))
+    monkeypatch.setenv("FAKE_AZ_FAIL", "1")
+    result = audit()
+    assert_run_error(result, "--azure-auth=cli: could not get a token:*run `az login`*")
+    assert arm.requests == []
+
+
+def test_credential_without_its_settings_names_them(arm, audit, monkeypatch):
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    result = audit("--azure-auth", "workload-identity")
+    assert_run_error(result, "--azure-auth=workload-identity:*AZURE_FEDERATED_TOKEN_FILE*")
+
+
+def test_environment_credential_without_variables(arm, audit, monkeypatch):
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    result = audit("--azure-auth", "environment")
+    assert_run_error(result, "--azure-auth=environment:*AZURE_CLIENT_SECRET*")
+
+
+def test_identity_that_sees_no_subscription(arm, audit):
+    result = audit()
+    assert_run_error(result, "the identity sees no subscriptions*Security Reader*")
+
+
+def test_selecting_an_invisible_subscription_is_an_error(arm, audit):
+    arm.load(tenant(subscription(SUB_A)))
+    result = audit("--azure-subscription", SUB_B)
+    assert_run_error(result, f"--azure-subscription {SUB_B}: not visible to this identity*")
+
+
+def test_selection_that_leaves_nothing(arm, audit):
+    arm.load(tenant(subscription(SUB_A)))
+    result = audit("--azure-exclude-subscription", SUB_A)
+    assert_run_error(result, "no subscription left to audit*")
+
+
+def test_untrusted_certificate_is_an_error_not_a_pass(arm, audit, monkeypatch):
+    arm.load(tenant(subscription(SUB_A)))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    result = audit()
+    assert_run_error(result, f"could not reach ARM at {arm.url}:*")
+
+
+def test_subscription_list_refused(arm, audit, monkeypatch):
+    arm.load(tenant(subscription(SUB_A)))
+    monkeypatch.setenv("FAKE_AZ_TOKEN", "a-token-the-emulator-does-not-know")
+    result = audit()
+    assert_run_error(
+        result, f"--azure-auth=cli: ARM at {arm.url} refused the token: HTTP 401 *run `az login`*"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--azure-auth", "password"], "--azure-auth: 'password' is not one of default, cli, *"),
+        (["--azure-cloud", "AzureGermanCloud"], "--azure-cloud: 'AzureGermanCloud' is not one of *"),
+        (["--azure-subscription", "prod"], "--azure-subscription: 'prod' is not an ID*"),
+        (["--azure-exclude-subscription", "x"], "--azure-exclude-subscription: 'x' is not an ID*"),
+        (["--azure-tenant", "contoso.com"], "--azure-tenant: 'contoso.com' is not an ID*"),
+        (["--azure-arm-endpoint", "http://127.0.0.1:1"], "--azure-arm-endpoint: *not an https:// URL*"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(arm, audit, args, message):
+    result = audit(*args)
+    assert_run_error(result, message)
+    assert arm.requests == []
+
+
+def test_bad_ini_value_is_a_usage_error(arm, audit, pytester):
+    pytester.makeini("[pytest]\nazure_cloud = Mars\n")
+    assert_run_error(audit(), "--azure-cloud: 'Mars' is not one of *")
+
+
+# --- what the audit sends, and when -----------------------------------------------------------
+
+
+def test_the_audit_only_ever_sends_get(arm, audit):
+    arm.load(
+        tenant(
+            subscription(SUB_A, defenderRegistered=False),
+            subscription(SUB_B, securityContacts=[]),
+            subscription(SUB_C, rejectApiVersions=["2023-12-01-preview"]),
+        )
+    )
+    audit().assert_outcomes(passed=1, failed=2)
+    assert arm.requests
+    assert {r.method for r in arm.requests} == {"GET"}
+
+
+def test_help_and_runs_without_subscription_tests_never_touch_azure(arm, audit, pytester, fake_az):
+    arm.load(tenant(subscription(SUB_A)))
+    assert audit("--help").ret == pytest.ExitCode.OK
+    pytester.makepyfile(test_other="def test_plain():\n    pass\n")
+    audit("test_other.py").assert_outcomes(passed=1)
+    assert arm.requests == []
+    assert az_calls(fake_az) == []
+
+
+@pytest.mark.parametrize(
+    ("cloud", "resource"),
+    [
+        ("AzureCloud", "https://management.azure.com"),
+        ("AzureUSGovernment", "https://management.core.usgovcloudapi.net"),
+        ("AzureChinaCloud", "https://management.chinacloudapi.cn"),
+    ],
+)
+def test_token_is_asked_for_the_clouds_audience(arm, audit, fake_az, cloud, resource):
+    arm.load(tenant(subscription(SUB_A)))
+    audit("--azure-cloud", cloud).assert_outcomes(passed=1)
+    assert {tuple(call[call.index("--resource") + 1 :][:1]) for call in az_calls(fake_az)} == {
+        (resource,)
+    }
+
+
+def test_tenant_option_asks_az_for_that_tenants_token(arm, audit, fake_az):
+    arm.load(tenant(subscription(SUB_A)))
+    audit("--azure-tenant", TENANT_ID).assert_outcomes(passed=1)
+    assert all(call[call.index("--tenant") + 1] == TENANT_ID for call in az_calls(fake_az))
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+def test_demo_covers_every_outcome_and_writes_both_reports(pytester, arm):
+    result = pytester.runpytest(
+        "--azure-demo", "-p", "no:cacheprovider",
+        str(pytester.path / "test_security_contacts.py"),
+        "--html=reports/report.html", "--self-contained-html", "--junitxml=reports/junit.xml",
+        plugins=[compliance.plugin],
+    )  # fmt: skip
+    result.assert_outcomes(passed=4, failed=5, errors=2, skipped=2)
+    assert (pytester.path / "reports" / "report.html").stat().st_size > 0
+    junit = (pytester.path / "reports" / "junit.xml").read_text()
+    assert junit.count("<testcase ") == 13
+    assert arm.requests == []  # the demo runs its own emulator
+
+
+@pytest.fixture(autouse=True)
+def _checks_file(request, pytester):
+    # Every run needs the real checks file; `audit` copies it, the demo test needs it too.
+    from conftest import CHECKS
+
+    (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
