@@ -126,7 +126,7 @@ def make_credential(kind: str, cloud: Cloud, tenant: str | None = None) -> Token
         if kind == "default":
             return identity.DefaultAzureCredential(authority=authority)
         if kind == "cli":
-            return identity.AzureCliCredential(tenant_id=tenant or None)
+            return identity.AzureCliCredential(tenant_id=tenant or "")
         if kind == "environment":
             return identity.EnvironmentCredential(authority=authority)
         if kind == "workload-identity":
@@ -157,7 +157,9 @@ class _GetOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
     def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
         method = request.http_request.method
         if method != "GET":
-            raise RuntimeError(f"the audit is read-only; refused {method} {request.http_request.url}")
+            raise RuntimeError(
+                f"the audit is read-only; refused {method} {request.http_request.url}"
+            )
 
 
 def _read_only_policies(credential: TokenCredential, scope: str) -> list[Any]:
@@ -257,7 +259,7 @@ class ArmReader:
 
     def close(self) -> None:
         self._subscription_client.close()
-        self._security_client.close()
+        self._security_client.close()  # type: ignore[no-untyped-call]
 
     def list_subscriptions(self) -> list[Subscription]:
         """Every subscription the identity can see (all pages), sorted by id.
@@ -267,9 +269,10 @@ class ArmReader:
         try:
             found = [
                 Subscription(
-                    id=s.subscription_id,
-                    display_name=s.display_name or s.subscription_id,
+                    id=str(s.subscription_id),
+                    display_name=str(s.display_name or s.subscription_id),
                     state=str(s.state),
+                    # api-version 2016-06-01 has no tenantId in the model; ARM sends it anyway.
                     tenant_id=(s.additional_properties or {}).get("tenantId"),
                 )
                 for s in self._subscription_client.subscriptions.list()
@@ -288,7 +291,9 @@ class ArmReader:
                 f"{code}: {_first_line(exc)}"
             ) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise AuditError(f"could not reach ARM at {self.endpoint}: {_first_line(exc)}") from None
+            raise AuditError(
+                f"could not reach ARM at {self.endpoint}: {_first_line(exc)}"
+            ) from None
         return sorted(found, key=lambda s: s.id.lower())
 
     def _get(self, url: str) -> HttpResponse:
@@ -303,7 +308,9 @@ class ArmReader:
                 f"the securityContacts response is not the JSON Azure documents: {_first_line(exc)}"
             ) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise Unverifiable(f"could not reach ARM at {self.endpoint}: {_first_line(exc)}") from None
+            raise Unverifiable(
+                f"could not reach ARM at {self.endpoint}: {_first_line(exc)}"
+            ) from None
         return response
 
     def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
@@ -368,4 +375,3 @@ def _json(response: HttpResponse) -> Any:
         return json.loads(response.text())
     except ValueError as exc:
         raise MalformedResponse(f"the body is not JSON ({exc})") from None
-

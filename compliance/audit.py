@@ -6,6 +6,7 @@ touch Azure; independent of pytest, so it is usable and testable on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from compliance.arm import (
     AUTH_HINTS,
@@ -18,6 +19,9 @@ from compliance.arm import (
     make_credential,
 )
 from compliance.contacts import SecurityContacts
+
+if TYPE_CHECKING:
+    from compliance.emulator import ArmEmulator
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class Audit:
         self.cloud = CLOUDS[settings.cloud]
         self.visible_count = 0
         self._reader: ArmReader | None = None
-        self._emulator = None
+        self._emulator: ArmEmulator | None = None
         self._subscriptions: list[Subscription] | None = None
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
 

@@ -44,7 +44,9 @@ def _guid(flag: str) -> Callable[[str], str]:
     def validate(value: str) -> str:
         value = value.strip()
         if not _GUID.match(value):
-            raise pytest.UsageError(f"{flag}: {value!r} is not an ID (a GUID like 00000000-0000-0000-0000-000000000000)")
+            raise pytest.UsageError(
+                f"{flag}: {value!r} is not an ID (a GUID like 00000000-0000-0000-0000-000000000000)"
+            )
         return value
 
     return validate
@@ -58,7 +60,8 @@ excluded_subscription_id = _guid("--azure-exclude-subscription")
 def https_url(value: str) -> str:
     if not re.match(r"^https://[^/\s]+", value):
         raise pytest.UsageError(
-            f"--azure-arm-endpoint: {value!r} is not an https:// URL (Azure refuses bearer tokens over http)"
+            f"--azure-arm-endpoint: {value!r} is not an https:// URL "
+            "(bearer tokens are never sent over plain http)"
         )
     return value
 
@@ -216,7 +219,9 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture
-def security_contacts(subscription: Subscription, request: pytest.FixtureRequest) -> SecurityContacts:
+def security_contacts(
+    subscription: Subscription, request: pytest.FixtureRequest
+) -> SecurityContacts:
     """The subscription's Defender for Cloud security contacts, read once per run."""
     if not subscription.checkable:
         pytest.skip(f"subscription is {subscription.state}: its security contacts are not checked")

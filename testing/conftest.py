@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import azure.identity  # noqa: F401
-import azure.mgmt.security  # noqa: F401
+import azure.identity
+import azure.mgmt.security
 import azure.mgmt.subscription  # noqa: F401
 import pytest
 
@@ -36,7 +36,8 @@ import json, os, sys, time
 with open(os.environ["FAKE_AZ_LOG"], "a") as log:
     log.write(json.dumps(sys.argv[1:]) + "\\n")
 if os.environ.get("FAKE_AZ_FAIL"):
-    sys.stderr.write("ERROR: AADSTS70043: The refresh token has expired. Please run 'az login' to setup account.\\n")
+    sys.stderr.write("ERROR: AADSTS70043: The refresh token has expired. "
+                     "Please run 'az login' to setup account.\\n")
     sys.exit(1)
 print(json.dumps({{
     "accessToken": os.environ["FAKE_AZ_TOKEN"],

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TENANT_ID, az_calls, subscription, tenant
 
 import compliance.plugin
 from compliance.emulator import Fault
+from conftest import TENANT_ID, az_calls, subscription, tenant
 
 SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
 SUB_B = "bbbbbbbb-0000-4000-8000-000000000002"
@@ -42,9 +42,12 @@ def test_compliant_subscription_passes(arm, audit):
 @pytest.mark.parametrize(
     ("entry", "reason"),
     [
-        pytest.param({"securityContacts": []}, "no security contact is configured*", id="no-contact"),
         pytest.param(
-            {"securityContacts": contacts("", isEnabled=True)}, "*'default' has no email address*",
+            {"securityContacts": []}, "no security contact is configured*", id="no-contact"
+        ),
+        pytest.param(
+            {"securityContacts": contacts("", isEnabled=True)},
+            "*'default' has no email address*",
             id="empty-emails",
         ),
         pytest.param(
@@ -250,7 +253,9 @@ def selected(result) -> list[str]:
 
 def test_select_subscriptions_repeatedly(arm, audit):
     three_subscriptions(arm)
-    result = audit("--collect-only", "-q", "--azure-subscription", SUB_C, "--azure-subscription", SUB_A)
+    result = audit(
+        "--collect-only", "-q", "--azure-subscription", SUB_C, "--azure-subscription", SUB_A
+    )
     assert selected(result) == [SUB_A, SUB_C]
 
 
@@ -364,11 +369,17 @@ def test_subscription_list_refused(arm, audit, monkeypatch):
     ("args", "message"),
     [
         (["--azure-auth", "password"], "--azure-auth: 'password' is not one of default, cli, *"),
-        (["--azure-cloud", "AzureGermanCloud"], "--azure-cloud: 'AzureGermanCloud' is not one of *"),
+        (
+            ["--azure-cloud", "AzureGermanCloud"],
+            "--azure-cloud: 'AzureGermanCloud' is not one of *",
+        ),
         (["--azure-subscription", "prod"], "--azure-subscription: 'prod' is not an ID*"),
         (["--azure-exclude-subscription", "x"], "--azure-exclude-subscription: 'x' is not an ID*"),
         (["--azure-tenant", "contoso.com"], "--azure-tenant: 'contoso.com' is not an ID*"),
-        (["--azure-arm-endpoint", "http://127.0.0.1:1"], "--azure-arm-endpoint: *not an https:// URL*"),
+        (
+            ["--azure-arm-endpoint", "http://127.0.0.1:1"],
+            "--azure-arm-endpoint: *not an https:// URL*",
+        ),
     ],
 )
 def test_bad_option_values_are_usage_errors(arm, audit, args, message):

@@ -9,6 +9,7 @@ from compliance.controls import evaluate_email
 
 
 def test_security_contact_email_configured(security_contacts):
-    """CIS 1.3.0 2.13: Ensure 'Additional email addresses' is configured with a security contact email."""
+    """CIS 1.3.0 2.13: Ensure 'Additional email addresses' is configured with a security
+    contact email."""
     verdict = evaluate_email(security_contacts)
     assert verdict.compliant, verdict.message

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import trustme
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from compliance.contacts import API_2017, API_2020, API_2023, API_VERSIONS
+from compliance.contacts import API_2020, API_2023, API_VERSIONS
 
 SUBSCRIPTIONS_API_VERSIONS = ("2016-06-01", "2020-01-01", "2021-01-01", "2022-12-01")
 TENANTS_DIR = Path(__file__).parent / "tenants"
@@ -331,7 +331,9 @@ class ArmEmulator:
         if self.latency:
             time.sleep(self.latency)
         if not bearer:
-            return _error(401, "InvalidAuthenticationToken", "The access token is missing or invalid.")
+            return _error(
+                401, "InvalidAuthenticationToken", "The access token is missing or invalid."
+            )
         segments = [s for s in parts.path.split("/") if s]
         if segments == ["subscriptions"]:
             return self._list_subscriptions(query)
@@ -365,7 +367,9 @@ class ArmEmulator:
         rest = [s.lower() for s in segments[2:]]
         if method == "POST" and rest == ["providers", "microsoft.security", "register"]:
             sub.defender_registered = True
-            return _Answer(200, {"namespace": "Microsoft.Security", "registrationState": "Registered"})
+            return _Answer(
+                200, {"namespace": "Microsoft.Security", "registrationState": "Registered"}
+            )
         if rest[:3] != ["providers", "microsoft.security", "securitycontacts"] or len(rest) > 4:
             return _error(404, "NotFound", "No route for this resource.")
         answer = self._next_fault(sub)
@@ -414,11 +418,16 @@ class ArmEmulator:
             "properties": render_properties(sub.contacts[name], version),
         }
 
-    def _list_contacts(self, sub: EmulatedSubscription, version: str, query: dict[str, str]) -> _Answer:
+    def _list_contacts(
+        self, sub: EmulatedSubscription, version: str, query: dict[str, str]
+    ) -> _Answer:
         with self._lock:
             names = sorted(sub.contacts)
             start = int(query.get("$skipToken", "0"))
-            page = [self._contact_json(sub, n, version) for n in names[start : start + self.contacts_page_size]]
+            page = [
+                self._contact_json(sub, n, version)
+                for n in names[start : start + self.contacts_page_size]
+            ]
         body: dict[str, Any] = {"value": page}
         if start + self.contacts_page_size < len(names):
             body["nextLink"] = (
@@ -469,7 +478,8 @@ def _invalid_api_version(version: str | None, allowed: tuple[str, ...]) -> _Answ
     return _error(
         400,
         "InvalidApiVersionParameter",
-        f"The api-version '{version}' is invalid. The supported versions are '{','.join(allowed)}'.",
+        f"The api-version '{version}' is invalid. "
+        f"The supported versions are '{','.join(allowed)}'.",
     )
 
 
@@ -497,7 +507,9 @@ class _TLSServer(ThreadingHTTPServer):
     def get_request(self) -> tuple[Any, Any]:
         sock, address = self.socket.accept()
         # The handshake happens in the connection's own thread, not in the accept loop.
-        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+        return self.context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        ), address
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -510,7 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60
     server: _TLSServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _serve(self) -> None:
