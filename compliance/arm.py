@@ -222,6 +222,15 @@ def _unverifiable_hint(status: int, subscription_id: str) -> str:
     return "This answer is not one Azure documents for securityContacts"
 
 
+def _refusal(response: HttpResponse, subscription_id: str, what: str) -> Unverifiable:
+    code, message = _arm_error(response)
+    return Unverifiable(
+        f"could not read {what}: HTTP {response.status_code} {code}"
+        f"{': ' + message if message else ''}. "
+        f"{_unverifiable_hint(response.status_code, subscription_id)}"
+    )
+
+
 class ArmReader:
     """Read-only access to one ARM endpoint: subscriptions and their security contacts.
 
@@ -322,25 +331,23 @@ class ArmReader:
         path = f"/subscriptions/{subscription_id}/providers/Microsoft.Security/securityContacts"
         for api_version in (API_2023, API_2020):
             response = self._get(f"{self.endpoint}{path}?api-version={api_version}")
-            code, message = _arm_error(response) if response.status_code != 200 else ("", "")
+            if response.status_code == 200:
+                contacts = self._all_pages(response, api_version, subscription_id)
+                return SecurityContacts(subscription_id, api_version, tuple(contacts))
+            code = _arm_error(response)[0]
             if response.status_code == 400 and code == "InvalidApiVersionParameter":
                 continue
             if response.status_code == 409 and code == "MissingSubscriptionRegistration":
                 return SecurityContacts(subscription_id, api_version, (), defender_registered=False)
-            if response.status_code != 200:
-                raise Unverifiable(
-                    f"could not read security contacts: HTTP {response.status_code} {code}"
-                    f"{': ' + message if message else ''}. "
-                    f"{_unverifiable_hint(response.status_code, subscription_id)}"
-                )
-            contacts = self._all_pages(response, api_version)
-            return SecurityContacts(subscription_id, api_version, tuple(contacts))
+            raise _refusal(response, subscription_id, "security contacts")
         raise Unverifiable(
             f"could not read security contacts: ARM rejected api-versions {API_2023} and "
             f"{API_2020} (400 InvalidApiVersionParameter)"
         )
 
-    def _all_pages(self, response: HttpResponse, api_version: str) -> list[Contact]:
+    def _all_pages(
+        self, response: HttpResponse, api_version: str, subscription_id: str
+    ) -> list[Contact]:
         contacts: list[Contact] = []
         seen: set[str] = set()
         while True:
@@ -363,11 +370,7 @@ class ArmReader:
             seen.add(next_link)
             response = self._get(next_link)
             if response.status_code != 200:
-                code, message = _arm_error(response)
-                raise Unverifiable(
-                    f"could not read the next page of security contacts: HTTP "
-                    f"{response.status_code} {code}: {message}"
-                )
+                raise _refusal(response, subscription_id, "the next page of security contacts")
 
 
 def _json(response: HttpResponse) -> Any:
