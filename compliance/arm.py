@@ -313,8 +313,10 @@ class ArmReader:
         except ClientAuthenticationError as exc:
             raise Unverifiable(f"could not get a token: {_first_line(exc)}") from None
         except DecodeError as exc:  # the pipeline already refused a body labelled JSON
+            status = exc.response.status_code if exc.response is not None else 200
             raise Unverifiable(
-                f"the securityContacts response is not the JSON Azure documents: {_first_line(exc)}"
+                f"the securityContacts response (HTTP {status}) is not the JSON Azure "
+                f"documents: {_first_line(exc)}"
             ) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise Unverifiable(

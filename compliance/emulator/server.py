@@ -48,6 +48,7 @@ class Fault:
     times: int | None = None
     retry_after: float | None = None
     body: str | None = None  # sent verbatim instead of an ARM error body
+    content_type: str = "application/json; charset=utf-8"
     latency: float = 0.0
 
     @classmethod
@@ -59,6 +60,7 @@ class Fault:
             times=data.get("times"),
             retry_after=data.get("retryAfter"),
             body=data.get("body"),
+            content_type=data.get("contentType", cls.content_type),
             latency=float(data.get("latencyMs", 0)) / 1000,
         )
 
@@ -407,7 +409,7 @@ class ArmEmulator:
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
         if fault.body is not None:
-            return _Answer(fault.status, fault.body, headers)
+            return _Answer(fault.status, fault.body, headers, fault.content_type)
         return _error(fault.status, fault.code, fault.message, headers)
 
     def _contact_json(self, sub: EmulatedSubscription, name: str, version: str) -> dict[str, Any]:
@@ -461,6 +463,7 @@ class _Answer:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
 
     def encoded(self) -> bytes:
         if self.body is None:
@@ -536,7 +539,7 @@ class _Handler(BaseHTTPRequestHandler):
             answer = _error(500, "EmulatorError", f"{type(exc).__name__}: {exc}")
         payload = answer.encoded()
         self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-ms-request-id", secrets.token_hex(16))
         for key, value in answer.headers.items():

@@ -1,0 +1,278 @@
+"""ArmReader against the ARM emulator: the real SDK, real HTTPS, only 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+from azure.core.rest import HttpRequest
+
+from compliance.arm import CLOUDS, ArmReader, AuditError, CredentialFailed, Unverifiable
+from compliance.contacts import API_2020, API_2023
+from compliance.emulator import ArmEmulator, Fault
+from compliance.emulator.server import EmulatorCredential
+from conftest import TENANT_ID, subscription, tenant
+
+SUB = "20ff7fc3-e762-44dd-bd96-b71116dcdc23"
+CONTACTS = f"/subscriptions/{SUB}/providers/Microsoft.Security/securityContacts"
+
+
+def make_reader(
+    arm: ArmEmulator, endpoint: str | None = None, token: str | None = None
+) -> ArmReader:
+    """A reader for the emulator (or `endpoint`), with the emulator's token (or `token`)."""
+    credential = arm.credential() if token is None else EmulatorCredential(token)
+    return ArmReader(
+        credential, CLOUDS["AzureCloud"], endpoint or arm.url, connection_verify=arm.ca_path
+    )
+
+
+@pytest.fixture
+def reader(arm: ArmEmulator) -> Iterator[ArmReader]:
+    reader = make_reader(arm)
+    yield reader
+    reader.close()
+
+
+def contacts_requests(arm: ArmEmulator) -> list[tuple[str, str | None]]:
+    return [(r.method, r.api_version) for r in arm.requests]
+
+
+# --- list_subscriptions ------------------------------------------------------------------
+
+
+def test_list_subscriptions_all_pages_sorted(arm: ArmEmulator, reader: ArmReader) -> None:
+    other_tenant = "99999999-2222-3333-4444-555555555555"
+    arm.load(
+        tenant(
+            subscription("c0000000-0000-0000-0000-000000000000", "A first by name"),
+            subscription("B0000000-0000-0000-0000-000000000000", "B", state="Disabled"),
+            subscription("a0000000-0000-0000-0000-000000000000", "C", tenantId=other_tenant),
+        )
+    )
+    arm.subscriptions_page_size = 2
+
+    found = reader.list_subscriptions()
+
+    assert [s.id for s in found] == [
+        "a0000000-0000-0000-0000-000000000000",
+        "B0000000-0000-0000-0000-000000000000",
+        "c0000000-0000-0000-0000-000000000000",
+    ]
+    assert [s.display_name for s in found] == ["C", "B", "A first by name"]
+    assert [s.tenant_id for s in found] == [other_tenant, TENANT_ID, TENANT_ID]
+    assert [s.state for s in found] == ["Enabled", "Disabled", "Enabled"]
+    assert all(type(s.state) is str for s in found)
+    assert [s.checkable for s in found] == [True, False, True]
+    assert len(arm.requests) == 2  # two pages
+    assert "$skiptoken" in arm.requests[1].query
+
+
+def test_list_subscriptions_refused_token(arm: ArmEmulator) -> None:
+    bad = make_reader(arm, token="not-the-token")
+    try:
+        with pytest.raises(CredentialFailed, match="HTTP 401 InvalidAuthenticationToken"):
+            bad.list_subscriptions()
+    finally:
+        bad.close()
+
+
+def test_unreachable_endpoint_is_an_audit_error(arm: ArmEmulator) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    closed = make_reader(arm, f"https://127.0.0.1:{port}")
+    try:
+        with pytest.raises(AuditError, match="could not reach ARM"):
+            closed.list_subscriptions()
+    finally:
+        closed.close()
+
+
+# --- read_security_contacts: normal reads ------------------------------------------------
+
+
+def test_read_2023(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB)))
+    result = reader.read_security_contacts(SUB)
+    assert result.subscription_id == SUB
+    assert result.api_version == API_2023
+    assert result.defender_registered is True
+    (contact,) = result.contacts
+    assert contact.name == "default"
+    assert contact.addresses == ("soc@contoso.com",)
+    assert contact.enabled is True
+    assert contacts_requests(arm) == [("GET", API_2023)]
+    assert arm.requests[0].path == CONTACTS
+    assert arm.requests[0].had_bearer_token
+
+
+def test_falls_back_to_2020_when_2023_is_rejected(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB, rejectApiVersions=[API_2023])))
+    result = reader.read_security_contacts(SUB)
+    assert result.api_version == API_2020
+    assert [c.addresses for c in result.contacts] == [("soc@contoso.com",)]
+    assert contacts_requests(arm) == [("GET", API_2023), ("GET", API_2020)]
+
+
+def test_both_versions_rejected_is_unverifiable(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB, rejectApiVersions=[API_2023, API_2020])))
+    with pytest.raises(Unverifiable) as caught:
+        reader.read_security_contacts(SUB)
+    assert API_2023 in str(caught.value)
+    assert API_2020 in str(caught.value)
+    assert contacts_requests(arm) == [("GET", API_2023), ("GET", API_2020)]
+
+
+def test_unregistered_defender_is_not_registered(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB, defenderRegistered=False)))
+    result = reader.read_security_contacts(SUB)
+    assert result.defender_registered is False
+    assert result.contacts == ()
+    assert {r.method for r in arm.requests} == {"GET"}
+    assert not any(r.path.lower().endswith("/register") for r in arm.requests)
+    assert arm.subscription(SUB).defender_registered is False
+
+
+def test_follows_every_page(arm: ArmEmulator, reader: ArmReader) -> None:
+    contacts = [{"name": n, "properties": {"emails": f"{n}@contoso.com"}} for n in "abc"]
+    arm.load(tenant(subscription(SUB, securityContacts=contacts)))
+    arm.contacts_page_size = 1
+    result = reader.read_security_contacts(SUB)
+    assert [c.name for c in result.contacts] == ["a", "b", "c"]
+    assert [c.addresses for c in result.contacts] == [(f"{n}@contoso.com",) for n in "abc"]
+    assert contacts_requests(arm) == [("GET", API_2023)] * 3
+    assert [r.query.get("$skipToken") for r in arm.requests] == [None, "1", "2"]
+
+
+# --- read_security_contacts: answers that cannot be trusted -------------------------------
+
+
+@pytest.mark.parametrize(
+    "next_link",
+    [
+        "https://evil.example/subscriptions/x/providers/Microsoft.Security/securityContacts",
+        "https://localhost:{port}/subscriptions/x/providers/Microsoft.Security/securityContacts",
+        "http://127.0.0.1:{port}/subscriptions/x/providers/Microsoft.Security/securityContacts",
+        "{url}.evil.example/subscriptions/x",
+    ],
+    ids=["other-host", "other-hostname-same-machine", "plain-http", "endpoint-as-prefix"],
+)
+def test_next_link_elsewhere_is_refused(
+    arm: ArmEmulator, reader: ArmReader, next_link: str
+) -> None:
+    next_link = next_link.format(port=arm.url.rsplit(":", 1)[1], url=arm.url)
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=200, body=json.dumps({"value": [], "nextLink": next_link})))
+    with pytest.raises(Unverifiable, match="nextLink") as caught:
+        reader.read_security_contacts(SUB)
+    assert next_link in str(caught.value)
+    assert len(arm.requests) == 1  # the reader refused before sending anything
+
+
+def test_repeating_next_link_is_refused(arm: ArmEmulator, reader: ArmReader) -> None:
+    again = f"{arm.url}{CONTACTS}?api-version={API_2023}&$skipToken=0"
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=200, body=json.dumps({"value": [], "nextLink": again})))
+    with pytest.raises(Unverifiable, match="repeats"):
+        reader.read_security_contacts(SUB)
+    assert len(arm.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault(status=401, code="InvalidAuthenticationToken"), "HTTP 401 InvalidAuth"),
+        (Fault(status=403, code="AuthorizationFailed"), "HTTP 403 AuthorizationFailed"),
+        (Fault(status=404, code="NotFound"), "HTTP 404 NotFound"),
+        (Fault(status=429, code="TooManyRequests", retry_after=0.01), "HTTP 429 TooMany"),
+        (Fault(status=500, retry_after=0.01), "HTTP 500 InternalServerError"),
+        (Fault(status=400, body='{"message": "no error object"}'), "HTTP 400 -"),
+    ],
+    ids=["401", "403", "404", "429-persistent", "500-persistent", "400-without-error"],
+)
+def test_error_answers_are_unverifiable(
+    arm: ArmEmulator, reader: ArmReader, fault: Fault, expected: str
+) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, fault)
+    with pytest.raises(Unverifiable, match=expected):
+        reader.read_security_contacts(SUB)
+
+
+def test_persistent_500_is_retried_before_giving_up(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=500, retry_after=0.01))
+    with pytest.raises(Unverifiable, match="HTTP 500"):
+        reader.read_security_contacts(SUB)
+    assert len(arm.requests) > 1
+    assert {r.api_version for r in arm.requests} == {API_2023}
+
+
+def test_one_500_then_ok_is_retried(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=500, times=1))
+    result = reader.read_security_contacts(SUB)
+    assert [c.addresses for c in result.contacts] == [("soc@contoso.com",)]
+    assert contacts_requests(arm) == [("GET", API_2023)] * 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"value": [ not json', '{"value": "not a list"}', "[]"],
+    ids=["not-json", "value-not-a-list", "not-an-object"],
+)
+def test_malformed_body_is_unverifiable(arm: ArmEmulator, reader: ArmReader, body: str) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=200, body=body))
+    with pytest.raises(Unverifiable, match="not the JSON Azure documents"):
+        reader.read_security_contacts(SUB)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault(status=400, body="<html>x</html>"), r"HTTP 400\) is not the JSON"),
+        (
+            Fault(status=200, body="<html>x</html>", content_type="text/html"),
+            "the body is not JSON",
+        ),
+        (
+            Fault(status=403, body="<html>denied</html>", content_type="text/html"),
+            "HTTP 403 -: <html>",
+        ),
+    ],
+    ids=["error-labelled-json", "html-page", "error-as-html"],
+)
+def test_non_json_answers_keep_their_status(
+    arm: ArmEmulator, reader: ArmReader, fault: Fault, expected: str
+) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, fault)
+    with pytest.raises(Unverifiable, match=expected):
+        reader.read_security_contacts(SUB)
+
+
+def test_error_on_a_later_page_is_unverifiable(arm: ArmEmulator, reader: ArmReader) -> None:
+    page_two = f"{arm.url}{CONTACTS}?api-version={API_2023}&$skipToken=1"
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=200, body=json.dumps({"value": [], "nextLink": page_two}), times=1))
+    arm.fail(SUB, Fault(status=403, code="AuthorizationFailed"))
+    with pytest.raises(Unverifiable, match=r"next page.*HTTP 403 AuthorizationFailed"):
+        reader.read_security_contacts(SUB)
+    assert len(arm.requests) == 2
+
+
+# --- read-only -----------------------------------------------------------------------------
+
+
+def test_pipeline_refuses_anything_but_get(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB)))
+    url = f"{arm.url}{CONTACTS}/default?api-version={API_2023}"
+    request = HttpRequest("PUT", url, json={"properties": {"emails": "attacker@evil.example"}})
+    with pytest.raises(RuntimeError, match="read-only"):
+        reader._security_client._client.send_request(request)
+    assert arm.requests == []
+    assert arm.subscription(SUB).contacts["default"]["emails"] == "soc@contoso.com"
