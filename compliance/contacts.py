@@ -23,6 +23,10 @@ API_VERSIONS = (API_2023, API_2020, API_2017)
 
 _ADDRESS_SEPARATORS = re.compile(r"[;,]")
 
+# Lowest first: a contact notified from "Low" up is notified of "High" alerts too.
+SEVERITIES = ("Low", "Medium", "High")
+RISK_LEVELS = ("Low", "Medium", "High", "Critical")
+
 
 class MalformedResponse(ValueError):
     """The body is not the securityContacts JSON that Azure documents."""
@@ -98,6 +102,12 @@ def _optional(props: Mapping[str, Any], key: str, kind: type, where: str) -> Any
     return None if value is None else _expect(value, kind, f"{where}.{key}")
 
 
+def _level(value: str | None, levels: tuple[str, ...], where: str) -> str | None:
+    if value is not None and value not in levels:
+        raise MalformedResponse(f"{where} is {value!r}, expected one of {', '.join(levels)}")
+    return value
+
+
 def _on_off(value: str | None, where: str) -> bool | None:
     if value is None:
         return None
@@ -119,13 +129,16 @@ def _roles(props: Mapping[str, Any], where: str) -> tuple[bool | None, tuple[str
 
 def _contact_2017(name: str, props: Mapping[str, Any], where: str) -> Contact:
     to_admins = _on_off(_optional(props, "alertsToAdmins", str, where), f"{where}.alertsToAdmins")
+    alerts = _on_off(
+        _optional(props, "alertNotifications", str, where), f"{where}.alertNotifications"
+    )
     return Contact(
         name=name,
         addresses=split_addresses(_optional(props, "email", str, where) or ""),
         phone=_optional(props, "phone", str, where),
-        alert_notifications=_on_off(
-            _optional(props, "alertNotifications", str, where), f"{where}.alertNotifications"
-        ),
+        alert_notifications=alerts,
+        # 2017 had no severity setting: "On" mailed high-severity alerts.
+        alert_minimal_severity="High" if alerts else None,
         notify_roles_enabled=to_admins,
         # 2017's "alertsToAdmins" mails the subscription's admins and owners.
         notify_roles=("Owner",) if to_admins else (),
@@ -143,8 +156,10 @@ def _contact_2020(name: str, props: Mapping[str, Any], where: str) -> Contact:
             _optional(alerts, "state", str, f"{where}.alertNotifications"),
             f"{where}.alertNotifications.state",
         ),
-        alert_minimal_severity=_optional(
-            alerts, "minimalSeverity", str, f"{where}.alertNotifications"
+        alert_minimal_severity=_level(
+            _optional(alerts, "minimalSeverity", str, f"{where}.alertNotifications"),
+            SEVERITIES,
+            f"{where}.alertNotifications.minimalSeverity",
         ),
         notify_roles_enabled=roles_on,
         notify_roles=roles,
@@ -163,9 +178,15 @@ def _contact_2023(name: str, props: Mapping[str, Any], where: str) -> Contact:
         kind = _expect(source.get("sourceType"), str, f"{at}.sourceType")
         if kind == "Alert":
             alert_source = True
-            alert_severity = _optional(source, "minimalSeverity", str, at)
+            alert_severity = _level(
+                _optional(source, "minimalSeverity", str, at), SEVERITIES, f"{at}.minimalSeverity"
+            )
         elif kind == "AttackPath":
-            attack_path_risk = _optional(source, "minimalRiskLevel", str, at)
+            attack_path_risk = _level(
+                _optional(source, "minimalRiskLevel", str, at),
+                RISK_LEVELS,
+                f"{at}.minimalRiskLevel",
+            )
     return Contact(
         name=name,
         addresses=split_addresses(_optional(props, "emails", str, where) or ""),

@@ -1,27 +1,59 @@
 """pytest glue only: options, discovery -> parametrize, fixtures, report hooks.
 
 The checks themselves live in `tests/`; the verdicts in :mod:`compliance.controls`; Azure
-access in :mod:`compliance.arm`. Importing this module touches nothing: Azure is asked only
-when a collected test needs a subscription.
+access in :mod:`compliance.arm`; waivers in :mod:`compliance.waivers`. Importing this module
+touches nothing: Azure is asked only when a collected test needs a subscription.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from compliance.arm import AUTH_KINDS, CLOUDS, AuditError, Subscription, Unverifiable
 from compliance.audit import Audit, Settings
-from compliance.contacts import SecurityContacts
-from compliance.controls import CONTROLS
-
-AUDIT = pytest.StashKey[Audit]()
-RUN_ERROR = pytest.StashKey[AuditError]()
+from compliance.contacts import RISK_LEVELS, SEVERITIES, SecurityContacts, address_problem
+from compliance.controls import CATALOGUE, CIS_VERSIONS, CONTROLS, NEWEST_CIS_VERSION, Policy
+from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_LIST_SEPARATORS = re.compile(r"[,;\s]+")
+
+# What --azure-demo audits against when the run sets no policy or waivers of its own: enough
+# to show a policy failure, an active waiver and an expired one.
+DEMO_WAIVERS = Path(__file__).parent / "emulator" / "tenants" / "demo-waivers.toml"
+DEMO_ALLOWED_DOMAINS = (
+    "contoso.com",
+    "fabrikam.com",
+    "northwind.com",
+    "tailspin.com",
+    "woodgrovebank.com",
+)
+
+
+@dataclass
+class Run:
+    """Everything one pytest run decided at configure time, and what it learned since."""
+
+    audit: Audit
+    cis_version: str
+    policy: Policy
+    waivers: tuple[Waiver, ...] = ()
+    waivers_source: str | None = None
+    error: AuditError | None = None  # ends the run after collection
+    used_waivers: set[int] = field(default_factory=set)
+    expired_waivers: set[int] = field(default_factory=set)
+
+
+RUN = pytest.StashKey[Run]()
+EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 
 
 # --- option values: each validator raises pytest.UsageError (one ERROR: line, exit 4) -------
@@ -29,15 +61,19 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 def _one_of(flag: str, choices: tuple[str, ...]) -> Callable[[str], str]:
     def validate(value: str) -> str:
-        if value not in choices:
-            raise pytest.UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
-        return value
+        for choice in choices:
+            if value.lower() == choice.lower():
+                return choice
+        raise pytest.UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
 
     return validate
 
 
 auth_kind = _one_of("--azure-auth", AUTH_KINDS)
 cloud_name = _one_of("--azure-cloud", tuple(CLOUDS))
+cis_version = _one_of("--cis-version", CIS_VERSIONS)
+min_alert_severity = _one_of("--azure-min-alert-severity", SEVERITIES)
+min_attack_path_risk = _one_of("--azure-min-attack-path-risk", RISK_LEVELS)
 
 
 def _guid(flag: str) -> Callable[[str], str]:
@@ -66,10 +102,28 @@ def https_url(value: str) -> str:
     return value
 
 
+def required_contact(value: str) -> str:
+    problem = address_problem(value)
+    if problem:
+        raise pytest.UsageError(
+            f"--azure-required-contacts: {value!r} is not an address: {problem}"
+        )
+    return value
+
+
+def allowed_domain(value: str) -> str:
+    domain = value.lower().removeprefix("@")
+    if not _DOMAIN.match(domain):
+        raise pytest.UsageError(f"--azure-allowed-contact-domains: {value!r} is not a domain")
+    return domain
+
+
 # --- options ---------------------------------------------------------------------------------
 
+_LIST = {"action": "append", "metavar": "VALUES"}
+
 _OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
-    # (flag, help, argparse keywords, ini type)
+    # (flag, help, argparse keywords, ini type); the ini name is the flag with underscores
     (
         "--azure-auth",
         f"credential: {', '.join(AUTH_KINDS)} (default: default = DefaultAzureCredential)",
@@ -112,15 +166,58 @@ _OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
         {"action": "store_true"},
         "bool",
     ),
+    (
+        "--cis-version",
+        f"CIS Azure Foundations version whose numbering to show: {', '.join(CIS_VERSIONS)} "
+        f"(default: {NEWEST_CIS_VERSION}); controls that version lacks are deselected",
+        {"type": cis_version, "metavar": "X.Y.Z"},
+        "string",
+    ),
+    (
+        "--azure-required-contacts",
+        "policy: addresses that must be security contacts (comma-separated, repeatable)",
+        _LIST,
+        "linelist",
+    ),
+    (
+        "--azure-allowed-contact-domains",
+        "policy: every contact address must be on one of these domains (comma-separated, "
+        "repeatable)",
+        _LIST,
+        "linelist",
+    ),
+    (
+        "--azure-min-alert-severity",
+        f"policy: alert emails must start at this severity or lower: {', '.join(SEVERITIES)} "
+        "(default: High)",
+        {"type": min_alert_severity, "metavar": "SEVERITY"},
+        "string",
+    ),
+    (
+        "--azure-min-attack-path-risk",
+        "policy: attack path emails must start at this risk level or lower: "
+        f"{', '.join(RISK_LEVELS)} (default: High)",
+        {"type": min_attack_path_risk, "metavar": "RISK"},
+        "string",
+    ),
+    (
+        "--azure-waivers",
+        "TOML file of approved, dated exceptions (see README)",
+        {"metavar": "PATH"},
+        "string",
+    ),
 ]
+
+
+def _dest(flag: str) -> str:
+    return flag[2:].replace("-", "_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("azure", "Azure security-contact compliance (CIS Azure Foundations)")
     for flag, help_text, keywords, ini_type in _OPTIONS:
-        dest = flag[2:].replace("-", "_")
-        group.addoption(flag, dest=dest, default=None, help=help_text, **keywords)
-        parser.addini(dest, f"{help_text} (same as {flag})", type=ini_type)  # type: ignore[arg-type]
+        group.addoption(flag, dest=_dest(flag), default=None, help=help_text, **keywords)
+        parser.addini(_dest(flag), f"{help_text} (same as {flag})", type=ini_type)  # type: ignore[arg-type]
 
 
 def _setting(config: pytest.Config, dest: str) -> Any:
@@ -132,88 +229,194 @@ def _setting(config: pytest.Config, dest: str) -> Any:
     return value if value not in ("", []) else None
 
 
+def _one(config: pytest.Config, dest: str, validate: Callable[[str], str]) -> str | None:
+    value = _setting(config, dest)
+    return validate(value) if value is not None else None
+
+
+def _many(config: pytest.Config, dest: str, validate: Callable[[str], str]) -> tuple[str, ...]:
+    values = _setting(config, dest) or ()
+    parts = [p for v in values for p in _LIST_SEPARATORS.split(v.strip()) if p]
+    return tuple(validate(p) for p in parts)
+
+
 def read_settings(config: pytest.Config) -> Settings:
-    def ids(dest: str, validate: Callable[[str], str]) -> tuple[str, ...]:
-        return tuple(validate(v) for v in (_setting(config, dest) or ()))
-
-    def one(dest: str, validate: Callable[[str], str]) -> str | None:
-        value = _setting(config, dest)
-        return validate(value) if value is not None else None
-
     return Settings(
-        auth=one("azure_auth", auth_kind) or "default",
-        cloud=one("azure_cloud", cloud_name) or "AzureCloud",
-        arm_endpoint=one("azure_arm_endpoint", https_url),
-        tenant=one("azure_tenant", tenant_id),
-        subscriptions=ids("azure_subscription", subscription_id),
-        exclude=ids("azure_exclude_subscription", excluded_subscription_id),
+        auth=_one(config, "azure_auth", auth_kind) or "default",
+        cloud=_one(config, "azure_cloud", cloud_name) or "AzureCloud",
+        arm_endpoint=_one(config, "azure_arm_endpoint", https_url),
+        tenant=_one(config, "azure_tenant", tenant_id),
+        subscriptions=_many(config, "azure_subscription", subscription_id),
+        exclude=_many(config, "azure_exclude_subscription", excluded_subscription_id),
         demo=bool(_setting(config, "azure_demo")),
+    )
+
+
+def read_policy(config: pytest.Config, demo: bool) -> Policy:
+    domains = _many(config, "azure_allowed_contact_domains", allowed_domain)
+    required = _many(config, "azure_required_contacts", required_contact)
+    if demo and not domains and not required:
+        domains = DEMO_ALLOWED_DOMAINS
+    outside = [a for a in required if domains and a.rpartition("@")[2].lower() not in domains]
+    if outside:
+        raise pytest.UsageError(
+            f"--azure-required-contacts: {', '.join(outside)} outside "
+            f"--azure-allowed-contact-domains ({', '.join(domains)}): no contact could pass"
+        )
+    return Policy(
+        required_contacts=required,
+        allowed_contact_domains=domains,
+        min_alert_severity=_one(config, "azure_min_alert_severity", min_alert_severity) or "High",
+        min_attack_path_risk=_one(config, "azure_min_attack_path_risk", min_attack_path_risk)
+        or "High",
     )
 
 
 # --- run lifecycle ---------------------------------------------------------------------------
 
 
+def waivers_path_for(config: pytest.Config, demo: bool) -> str | None:
+    """The command line's path is the user's (relative to the working directory); the ini
+    file's is relative to the ini file, as testpaths are."""
+    if config.getoption("azure_waivers") is not None:
+        return str(config.getoption("azure_waivers"))
+    if config.getini("azure_waivers"):
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return str(base / config.getini("azure_waivers"))
+    return str(DEMO_WAIVERS) if demo else None
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[AUDIT] = Audit(read_settings(config))
+    settings = read_settings(config)
+    waivers_path = waivers_path_for(config, settings.demo)
+    try:
+        waivers = load_waivers(waivers_path, (c.key for c in CATALOGUE)) if waivers_path else ()
+    except WaiverError as exc:
+        raise pytest.UsageError(f"--azure-waivers: {exc}") from None
+    config.stash[RUN] = Run(
+        audit=Audit(settings),
+        cis_version=_one(config, "cis_version", cis_version) or NEWEST_CIS_VERSION,
+        policy=read_policy(config, settings.demo),
+        waivers=waivers,
+        waivers_source=waivers_path,
+    )
+    for control in CATALOGUE:
+        ids = ", ".join(f"{v} {n}" for v, n in control.cis_ids.items())
+        config.addinivalue_line("markers", f"{control.key}: {control.title} (CIS {ids})")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    audit = config.stash.get(AUDIT, None)
-    if audit is not None:
-        audit.close()
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        run.audit.close()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    s = config.stash[AUDIT].settings
+    run = config.stash[RUN]
+    s = run.audit.settings
     if s.demo:
         target = "demo tenant on the bundled ARM emulator (no Azure account)"
     else:
-        target = f"cloud {s.cloud}, auth {s.auth}, ARM {config.stash[AUDIT].endpoint}"
-    lines = [f"azure: {target}"]
+        target = f"cloud {s.cloud}, auth {s.auth}, ARM {run.audit.endpoint}"
+    lines = [f"azure: {target}", f"azure: CIS Microsoft Azure Foundations {run.cis_version}"]
     if s.tenant or s.subscriptions or s.exclude:
         lines.append(
             f"azure selection: tenant {s.tenant or 'any'}, "
             f"subscriptions {', '.join(s.subscriptions) or 'all'}, "
             f"excluded {', '.join(s.exclude) or 'none'}"
         )
+    p = run.policy
+    if p != Policy():
+        lines.append(
+            f"azure policy: required contacts {', '.join(p.required_contacts) or 'none'}; "
+            f"allowed domains {', '.join(p.allowed_contact_domains) or 'any'}; "
+            f"alerts from {p.min_alert_severity}; attack paths from {p.min_attack_path_risk}"
+        )
+    if run.waivers_source:
+        lines.append(f"azure waivers: {len(run.waivers)} from {run.waivers_source}")
     return lines
 
 
-def case_id(subscription: Subscription) -> str:
+def case_id(subscription: Subscription, cis: str | None) -> str:
     """Display names are not unique; the subscription ID in every case id is."""
-    return f"{subscription.display_name} ({subscription.id})"
+    name = f"{subscription.display_name} ({subscription.id})"
+    return f"CIS {cis}: {name}" if cis else name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "subscription" not in metafunc.fixturenames:
         return
-    config = metafunc.config
+    run = metafunc.config.stash[RUN]
     try:
-        subscriptions = config.stash[AUDIT].subscriptions()
+        subscriptions = run.audit.subscriptions()
     except AuditError as exc:
         # Raised here, pytest would call it a collection error with a traceback; the run
         # ends after collection with one ERROR: line instead.
-        config.stash[RUN_ERROR] = exc
+        run.error = exc
         subscriptions = []
-    metafunc.parametrize("subscription", subscriptions, ids=[case_id(s) for s in subscriptions])
+    control = CONTROLS.get(metafunc.function.__name__)
+    cis = control.cis_id(run.cis_version) if control else None
+    ids = [case_id(s, cis) for s in subscriptions]
+    metafunc.parametrize("subscription", subscriptions, ids=ids)
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
-    error = config.stash.get(RUN_ERROR, None)
-    if error is not None:
-        raise pytest.UsageError(str(error))
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash[RUN]
+    if run.error is not None:
+        raise pytest.UsageError(str(run.error))
+    keep, deselected = [], []
+    day = today()
+    for item in items:
+        if "security_contacts" not in getattr(item, "fixturenames", ()):
+            keep.append(item)
+            continue
+        control = CONTROLS.get(getattr(item, "originalname", ""))
+        if control is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: checks security contacts but is not in the control catalogue "
+                "(compliance/controls.py)"
+            )
+        if control.cis_id(run.cis_version) is None:
+            deselected.append(item)
+            continue
+        keep.append(item)
+        subscription: Subscription = item.callspec.params["subscription"]  # type: ignore[attr-defined]
+        _apply_waivers(run, item, control.key, subscription.id, day)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = keep
+
+
+def _apply_waivers(run: Run, item: pytest.Item, control: str, sub_id: str, day: date) -> None:
+    for waiver in run.waivers:
+        if not waiver.matches(sub_id, control):
+            continue
+        if waiver.active_on(day):
+            run.used_waivers.add(waiver.number)
+            item.add_marker(
+                pytest.mark.xfail(
+                    reason=f"waived until {waiver.expires.isoformat()} by {waiver.approved_by}: "
+                    f"{waiver.reason}",
+                    # Only a failed check is waived: what could not be verified stays an error.
+                    raises=AssertionError,
+                    strict=False,
+                )
+            )
+            return
+        run.expired_waivers.add(waiver.number)
+        item.stash[EXPIRED_WAIVER] = waiver
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
-    audit = config.stash[AUDIT]
+    run = config.stash[RUN]
     # pytest reports the collection even when it ended in a run error.
-    if audit.visible_count == 0 or RUN_ERROR in config.stash:
+    if run.audit.visible_count == 0 or run.error is not None:
         return []
-    selected = audit.subscriptions()
+    selected = run.audit.subscriptions()
     unchecked = sum(not s.checkable for s in selected)
     return [
-        f"azure: {len(selected)} of {audit.visible_count} visible subscriptions selected"
+        f"azure: {len(selected)} of {run.audit.visible_count} visible subscriptions selected"
         + (f", {unchecked} disabled or deleted (skipped)" if unchecked else "")
     ]
 
@@ -225,7 +428,13 @@ def security_contacts(
     """The subscription's Defender for Cloud security contacts, read once per run."""
     if not subscription.checkable:
         pytest.skip(f"subscription is {subscription.state}: its security contacts are not checked")
-    return request.config.stash[AUDIT].security_contacts(subscription)
+    return request.config.stash[RUN].audit.security_contacts(subscription)
+
+
+@pytest.fixture
+def policy(request: pytest.FixtureRequest) -> Policy:
+    """The organisation's policy (required contacts, allowed domains, minimal levels)."""
+    return request.config.stash[RUN].policy
 
 
 @pytest.hookimpl(wrapper=True)
@@ -234,13 +443,35 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     excinfo = call.excinfo
-    if excinfo is None or report.skipped:
+    control = CONTROLS.get(getattr(item, "originalname", ""))
+    if excinfo is None or report.skipped or control is None:
         return report
     # The message is the whole story (reason, and how to fix it): a traceback through the
     # fixture or the assertion would only bury it.
+    cis_version = item.config.stash[RUN].cis_version
+    heading = f"CIS {cis_version} {control.cis_id(cis_version)} {control.title}"
     if excinfo.errisinstance(Unverifiable):
-        report.longrepr = f"Could not be verified: {excinfo.value}"
+        report.longrepr = f"{heading}\nCould not be verified: {excinfo.value}"
     elif call.when == "call" and excinfo.errisinstance(AssertionError):
-        if getattr(item, "originalname", None) in CONTROLS:
-            report.longrepr = str(excinfo.value)
+        text = f"{heading}\n{excinfo.value}"
+        expired = item.stash.get(EXPIRED_WAIVER, None)
+        if expired is not None:
+            text += f"\nA waiver for this case expired and was ignored: {expired.describe()}"
+        report.longrepr = text
     return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is None or not run.waivers or run.error is not None:
+        return
+    stale = [w for w in run.waivers if w.number not in run.used_waivers | run.expired_waivers]
+    expired = [w for w in run.waivers if w.number in run.expired_waivers]
+    if stale:
+        terminalreporter.write_sep("=", "stale waivers: they match no case of this run")
+        for waiver in stale:
+            terminalreporter.write_line(waiver.describe())
+    if expired:
+        terminalreporter.write_sep("=", "expired waivers (ignored)")
+        for waiver in expired:
+            terminalreporter.write_line(waiver.describe())

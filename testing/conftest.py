@@ -50,14 +50,23 @@ print(json.dumps({{
 """
 
 
+COMPLIANT = {
+    "emails": "soc@contoso.com",
+    "isEnabled": True,
+    "notificationsByRole": {"state": "On", "roles": ["Owner"]},
+    "notificationsSources": [
+        {"sourceType": "Alert", "minimalSeverity": "High"},
+        {"sourceType": "AttackPath", "minimalRiskLevel": "High"},
+    ],
+}
+
+
 def subscription(sub_id: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
-    """A tenant-file subscription entry; compliant unless told otherwise."""
+    """A tenant-file subscription entry; compliant with every control unless told otherwise."""
     entry: dict[str, Any] = {
         "subscriptionId": sub_id,
         "displayName": name or f"sub-{sub_id[:4]}",
-        "securityContacts": [
-            {"name": "default", "properties": {"emails": "soc@contoso.com", "isEnabled": True}}
-        ],
+        "securityContacts": [{"name": "default", "properties": COMPLIANT}],
     }
     entry.update(extra)
     return entry

@@ -82,6 +82,7 @@ EXPECTED_EXAMPLES: dict[tuple[str, str], Contact] = {
         addresses=("john@contoso.com",),
         phone=PHONE,
         alert_notifications=True,
+        alert_minimal_severity="High",  # 2017's "On" meant high severity
         notify_roles_enabled=True,
         notify_roles=("Owner",),
     ),
@@ -89,6 +90,7 @@ EXPECTED_EXAMPLES: dict[tuple[str, str], Contact] = {
         name="default2",
         addresses=("chen@contoso.com",),
         alert_notifications=True,
+        alert_minimal_severity="High",  # 2017's "On" meant high severity
         notify_roles_enabled=True,
         notify_roles=("Owner",),
     ),
@@ -97,6 +99,7 @@ EXPECTED_EXAMPLES: dict[tuple[str, str], Contact] = {
         addresses=("default1@contoso.com",),
         phone=PHONE,
         alert_notifications=True,
+        alert_minimal_severity="High",  # 2017's "On" meant high severity
         notify_roles_enabled=True,
         notify_roles=("Owner",),
     ),
@@ -104,6 +107,7 @@ EXPECTED_EXAMPLES: dict[tuple[str, str], Contact] = {
         name="default2",
         addresses=("chen@contoso.com",),
         alert_notifications=True,
+        alert_minimal_severity="High",  # 2017's "On" meant high severity
         notify_roles_enabled=True,
         notify_roles=("Owner",),
     ),

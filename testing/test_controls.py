@@ -1,176 +1,699 @@
-"""Unit tests for compliance.controls: the email verdict on hand-built SecurityContacts."""
+"""Unit tests for compliance.controls: the four verdicts, the policy, remediation, catalogue.
+
+Contacts are built the way the audit builds them: raw securityContacts JSON of each
+api-version through normalize_contact, so every control is seen on every API shape.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from compliance.contacts import API_2020, API_2023, Contact, SecurityContacts
-from compliance.controls import CIS_VERSIONS, SECURITY_CONTACT_EMAIL, evaluate_email
+from compliance.contacts import (
+    API_2017,
+    API_2020,
+    API_2023,
+    RISK_LEVELS,
+    SEVERITIES,
+    Contact,
+    SecurityContacts,
+    normalize_contact,
+)
+from compliance.controls import (
+    ALERT_SEVERITY,
+    ATTACK_PATH,
+    BENCHMARK_ONLY,
+    CATALOGUE,
+    CIS_VERSIONS,
+    CONTACT_EMAIL,
+    CONTROLS,
+    NEWEST_CIS_VERSION,
+    OWNER_NOTIFICATIONS,
+    Control,
+    Policy,
+    Verdict,
+    evaluate_alert_severity,
+    evaluate_attack_path,
+    evaluate_email,
+    evaluate_owner_notifications,
+    recommended_contact,
+    validate_catalogue,
+)
 
 SUB = "20ff7fc3-e762-44dd-bd96-b71116dcdc23"
+PHONE = "+1 425 555 0100"
+CHECKS = Path(__file__).resolve().parent.parent / "tests" / "test_security_contacts.py"
+APIS = (API_2017, API_2020, API_2023)
+REGISTER = f"az provider register --namespace Microsoft.Security --subscription {SUB}"
+STRICT = Policy(
+    required_contacts=("ciso@contoso.com",),
+    allowed_contact_domains=("contoso.com",),
+    min_alert_severity="Low",
+    min_attack_path_risk="Medium",
+)
+
+ALERT_HIGH = {"sourceType": "Alert", "minimalSeverity": "High"}
+ATTACK_HIGH = {"sourceType": "AttackPath", "minimalRiskLevel": "High"}
+# One `default` contact per api-version that passes every control that version has.
+GOOD: dict[str, dict[str, Any]] = {
+    API_2017: {
+        "email": "soc@contoso.com",
+        "phone": PHONE,
+        "alertNotifications": "On",
+        "alertsToAdmins": "On",
+    },
+    API_2020: {
+        "emails": "soc@contoso.com",
+        "phone": PHONE,
+        "alertNotifications": {"state": "On", "minimalSeverity": "High"},
+        "notificationsByRole": {"state": "On", "roles": ["Owner"]},
+    },
+    API_2023: {
+        "emails": "soc@contoso.com",
+        "phone": PHONE,
+        "isEnabled": True,
+        "notificationsByRole": {"state": "On", "roles": ["Owner"]},
+        "notificationsSources": [ALERT_HIGH, ATTACK_HIGH],
+    },
+}
+EMAILS = {API_2017: "email", API_2020: "emails", API_2023: "emails"}
+# Every setting off, and one address outside contoso.com.
+BAD: dict[str, dict[str, Any]] = {
+    API_2017: {"email": "ops@fabrikam.com", "alertNotifications": "Off", "alertsToAdmins": "Off"},
+    API_2020: {
+        "emails": "soc@contoso.com;ops@fabrikam.com",
+        "alertNotifications": {"state": "Off"},
+        "notificationsByRole": {"state": "Off", "roles": []},
+    },
+    API_2023: {"emails": "soc@contoso.com;ops@fabrikam.com", "isEnabled": False},
+}
+GOOD_CONTACT = Contact(
+    "default",
+    ("soc@contoso.com",),
+    enabled=True,
+    alert_notifications=True,
+    alert_minimal_severity="High",
+    notify_roles_enabled=True,
+    notify_roles=("Owner",),
+    attack_path_minimal_risk="High",
+)
+
+
+def contact(api: str, props: dict[str, Any]) -> Contact:
+    return normalize_contact({"name": "default", "properties": props}, api)
 
 
 def read(*contacts: Contact, api: str = API_2023, registered: bool = True) -> SecurityContacts:
     return SecurityContacts(SUB, api, contacts, defender_registered=registered)
 
 
-# --- passing ----------------------------------------------------------------------------
+def shaped(api: str, **changes: Any) -> SecurityContacts:
+    """A read of GOOD[api] with `changes` applied (a None value removes the key)."""
+    props = {k: v for k, v in {**GOOD[api], **changes}.items() if v is not None}
+    return read(contact(api, props), api=api)
 
 
-@pytest.mark.parametrize(
-    ("contacts", "named"),
-    [
-        pytest.param(
-            [Contact("default", ("soc@contoso.com",), enabled=True)],
-            ["soc@contoso.com"],
-            id="enabled-valid",
-        ),
-        pytest.param(
-            [Contact("default", ("soc@contoso.com", "ciso@contoso.com"))],
-            ["soc@contoso.com", "ciso@contoso.com"],
-            id="2020-style-no-isEnabled",
-        ),
-        pytest.param(
-            [
-                Contact("old", ("old@contoso.com",), enabled=False),
-                Contact("default", ("soc@contoso.com",), enabled=True),
-            ],
-            ["soc@contoso.com"],
-            id="one-disabled-one-enabled",
-        ),
-        pytest.param(
-            [Contact("default", ("admin@localhost", "soc@contoso.com"), enabled=True)],
-            ["soc@contoso.com"],
-            id="mixed-valid-and-invalid",
-        ),
-    ],
-)
-def test_email_passes(contacts: list[Contact], named: list[str]) -> None:
-    verdict = evaluate_email(read(*contacts))
-    assert verdict.compliant
-    assert verdict.remediation == ""
-    assert verdict.message == verdict.reason
-    for address in named:
-        assert address in verdict.message
+def put_api(contacts: SecurityContacts) -> str:
+    """The api-version a remediation PUTs with: 2020 for a 2020 read, else the current one."""
+    return API_2020 if contacts.api_version == API_2020 else API_2023
 
 
-def test_passing_message_names_only_the_valid_addresses() -> None:
-    verdict = evaluate_email(read(Contact("default", ("admin@localhost", "soc@contoso.com"))))
-    assert "soc@contoso.com" in verdict.message
-    assert "admin@localhost" not in verdict.message
-
-
-def test_disabled_contact_is_not_the_one_named() -> None:
-    verdict = evaluate_email(
-        read(
-            Contact("old", ("old@contoso.com",), enabled=False),
-            Contact("default", ("soc@contoso.com",), enabled=True),
-        )
-    )
-    assert "old@contoso.com" not in verdict.message
-
-
-def test_2020_api_version_contact_passes() -> None:
-    assert evaluate_email(read(Contact("default", ("soc@contoso.com",)), api=API_2020)).compliant
-
-
-# --- failing ----------------------------------------------------------------------------
-
-FAILURES = [
-    pytest.param(read(), ["no security contact"], id="no-contacts"),
-    pytest.param(
-        read(Contact("default", (), enabled=True)), ["'default'", "no email address"],
-        id="empty-addresses",
-    ),
-    pytest.param(
-        read(Contact("default", ("admin@localhost", "a@@contoso.com"), enabled=True)),
-        ["only invalid", "'admin@localhost'", "'a@@contoso.com'"],
-        id="only-invalid",
-    ),
-    pytest.param(
-        read(
-            Contact("default", ("soc@contoso.com",), enabled=False),
-            Contact("second", ("ciso@contoso.com",), enabled=False),
-        ),
-        ["'default' is disabled", "'second' is disabled", "isEnabled: false"],
-        id="all-disabled",
-    ),
-    pytest.param(
-        read(registered=False), ["MissingSubscriptionRegistration"], id="not-registered"
-    ),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("contacts", "causes"), FAILURES)
-def test_email_fails_naming_the_cause(contacts: SecurityContacts, causes: list[str]) -> None:
-    verdict = evaluate_email(contacts)
+def assert_says_how_to_fix(verdict: Verdict, api_version: str = API_2023) -> None:
     assert not verdict.compliant
-    for cause in causes:
-        assert cause in verdict.reason
-
-
-@pytest.mark.parametrize(("contacts", "causes"), FAILURES)
-def test_failing_message_says_how_to_fix(contacts: SecurityContacts, causes: list[str]) -> None:
-    message = evaluate_email(contacts).message
-    assert message.startswith(evaluate_email(contacts).reason)
-    assert "How to fix" in message
+    message = verdict.message
+    assert message.startswith(f"{verdict.reason}\nHow to fix:\n")
     assert SUB in message
     assert "Environment settings" in message
-    assert re.search(rf"\baz [^\n]*{SUB}", message), message
+    url = f"/subscriptions/{SUB}/providers/Microsoft.Security/securityContacts/default"
+    assert f"az rest --method put --url '{url}?api-version={api_version}'" in message
 
 
-def test_not_registered_remediation_registers_the_provider() -> None:
-    verdict = evaluate_email(read(registered=False))
-    assert (
-        f"az provider register --namespace Microsoft.Security --subscription {SUB}"
-        in verdict.remediation
-    )
+# --- each control on each API shape -------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "contacts",
-    [
-        pytest.param(read(), id="no-contacts"),
-        pytest.param(read(Contact("default", ())), id="empty-addresses"),
-        pytest.param(read(Contact("default", ("admin@localhost",))), id="only-invalid"),
+def case(control: Control, api: str, changes: dict[str, Any], reason: str, name: str) -> Any:
+    return pytest.param(control, api, changes, reason, id=f"{control.key}-{api[:4]}-{name}")
+
+
+PASSES = [
+    *[case(CONTACT_EMAIL, api, {}, "'default' sends to soc@contoso.com", "on") for api in APIS],
+    *[case(ALERT_SEVERITY, api, {}, "alerts from severity High up", "on") for api in APIS],
+    *[case(OWNER_NOTIFICATIONS, api, {}, "'default' notifies roles Owner", "on") for api in APIS],
+    case(ATTACK_PATH, API_2023, {}, "attack paths from risk High up", "on"),
+]
+
+ROLES_OFF = {"notificationsByRole": {"state": "Off", "roles": ["Owner"]}}
+NOT_OWNER = {"notificationsByRole": {"state": "On", "roles": ["Contributor", "ServiceAdmin"]}}
+NO_ROLES = {"notificationsByRole": {"state": "On", "roles": []}}
+FAILS = [
+    *[
+        case(CONTACT_EMAIL, api, {EMAILS[api]: value}, "'default' has no email address", name)
+        for api in APIS
+        for value, name in [("", "empty"), (" ; ", "separators-only"), (None, "missing")]
     ],
-)
-def test_remediation_creates_a_contact_for_the_subscription(contacts: SecurityContacts) -> None:
-    remediation = evaluate_email(contacts).remediation
-    assert f"az security contact create --subscription {SUB}" in remediation
-    assert "az provider register" not in remediation
+    *[
+        case(
+            CONTACT_EMAIL,
+            api,
+            {EMAILS[api]: "admin@localhost"},
+            "'default' has only invalid email addresses: 'admin@localhost' (",
+            "only-invalid",
+        )
+        for api in APIS
+    ],
+    case(ALERT_SEVERITY, API_2017, {"alertNotifications": "Off"}, "turned off", "off"),
+    case(ALERT_SEVERITY, API_2017, {"alertNotifications": None}, "turned off", "missing"),
+    case(
+        ALERT_SEVERITY,
+        API_2020,
+        {"alertNotifications": {"state": "Off", "minimalSeverity": "High"}},
+        "'default' has alert notifications turned off",
+        "off",
+    ),
+    case(ALERT_SEVERITY, API_2020, {"alertNotifications": None}, "turned off", "missing"),
+    case(
+        ALERT_SEVERITY,
+        API_2020,
+        {"alertNotifications": {"state": "On"}},
+        "'default' has alert notifications on but no minimal severity",
+        "no-severity",
+    ),
+    case(
+        ALERT_SEVERITY,
+        API_2023,
+        {"notificationsSources": [ATTACK_HIGH]},
+        "'default' has alert notifications turned off",
+        "no-alert-source",
+    ),
+    case(ALERT_SEVERITY, API_2023, {"notificationsSources": None}, "turned off", "no-sources"),
+    case(
+        ALERT_SEVERITY,
+        API_2023,
+        {"notificationsSources": [{"sourceType": "Alert"}]},
+        "on but no minimal severity",
+        "no-severity",
+    ),
+    *[
+        case(OWNER_NOTIFICATIONS, API_2017, {"alertsToAdmins": value}, "does not notify by role", n)
+        for value, n in [("Off", "off"), (None, "missing")]
+    ],
+    *[
+        case(OWNER_NOTIFICATIONS, api, changes, reason, name)
+        for api in (API_2020, API_2023)
+        for changes, reason, name in [
+            (ROLES_OFF, "notificationsByRole.state is not On", "off"),
+            ({"notificationsByRole": None}, "does not notify by role", "missing"),
+            (
+                NOT_OWNER,
+                "'default' notifies roles Contributor, ServiceAdmin, not Owner",
+                "no-owner",
+            ),
+            (NO_ROLES, "'default' notifies roles none, not Owner", "no-roles"),
+        ]
+    ],
+    case(
+        ATTACK_PATH,
+        API_2023,
+        {"notificationsSources": [ALERT_HIGH]},
+        "'default' has no attack path notifications",
+        "no-attack-path-source",
+    ),
+    case(
+        ATTACK_PATH,
+        API_2023,
+        {"notificationsSources": [ALERT_HIGH, {"sourceType": "AttackPath"}]},
+        "'default' has no attack path notifications",
+        "no-risk-level",
+    ),
+    case(
+        ATTACK_PATH,
+        API_2023,
+        {"notificationsSources": [{"sourceType": "AttackPath", "minimalRiskLevel": "Critical"}]},
+        "'default' is notified only from attack path risk Critical; required: High or lower",
+        "critical-only",
+    ),
+]
 
 
-def test_disabled_remediation_turns_the_contact_on() -> None:
-    verdict = evaluate_email(read(Contact("default", ("soc@contoso.com",), enabled=False)))
+@pytest.mark.parametrize(("control", "api", "changes", "reason"), PASSES)
+def test_control_passes(control: Control, api: str, changes: dict[str, Any], reason: str) -> None:
+    verdict = control.evaluate(shaped(api, **changes), BENCHMARK_ONLY)
+    assert verdict.compliant, verdict.reason
+    assert reason in verdict.reason
+    assert verdict.remediation == ""
+    assert verdict.message == verdict.reason
+
+
+@pytest.mark.parametrize(("control", "api", "changes", "reason"), FAILS)
+def test_control_fails_saying_why_and_how_to_fix(
+    control: Control, api: str, changes: dict[str, Any], reason: str
+) -> None:
+    contacts = shaped(api, **changes)
+    verdict = control.evaluate(contacts, BENCHMARK_ONLY)
+    assert reason in verdict.reason
+    assert_says_how_to_fix(verdict, put_api(contacts))
+    assert REGISTER not in verdict.message
+
+
+@pytest.mark.parametrize("api", [API_2017, API_2020])
+def test_attack_path_fails_on_api_versions_without_attack_paths(api: str) -> None:
+    verdict = evaluate_attack_path(shaped(api))
+    assert not verdict.compliant
+    assert f"only at api-version {api}, which has no attack path notifications" in verdict.reason
+    assert "How to fix" in verdict.message
+    assert "api-version 2023-12-01-preview" in verdict.remediation
+    assert "waiver" in verdict.remediation
+    assert shaped(api).subscription_id in verdict.remediation
+
+
+@pytest.mark.parametrize("control", CATALOGUE, ids=lambda c: c.key)
+def test_disabled_contact_notifies_nobody(control: Control) -> None:
+    verdict = control.evaluate(shaped(API_2023, isEnabled=False), BENCHMARK_ONLY)
+    assert "security contact 'default' is disabled (isEnabled: false)" in verdict.reason
+    assert_says_how_to_fix(verdict)
     assert '"isEnabled": true' in verdict.remediation
-    assert f"/subscriptions/{SUB}/providers/Microsoft.Security/securityContacts/default" in (
-        verdict.remediation
+
+
+@pytest.mark.parametrize("control", CATALOGUE, ids=lambda c: c.key)
+def test_the_contact_that_is_not_disabled_is_the_one_that_counts(control: Control) -> None:
+    old = dataclasses.replace(GOOD_CONTACT, name="old", addresses=("old@contoso.com",))
+    verdict = control.evaluate(
+        read(dataclasses.replace(old, enabled=False), GOOD_CONTACT), BENCHMARK_ONLY
+    )
+    assert verdict.compliant
+    assert verdict.reason.startswith("security contact 'default' ")
+    assert "old" not in verdict.reason
+
+
+def test_every_failing_contact_is_listed() -> None:
+    verdict = evaluate_owner_notifications(
+        read(
+            dataclasses.replace(GOOD_CONTACT, name="a", enabled=False),
+            dataclasses.replace(GOOD_CONTACT, name="b", notify_roles=("Contributor",)),
+        )
+    )
+    assert verdict.reason == (
+        "security contact 'a' is disabled (isEnabled: false); "
+        "security contact 'b' notifies roles Contributor, not Owner"
     )
 
 
-# --- catalogue ---------------------------------------------------------------------------
+def test_email_names_only_valid_addresses_and_lists_every_invalid_one() -> None:
+    mixed = evaluate_email(read(contact(API_2023, {"emails": "admin@localhost;soc@contoso.com"})))
+    assert mixed.compliant
+    assert mixed.reason == "security contact 'default' sends to soc@contoso.com"
+    invalid = evaluate_email(read(contact(API_2023, {"emails": "admin@localhost,a@@contoso.com"})))
+    assert "'admin@localhost' (" in invalid.reason
+    assert "'a@@contoso.com' (" in invalid.reason
+
+
+@pytest.mark.parametrize("control", CATALOGUE, ids=lambda c: c.key)
+@pytest.mark.parametrize(
+    ("registered", "reason"),
+    [
+        pytest.param(True, "no security contact is configured", id="no-contacts"),
+        pytest.param(False, "409 MissingSubscriptionRegistration", id="defender-not-set-up"),
+    ],
+)
+def test_nobody_to_notify_fails_every_control(
+    control: Control, registered: bool, reason: str
+) -> None:
+    verdict = control.evaluate(read(registered=registered), BENCHMARK_ONLY)
+    assert reason in verdict.reason
+    assert_says_how_to_fix(verdict)
+    assert (REGISTER in verdict.remediation) is not registered
+
+
+def test_verdict_message_adds_how_to_fix_only_to_a_failure_with_a_remediation() -> None:
+    assert Verdict(True, "fine", "ignored").message == "fine"
+    assert Verdict(False, "broken").message == "broken"
+    assert Verdict(False, "broken", "  do this").message == "broken\nHow to fix:\n  do this"
+
+
+# --- thresholds -----------------------------------------------------------------------------
+
+# Notified from a level up covers a threshold when the level is that threshold or lower.
+COVERS_ALERT = {"Low": {"Low"}, "Medium": {"Low", "Medium"}, "High": {"Low", "Medium", "High"}}
+COVERS_RISK = {
+    "Low": {"Low"},
+    "Medium": {"Low", "Medium"},
+    "High": {"Low", "Medium", "High"},
+    "Critical": {"Low", "Medium", "High", "Critical"},
+}
+
+
+def levels(names: tuple[str, ...]) -> list[Any]:
+    return [
+        pytest.param(level, minimum, id=f"from-{level}-policy-{minimum}")
+        for level in names
+        for minimum in names
+    ]
+
+
+def alert_read(api: str, severity: str) -> SecurityContacts:
+    if api == API_2020:
+        return shaped(api, alertNotifications={"state": "On", "minimalSeverity": severity})
+    return shaped(api, notificationsSources=[{"sourceType": "Alert", "minimalSeverity": severity}])
+
+
+@pytest.mark.parametrize("api", [API_2020, API_2023])
+@pytest.mark.parametrize(("severity", "minimum"), levels(SEVERITIES))
+def test_alert_severity_threshold(api: str, severity: str, minimum: str) -> None:
+    verdict = evaluate_alert_severity(alert_read(api, severity), Policy(min_alert_severity=minimum))
+    assert verdict.compliant is (severity in COVERS_ALERT[minimum])
+    if not verdict.compliant:
+        assert f"only from severity {severity}; required: {minimum} or lower" in verdict.reason
+
+
+@pytest.mark.parametrize("minimum", SEVERITIES)
+def test_2017_alert_notifications_on_means_high(minimum: str) -> None:
+    verdict = evaluate_alert_severity(shaped(API_2017), Policy(min_alert_severity=minimum))
+    assert verdict.compliant is (minimum == "High")
+    if not verdict.compliant:
+        assert f"only from severity High; required: {minimum} or lower" in verdict.reason
+
+
+@pytest.mark.parametrize(("risk", "minimum"), levels(RISK_LEVELS))
+def test_attack_path_risk_threshold(risk: str, minimum: str) -> None:
+    sources = [ALERT_HIGH, {"sourceType": "AttackPath", "minimalRiskLevel": risk}]
+    verdict = evaluate_attack_path(
+        shaped(API_2023, notificationsSources=sources), Policy(min_attack_path_risk=minimum)
+    )
+    assert verdict.compliant is (risk in COVERS_RISK[minimum])
+    if not verdict.compliant:
+        assert f"only from attack path risk {risk}; required: {minimum} or lower" in verdict.reason
+
+
+def test_default_thresholds_are_high() -> None:
+    assert BENCHMARK_ONLY.min_alert_severity == "High"
+    assert BENCHMARK_ONLY.min_attack_path_risk == "High"
+    assert BENCHMARK_ONLY.required_contacts == BENCHMARK_ONLY.allowed_contact_domains == ()
+
+
+# --- organisation policy --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_required_contacts_missing_are_named(api: str) -> None:
+    policy = Policy(required_contacts=("soc@contoso.com", "ciso@contoso.com", "cert@contoso.com"))
+    verdict = evaluate_email(shaped(api), policy)
+    assert verdict.reason == (
+        "required security contacts are missing (organisation policy): "
+        "ciso@contoso.com, cert@contoso.com"
+    )
+    assert_says_how_to_fix(verdict, put_api(shaped(api)))
+    assert "add every required contact" in verdict.remediation
 
 
 @pytest.mark.parametrize(
-    ("cis_version", "cis_id"),
+    ("configured", "required"),
     [
-        ("1.1.0", "2.16"),
-        ("1.3.0", "2.13"),
-        ("1.4.0", "2.13"),
-        ("1.5.0", "2.3.2"),
-        ("2.0.0", "2.1.19"),
-        ("2.1.0", "2.1.18"),
-        ("3.0.0", "3.1.13"),
-        ("4.0.0", "9.1.13"),
-        ("5.0.0", "8.1.13"),
+        pytest.param("soc@contoso.com;ciso@contoso.com", "CISO@Contoso.com", id="required-upper"),
+        pytest.param("SOC@CONTOSO.COM, ciso@contoso.com", "soc@contoso.com", id="configured-upper"),
     ],
 )
-def test_email_cis_ids_match_design_table(cis_version: str, cis_id: str) -> None:
-    assert SECURITY_CONTACT_EMAIL.cis_ids[cis_version] == cis_id
+def test_required_contacts_match_case_insensitively(configured: str, required: str) -> None:
+    verdict = evaluate_email(
+        shaped(API_2023, emails=configured), Policy(required_contacts=(required,))
+    )
+    assert verdict.compliant, verdict.reason
 
 
-def test_email_cis_ids_cover_every_cis_version() -> None:
-    assert set(SECURITY_CONTACT_EMAIL.cis_ids) == set(CIS_VERSIONS)
+def test_required_contact_on_a_disabled_contact_is_missing() -> None:
+    contacts = read(
+        dataclasses.replace(
+            GOOD_CONTACT, name="old", addresses=("ciso@contoso.com",), enabled=False
+        ),
+        GOOD_CONTACT,
+    )
+    verdict = evaluate_email(contacts, Policy(required_contacts=("ciso@contoso.com",)))
+    assert verdict.reason.endswith("missing (organisation policy): ciso@contoso.com")
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_addresses_outside_allowed_domains_are_named(api: str) -> None:
+    contacts = shaped(api, **{EMAILS[api]: "soc@contoso.com;ops@fabrikam.com;x@mail.contoso.com"})
+    verdict = evaluate_email(contacts, Policy(allowed_contact_domains=("contoso.com", "ms.com")))
+    assert verdict.reason == (
+        "addresses outside the allowed domains (contoso.com, ms.com; organisation policy): "
+        "ops@fabrikam.com, x@mail.contoso.com"
+    )
+    assert_says_how_to_fix(verdict, put_api(contacts))
+    assert "keep only addresses on the allowed domains" in verdict.remediation
+
+
+def test_allowed_domains_ignore_case() -> None:
+    contacts = shaped(API_2023, emails="SOC@CONTOSO.COM;ciso@contoso.com")
+    assert evaluate_email(contacts, Policy(allowed_contact_domains=("Contoso.com",))).compliant
+
+
+def test_allowed_domains_ignore_disabled_contacts() -> None:
+    old = dataclasses.replace(GOOD_CONTACT, name="old", addresses=("a@x.com",), enabled=False)
+    policy = Policy(allowed_contact_domains=("contoso.com",))
+    assert evaluate_email(read(old, GOOD_CONTACT), policy).compliant
+
+
+def test_both_policy_problems_are_reported() -> None:
+    verdict = evaluate_email(shaped(API_2023, emails="ops@fabrikam.com"), STRICT)
+    assert "required security contacts are missing (organisation policy): ciso" in verdict.reason
+    assert "outside the allowed domains (contoso.com; organisation policy): ops@" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("contacts", "reason"),
+    [
+        pytest.param(shaped(API_2023, emails=""), "has no email address", id="no-address"),
+        pytest.param(shaped(API_2023, isEnabled=False), "is disabled", id="disabled"),
+        pytest.param(read(), "no security contact is configured", id="no-contacts"),
+    ],
+)
+def test_policy_is_checked_only_once_the_benchmark_rule_passes(
+    contacts: SecurityContacts, reason: str
+) -> None:
+    verdict = evaluate_email(contacts, STRICT)
+    assert reason in verdict.reason
+    assert "organisation policy" not in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "control", [ALERT_SEVERITY, OWNER_NOTIFICATIONS, ATTACK_PATH], ids=lambda c: c.key
+)
+def test_contact_policy_concerns_only_the_email_control(control: Control) -> None:
+    contacts = shaped(API_2023, emails="ops@fabrikam.com")
+    policy = Policy(required_contacts=("ciso@contoso.com",), allowed_contact_domains=("x.com",))
+    assert control.evaluate(contacts, policy).compliant
+
+
+# --- recommended_contact and remediation ----------------------------------------------------
+
+
+def test_recommended_contact_keeps_what_is_there_and_adds_what_is_missing() -> None:
+    current = shaped(
+        API_2023,
+        emails="soc@contoso.com;SOC@contoso.com;admin@localhost;ops@fabrikam.com",
+        notificationsByRole={"state": "Off", "roles": ["AccountAdmin"]},
+    )
+    policy = Policy(
+        required_contacts=("Soc@Contoso.com", "ciso@contoso.com"),
+        allowed_contact_domains=("contoso.com",),
+        min_alert_severity="Medium",
+        min_attack_path_risk="Critical",
+    )
+    assert recommended_contact(current, policy) == (
+        API_2023,
+        {
+            "properties": {
+                "isEnabled": True,
+                "emails": "soc@contoso.com;ciso@contoso.com",
+                "phone": PHONE,
+                "notificationsByRole": {"state": "On", "roles": ["AccountAdmin", "Owner"]},
+                "notificationsSources": [
+                    {"sourceType": "Alert", "minimalSeverity": "Medium"},
+                    {"sourceType": "AttackPath", "minimalRiskLevel": "Critical"},
+                ],
+            }
+        },
+    )
+
+
+def test_recommended_contact_for_a_2020_read_uses_the_2020_shape() -> None:
+    current = shaped(API_2020, emails="soc@contoso.com;ops@fabrikam.com", notificationsByRole=None)
+    assert recommended_contact(current, STRICT) == (
+        API_2020,
+        {
+            "properties": {
+                "emails": "soc@contoso.com;ciso@contoso.com",
+                "phone": PHONE,
+                "notificationsByRole": {"state": "On", "roles": ["Owner"]},
+                "alertNotifications": {"state": "On", "minimalSeverity": "Low"},
+            }
+        },
+    )
+
+
+def test_recommended_contact_takes_addresses_from_enabled_contacts_only() -> None:
+    old = dataclasses.replace(GOOD_CONTACT, name="old", addresses=("old@contoso.com",))
+    contacts = read(dataclasses.replace(old, enabled=False), GOOD_CONTACT)
+    _, body = recommended_contact(contacts, BENCHMARK_ONLY)
+    props: Any = body["properties"]
+    assert props["emails"] == "soc@contoso.com"
+
+
+def test_recommended_contact_revives_a_contact_when_every_one_is_disabled() -> None:
+    _, body = recommended_contact(shaped(API_2023, isEnabled=False), BENCHMARK_ONLY)
+    props: Any = body["properties"]
+    assert props["isEnabled"] is True
+    assert props["emails"] == "soc@contoso.com"
+
+
+def test_recommended_contact_with_nothing_to_keep_has_a_placeholder_and_owner() -> None:
+    _, body = recommended_contact(read(), BENCHMARK_ONLY)
+    props: Any = body["properties"]
+    assert props["emails"] == "security-team@your-domain"
+    assert "phone" not in props
+    assert props["notificationsByRole"] == {"state": "On", "roles": ["Owner"]}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("policy", [BENCHMARK_ONLY, STRICT], ids=["benchmark", "strict"])
+def test_recommended_contact_passes_every_control(api: str, policy: Policy) -> None:
+    before = read(contact(api, BAD[api]), api=api)
+    api_version, body = recommended_contact(before, policy)
+    after = read(normalize_contact({"name": "default", **body}, api_version), api=api_version)
+    failing = [c.key for c in CATALOGUE if not c.evaluate(after, policy).compliant]
+    assert failing == ([ATTACK_PATH.key] if api == API_2020 else [])
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_remediation_command_puts_the_recommended_contact(api: str) -> None:
+    contacts = read(contact(api, BAD[api]), api=api)
+    verdict = evaluate_owner_notifications(contacts, STRICT)
+    match = re.search(r"az rest --method put --url '([^']+)' --body '([^']+)'", verdict.message)
+    assert match, verdict.message
+    api_version, body = recommended_contact(contacts, STRICT)
+    assert api_version == put_api(contacts)
+    assert match[1] == (
+        f"/subscriptions/{SUB}/providers/Microsoft.Security/securityContacts/default"
+        f"?api-version={api_version}"
+    )
+    assert json.loads(match[2]) == body
+
+
+def test_remediation_for_each_control_names_its_portal_setting() -> None:
+    for control in CATALOGUE:
+        verdict = control.evaluate(read(), BENCHMARK_ONLY)
+        assert f"Email notifications: {control.portal}, then Save." in verdict.remediation
+
+
+# --- catalogue ------------------------------------------------------------------------------
+
+# DESIGN.md "Verdicts": email / severity / owners / attack paths.
+CIS_TABLE = {
+    "1.1.0": ("2.16", "2.18", "2.19", None),
+    "1.3.0": ("2.13", "2.14", "2.15", None),
+    "1.4.0": ("2.13", "2.14", "2.15", None),
+    "1.5.0": ("2.3.2", "2.3.3", "2.3.1", None),
+    "2.0.0": ("2.1.19", "2.1.20", "2.1.18", None),
+    "2.1.0": ("2.1.18", "2.1.19", "2.1.17", None),
+    "3.0.0": ("3.1.13", "3.1.14", "3.1.12", None),
+    "4.0.0": ("9.1.13", "9.1.14", "9.1.12", "9.1.15"),
+    "5.0.0": ("8.1.13", "8.1.14", "8.1.12", "8.1.15"),
+}
+
+
+def test_cis_versions_are_the_designed_ones() -> None:
+    assert CIS_VERSIONS == tuple(CIS_TABLE)
+    assert NEWEST_CIS_VERSION == "5.0.0"
+
+
+@pytest.mark.parametrize(("version", "ids"), CIS_TABLE.items(), ids=list(CIS_TABLE))
+def test_cis_ids_match_the_design_table(version: str, ids: tuple[str | None, ...]) -> None:
+    catalogue = (CONTACT_EMAIL, ALERT_SEVERITY, OWNER_NOTIFICATIONS, ATTACK_PATH)
+    assert tuple(c.cis_id(version) for c in catalogue) == ids
+
+
+def test_attack_paths_exist_only_from_cis_4() -> None:
+    assert set(ATTACK_PATH.cis_ids) == {"4.0.0", "5.0.0"}
+    for control in (CONTACT_EMAIL, ALERT_SEVERITY, OWNER_NOTIFICATIONS):
+        assert set(control.cis_ids) == set(CIS_VERSIONS)
+
+
+def test_catalogue_wiring() -> None:
+    assert CATALOGUE == (CONTACT_EMAIL, ALERT_SEVERITY, OWNER_NOTIFICATIONS, ATTACK_PATH)
+    assert CONTROLS == validate_catalogue(CATALOGUE) == {c.test_name: c for c in CATALOGUE}
+    assert [c.key for c in CATALOGUE] == [
+        "contact_email",
+        "alert_severity",
+        "owner_notifications",
+        "attack_path_notifications",
+    ]
+    assert [c.evaluate for c in CATALOGUE] == [
+        evaluate_email,
+        evaluate_alert_severity,
+        evaluate_owner_notifications,
+        evaluate_attack_path,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("controls", "error"),
+    [
+        pytest.param(
+            [CONTACT_EMAIL, dataclasses.replace(ALERT_SEVERITY, key="contact_email")],
+            "duplicate key",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            [CONTACT_EMAIL, dataclasses.replace(ALERT_SEVERITY, test_name=CONTACT_EMAIL.test_name)],
+            "duplicate test_name",
+            id="duplicate-test-name",
+        ),
+        pytest.param(
+            [CONTACT_EMAIL, dataclasses.replace(ATTACK_PATH, cis_ids={"5.0.0": "8.1.13"})],
+            "CIS 5.0.0 uses an id twice",
+            id="cis-id-twice",
+        ),
+        pytest.param(
+            [dataclasses.replace(ATTACK_PATH, cis_ids={"6.0.0": "7.1.15"})],
+            "attack_path_notifications names unknown versions {'6.0.0'}",
+            id="unknown-version",
+        ),
+    ],
+)
+def test_validate_catalogue_rejects_contradictions(controls: list[Control], error: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(error)):
+        validate_catalogue(controls)
+
+
+def checks_in_tests_dir() -> dict[str, tuple[set[str], set[str]]]:
+    """Each test function in tests/test_security_contacts.py: its markers and the names it calls."""
+    found = {}
+    for node in ast.parse(CHECKS.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            markers = {
+                d.attr
+                for d in node.decorator_list
+                if isinstance(d, ast.Attribute) and ast.unparse(d.value) == "pytest.mark"
+            }
+            calls = {
+                n.func.id
+                for n in ast.walk(node)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+            }
+            found[node.name] = (markers, calls)
+    return found
+
+
+def test_every_control_has_its_check_function() -> None:
+    checks = checks_in_tests_dir()
+    assert set(checks) == set(CONTROLS)
+    for control in CATALOGUE:
+        markers, calls = checks[control.test_name]
+        assert control.key in markers, control.test_name
+        assert control.evaluate.__name__ in calls, control.test_name

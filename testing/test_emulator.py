@@ -124,8 +124,8 @@ def test_unknown_subscription_is_404(arm: ArmEmulator) -> None:
 def test_load_demo_tenant() -> None:
     demo = load_tenant("demo")
     ids = [s.id.lower() for s in demo.subscriptions]
-    assert len(ids) == 13
-    assert len(set(ids)) == 13
+    assert len(ids) == 14
+    assert len(set(ids)) == 14
 
 
 # --- securityContacts: shapes per api-version --------------------------------------------

@@ -16,6 +16,7 @@ SUB_B = "bbbbbbbb-0000-4000-8000-000000000002"
 SUB_C = "cccccccc-0000-4000-8000-000000000003"
 OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
 CHECK = "test_security_contacts.py::test_security_contact_email_configured"
+EMAIL = ("-m", "contact_email")  # only the CIS 2.13 check
 CONTACTS = "/providers/Microsoft.Security/securityContacts"
 
 
@@ -34,8 +35,8 @@ def contact_reads(arm, sub_id: str) -> list[str | None]:
 def test_compliant_subscription_passes(arm, audit):
     arm.load(tenant(subscription(SUB_A, "Production")))
     result = audit("-v")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"*{CHECK}?Production ({SUB_A})? PASSED*"])
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([f"*{CHECK}?CIS 8.1.13: Production ({SUB_A})? PASSED*"])
     assert result.ret == pytest.ExitCode.OK
 
 
@@ -74,7 +75,7 @@ def test_compliant_subscription_passes(arm, audit):
 )
 def test_non_compliant_subscription_fails_saying_why_and_how_to_fix(arm, audit, entry, reason):
     arm.load(tenant(subscription(SUB_A, "Production", **entry)))
-    result = audit()
+    result = audit(*EMAIL)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -92,20 +93,20 @@ def test_non_compliant_subscription_fails_saying_why_and_how_to_fix(arm, audit, 
 
 def test_defender_never_set_up_is_not_registered_by_the_audit(arm, audit):
     arm.load(tenant(subscription(SUB_A, defenderRegistered=False)))
-    audit().assert_outcomes(failed=1)
+    audit().assert_outcomes(failed=4)
     assert {r.method for r in arm.requests} == {"GET"}
     assert arm.subscription(SUB_A).defender_registered is False
 
 
 def test_addresses_separated_by_commas_and_semicolons_pass(arm, audit):
     arm.load(tenant(subscription(SUB_A, securityContacts=contacts(" ; bad, soc@contoso.com ;"))))
-    audit().assert_outcomes(passed=1)
+    audit(*EMAIL).assert_outcomes(passed=1)
 
 
 def test_older_cloud_falls_back_to_2020_api_version(arm, audit):
     entry = subscription(SUB_A, rejectApiVersions=["2023-12-01-preview"])
     arm.load(tenant(entry))
-    audit().assert_outcomes(passed=1)
+    audit(*EMAIL).assert_outcomes(passed=1)
     assert contact_reads(arm, SUB_A) == ["2023-12-01-preview", "2020-01-01-preview"]
 
 
@@ -114,7 +115,7 @@ def test_every_page_of_contacts_is_read(arm, audit):
     disabled = {"name": "a-disabled", "properties": {"emails": "x@contoso.com", "isEnabled": False}}
     valid = {"name": "z-valid", "properties": {"emails": "soc@contoso.com", "isEnabled": True}}
     arm.load(tenant(subscription(SUB_A, securityContacts=[disabled, valid])))
-    audit().assert_outcomes(passed=1)
+    audit(*EMAIL).assert_outcomes(passed=1)
     assert len(contact_reads(arm, SUB_A)) == 2
 
 
@@ -166,7 +167,7 @@ def test_every_page_of_contacts_is_read(arm, audit):
 def test_unverifiable_subscription_is_an_error_never_a_pass(arm, audit, fault, expected):
     arm.load(tenant(subscription(SUB_A), subscription(SUB_B)))
     arm.fail(SUB_A, fault)
-    result = audit()
+    result = audit(*EMAIL)
     # Only the faulty subscription's case errors; the other still gets its verdict.
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([f"Could not be verified: {pattern}" for pattern in expected])
@@ -177,7 +178,7 @@ def test_transient_server_errors_and_throttling_are_retried(arm, audit):
     arm.load(tenant(subscription(SUB_A), subscription(SUB_B)))
     arm.fail(SUB_A, Fault(503, "ServiceUnavailable", times=1))
     arm.fail(SUB_B, Fault(429, "TooManyRequests", retry_after=0.1, times=2))
-    audit().assert_outcomes(passed=2)
+    audit().assert_outcomes(passed=8)
     assert len(contact_reads(arm, SUB_A)) == 2
     assert len(contact_reads(arm, SUB_B)) == 3
 
@@ -190,7 +191,7 @@ def test_disabled_and_deleted_subscriptions_are_skipped_unread(arm, audit):
             subscription(SUB_C, state="PastDue"),
         )
     )
-    result = audit("-rs")
+    result = audit("-rs", *EMAIL)
     result.assert_outcomes(skipped=2, passed=1)
     result.stdout.fnmatch_lines(["*subscription is Disabled*", "*subscription is Deleted*"])
     assert contact_reads(arm, SUB_A) == contact_reads(arm, SUB_B) == []
@@ -198,7 +199,7 @@ def test_disabled_and_deleted_subscriptions_are_skipped_unread(arm, audit):
 
 def test_warned_and_past_due_subscriptions_are_checked(arm, audit):
     arm.load(tenant(subscription(SUB_A, state="Warned"), subscription(SUB_B, state="PastDue")))
-    audit().assert_outcomes(passed=2)
+    audit().assert_outcomes(passed=8)
 
 
 # --- discovery and case ids -------------------------------------------------------------------
@@ -208,18 +209,21 @@ def test_one_case_per_subscription_sorted_by_id_across_pages(arm, audit):
     arm.subscriptions_page_size = 2
     ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in (5, 3, 1, 4, 2)]
     arm.load(tenant(*(subscription(i, f"Sub {i[7]}") for i in ids)))
-    result = audit("--collect-only", "-q")
+    result = audit("--collect-only", "-q", *EMAIL)
     assert [line for line in result.outlines if "::" in line] == [
-        f"{CHECK}[Sub {i[7]} ({i})]" for i in sorted(ids)
+        f"{CHECK}[CIS 8.1.13: Sub {i[7]} ({i})]" for i in sorted(ids)
     ]
     assert [r.query.get("$skiptoken") for r in arm.requests] == [None, "2", "4"]
 
 
 def test_case_ids_tell_subscriptions_with_the_same_name_apart(arm, audit):
     arm.load(tenant(subscription(SUB_A, "Pay-As-You-Go"), subscription(SUB_B, "Pay-As-You-Go")))
-    result = audit("-v")
+    result = audit("-v", *EMAIL)
     result.stdout.fnmatch_lines(
-        [f"*[[]Pay-As-You-Go ({SUB_A})[]] PASSED*", f"*[[]Pay-As-You-Go ({SUB_B})[]] PASSED*"]
+        [
+            f"*[[]CIS 8.1.13: Pay-As-You-Go ({SUB_A})[]] PASSED*",
+            f"*[[]CIS 8.1.13: Pay-As-You-Go ({SUB_B})[]] PASSED*",
+        ]
     )
 
 
@@ -229,6 +233,8 @@ def test_report_header_names_target_and_selection(arm, audit):
     result.stdout.fnmatch_lines(
         [
             f"azure: cloud AzureCloud, auth cli, ARM {arm.url}",
+            "azure: CIS Microsoft Azure Foundations 5.0.0",
+            "*",
             "azure: 2 of 2 visible subscriptions selected, 1 disabled or deleted (skipped)",
         ]
     )
@@ -296,7 +302,7 @@ def test_auth_from_ini(arm, audit, pytester, fake_az):
     arm.load(tenant(subscription(SUB_A)))
     pytester.makeini("[pytest]\nazure_auth = environment\n")
     # The ini says environment, the command line (in `audit`) says cli: cli wins.
-    audit().assert_outcomes(passed=1)
+    audit().assert_outcomes(passed=4)
     assert az_calls(fake_az)
 
 
@@ -404,7 +410,7 @@ def test_the_audit_only_ever_sends_get(arm, audit):
             subscription(SUB_C, rejectApiVersions=["2023-12-01-preview"]),
         )
     )
-    audit().assert_outcomes(passed=1, failed=2)
+    audit().assert_outcomes(passed=3, failed=9)
     assert arm.requests
     assert {r.method for r in arm.requests} == {"GET"}
 
@@ -428,7 +434,7 @@ def test_help_and_runs_without_subscription_tests_never_touch_azure(arm, audit, 
 )
 def test_token_is_asked_for_the_clouds_audience(arm, audit, fake_az, cloud, resource):
     arm.load(tenant(subscription(SUB_A)))
-    audit("--azure-cloud", cloud).assert_outcomes(passed=1)
+    audit("--azure-cloud", cloud).assert_outcomes(passed=4)
     assert {tuple(call[call.index("--resource") + 1 :][:1]) for call in az_calls(fake_az)} == {
         (resource,)
     }
@@ -436,7 +442,7 @@ def test_token_is_asked_for_the_clouds_audience(arm, audit, fake_az, cloud, reso
 
 def test_tenant_option_asks_az_for_that_tenants_token(arm, audit, fake_az):
     arm.load(tenant(subscription(SUB_A)))
-    audit("--azure-tenant", TENANT_ID).assert_outcomes(passed=1)
+    audit("--azure-tenant", TENANT_ID).assert_outcomes(passed=4)
     assert all(call[call.index("--tenant") + 1] == TENANT_ID for call in az_calls(fake_az))
 
 
@@ -450,10 +456,10 @@ def test_demo_covers_every_outcome_and_writes_both_reports(pytester, arm):
         "--html=reports/report.html", "--self-contained-html", "--junitxml=reports/junit.xml",
         plugins=[compliance.plugin],
     )  # fmt: skip
-    result.assert_outcomes(passed=4, failed=5, errors=2, skipped=2)
+    result.assert_outcomes(passed=18, failed=21, errors=8, skipped=8, xfailed=1)
     assert (pytester.path / "reports" / "report.html").stat().st_size > 0
     junit = (pytester.path / "reports" / "junit.xml").read_text()
-    assert junit.count("<testcase ") == 13
+    assert junit.count("<testcase ") == 14 * 4
     assert arm.requests == []  # the demo runs its own emulator
 
 
