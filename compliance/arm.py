@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -38,6 +44,8 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.identity import AzureAuthorityHosts
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from compliance import __version__
 from compliance.contacts import (
@@ -162,8 +170,79 @@ class _GetOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
             )
 
 
-def _read_only_policies(credential: TokenCredential, scope: str) -> list[Any]:
-    """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only."""
+class Throttle:
+    """How many requests of a run may be in flight, shared by every thread (AIMD).
+
+    A 429 halves the allowance and holds every new request until its Retry-After has
+    passed, so the other threads wait instead of spending their retries on answers ARM
+    would throttle too; each success earns back a fraction of a slot.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.allowed = float(limit)
+        self.throttled = 0  # 429 answers seen
+        self._in_flight = 0
+        self._resume_at = 0.0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._changed:
+            while True:
+                pause = self._resume_at - time.monotonic()
+                if pause > 0:
+                    self._changed.wait(pause)
+                elif self._in_flight >= int(self.allowed):
+                    self._changed.wait()
+                else:
+                    break
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def throttled_for(self, seconds: float) -> None:
+        with self._changed:
+            self.throttled += 1
+            self.allowed = max(1.0, self.allowed / 2)
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def succeeded(self) -> None:
+        with self._changed:
+            self.allowed = min(float(self.limit), self.allowed + 1 / self.allowed)
+            self._changed.notify_all()
+
+
+class _ThrottlePolicy(HTTPPolicy):  # type: ignore[type-arg]
+    """Each attempt (retries included) takes a slot of the run's Throttle."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        super().__init__()
+        self._throttle = throttle
+
+    def send(self, request: PipelineRequest) -> Any:  # type: ignore[type-arg]
+        with self._throttle.slot():
+            response = self.next.send(request)
+        status = response.http_response.status_code
+        if status == 429:
+            retry_after = response.http_response.headers.get("Retry-After", "")
+            try:
+                pause = float(retry_after)
+            except ValueError:
+                pause = 1.0
+            self._throttle.throttled_for(pause)
+        elif status < 400:
+            self._throttle.succeeded()
+        return response
+
+
+def _read_only_policies(credential: TokenCredential, scope: str, throttle: Throttle) -> list[Any]:
+    """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only
+    and the run's throttle."""
     policies: list[HTTPPolicy | SansIOHTTPPolicy] = [  # type: ignore[type-arg]
         RequestIdPolicy(),
         HeadersPolicy(),
@@ -176,8 +255,23 @@ def _read_only_policies(credential: TokenCredential, scope: str) -> list[Any]:
         NetworkTraceLoggingPolicy(),
         ARMHttpLoggingPolicy(),
         _GetOnly(),
+        _ThrottlePolicy(throttle),
     ]
     return policies
+
+
+def _pooled_session(size: int) -> requests.Session:
+    """One keep-alive pool big enough for every concurrent request: no TLS handshake per
+    subscription. Retries stay azure-core's job, as in its own transport."""
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        pool_connections=1,
+        pool_maxsize=size,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 @dataclass(frozen=True)
@@ -234,8 +328,8 @@ def _refusal(response: HttpResponse, subscription_id: str, what: str) -> Unverif
 class ArmReader:
     """Read-only access to one ARM endpoint: subscriptions and their security contacts.
 
-    One transport (one connection pool) serves both clients; each client's token policy
-    caches its token, so a run asks the credential for a token once per client.
+    One transport (one connection pool) serves both clients and every thread; each client's
+    token policy caches its token, so a run asks the credential for a token once per client.
     """
 
     def __init__(
@@ -244,16 +338,25 @@ class ArmReader:
         cloud: Cloud,
         arm_endpoint: str | None = None,
         connection_verify: str | bool = True,
+        concurrency: int = 1,
     ) -> None:
         from azure.mgmt.security import SecurityCenter
         from azure.mgmt.subscription import SubscriptionClient
 
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
-        self._transport = RequestsTransport(connection_verify=connection_verify)
+        self.concurrency = concurrency
+        self.throttle = Throttle(concurrency)
+        self._transport = RequestsTransport(
+            session=_pooled_session(concurrency),
+            session_owner=True,
+            connection_verify=connection_verify,
+            connection_timeout=30,
+            read_timeout=60,
+        )
         self._subscription_client = SubscriptionClient(
             credential,
             base_url=self.endpoint,
-            policies=_read_only_policies(credential, cloud.scope),
+            policies=_read_only_policies(credential, cloud.scope, self.throttle),
             transport=self._transport,
         )
         # The subscription id in the client's configuration is never used: every request
@@ -262,7 +365,7 @@ class ArmReader:
             credential,
             subscription_id="",
             base_url=self.endpoint,
-            policies=_read_only_policies(credential, cloud.scope),
+            policies=_read_only_policies(credential, cloud.scope, self.throttle),
             transport=self._transport,
         )
 
@@ -346,6 +449,18 @@ class ArmReader:
             f"could not read security contacts: ARM rejected api-versions {API_2023} and "
             f"{API_2020} (400 InvalidApiVersionParameter)"
         )
+
+    def read_many(
+        self, subscription_ids: Iterable[str]
+    ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
+        """Every subscription's contacts, read `concurrency` at a time, as each completes."""
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="contacts") as pool:
+            futures = {pool.submit(self.read_security_contacts, s): s for s in subscription_ids}
+            for future in as_completed(futures):
+                try:
+                    yield futures[future], future.result()
+                except Unverifiable as exc:
+                    yield futures[future], exc
 
     def _all_pages(
         self, response: HttpResponse, api_version: str, subscription_id: str

@@ -5,8 +5,9 @@ touch Azure; independent of pytest, so it is usable and testable on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from compliance.arm import (
     AUTH_HINTS,
@@ -18,7 +19,7 @@ from compliance.arm import (
     Unverifiable,
     make_credential,
 )
-from compliance.contacts import SecurityContacts
+from compliance.contacts import Contact, SecurityContacts
 
 if TYPE_CHECKING:
     from compliance.emulator import ArmEmulator
@@ -33,6 +34,11 @@ class Settings:
     subscriptions: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     demo: bool = False
+    concurrency: int = 16
+
+
+# (done, total, throttled answers so far), called as reads complete
+Progress = Callable[[int, int, int], None]
 
 
 def select_subscriptions(found: list[Subscription], settings: Settings) -> list[Subscription]:
@@ -69,6 +75,11 @@ def select_subscriptions(found: list[Subscription], settings: Settings) -> list[
     return selected
 
 
+def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
+    """Sequences back as the tuples the frozen models hold (serializers return lists)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+
+
 class Audit:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -92,12 +103,26 @@ class Audit:
 
                 self._emulator = emulator = ArmEmulator(load_tenant("demo")).start()
                 self._reader = ArmReader(
-                    emulator.credential(), self.cloud, emulator.url, emulator.ca_path
+                    emulator.credential(),
+                    self.cloud,
+                    emulator.url,
+                    emulator.ca_path,
+                    concurrency=self.settings.concurrency,
                 )
             else:
                 credential = make_credential(self.settings.auth, self.cloud, self.settings.tenant)
-                self._reader = ArmReader(credential, self.cloud, self.settings.arm_endpoint)
+                self._reader = ArmReader(
+                    credential,
+                    self.cloud,
+                    self.settings.arm_endpoint,
+                    concurrency=self.settings.concurrency,
+                )
         return self._reader
+
+    @property
+    def throttled(self) -> int:
+        """How many 429 answers ARM gave this run."""
+        return self._reader.throttle.throttled if self._reader is not None else 0
 
     def subscriptions(self) -> list[Subscription]:
         """The selected subscriptions, sorted by id; discovered once per run."""
@@ -110,6 +135,50 @@ class Audit:
             self.visible_count = len(found)
             self._subscriptions = select_subscriptions(found, self.settings)
         return self._subscriptions
+
+    def prefetch(
+        self, subscriptions: Iterable[Subscription], progress: Progress | None = None
+    ) -> int:
+        """Read the contacts of every checkable subscription not read yet, concurrently.
+
+        Returns how many were read; afterwards security_contacts() is a lookup.
+        """
+        todo = sorted(
+            {s.id for s in subscriptions if s.checkable and s.id.lower() not in self._contacts}
+        )
+        if not todo:
+            return 0
+        reader = self._arm()
+        for done, (subscription_id, result) in enumerate(reader.read_many(todo), start=1):
+            self._contacts[subscription_id.lower()] = result
+            if progress is not None:
+                progress(done, len(todo), reader.throttle.throttled)
+        return len(todo)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this run read, as plain data (for pytest-xdist workers)."""
+        return {
+            "visible": self.visible_count,
+            "subscriptions": [asdict(s) for s in self.subscriptions()],
+            "contacts": {
+                key: {"unverifiable": str(r)} if isinstance(r, Unverifiable) else asdict(r)
+                for key, r in self._contacts.items()
+            },
+        }
+
+    @classmethod
+    def from_snapshot(cls, settings: Settings, data: dict[str, Any]) -> Audit:
+        """An audit that answers from what another process read, without asking Azure."""
+        audit = cls(settings)
+        audit.visible_count = data["visible"]
+        audit._subscriptions = [Subscription(**s) for s in data["subscriptions"]]
+        for key, value in data["contacts"].items():
+            if "unverifiable" in value:
+                audit._contacts[key] = Unverifiable(value["unverifiable"])
+                continue
+            contacts = tuple(Contact(**_tuples(c)) for c in value["contacts"])
+            audit._contacts[key] = SecurityContacts(**{**value, "contacts": contacts})
+        return audit
 
     def security_contacts(self, subscription: Subscription) -> SecurityContacts:
         """The subscription's contacts, read once per run; Unverifiable when they can't be."""

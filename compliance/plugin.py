@@ -8,8 +8,9 @@ touches nothing: Azure is asked only when a collected test needs a subscription.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from compliance.waivers import Waiver, WaiverError, load_waivers, today
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LIST_SEPARATORS = re.compile(r"[,;\s]+")
+DEFAULT_CONCURRENCY = 16  # measured: see bench/README.md
 
 # What --azure-demo audits against when the run sets no policy or waivers of its own: enough
 # to show a policy failure, an active waiver and an expired one.
@@ -48,8 +50,6 @@ class Run:
     waivers: tuple[Waiver, ...] = ()
     waivers_source: str | None = None
     error: AuditError | None = None  # ends the run after collection
-    used_waivers: set[int] = field(default_factory=set)
-    expired_waivers: set[int] = field(default_factory=set)
 
 
 RUN = pytest.StashKey[Run]()
@@ -91,6 +91,12 @@ def _guid(flag: str) -> Callable[[str], str]:
 tenant_id = _guid("--azure-tenant")
 subscription_id = _guid("--azure-subscription")
 excluded_subscription_id = _guid("--azure-exclude-subscription")
+
+
+def concurrency(value: str) -> str:
+    if not value.strip().isdigit() or not 1 <= int(value) <= 256:
+        raise pytest.UsageError(f"--azure-concurrency: {value!r} is not a number from 1 to 256")
+    return value.strip()
 
 
 def https_url(value: str) -> str:
@@ -165,6 +171,13 @@ _OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
         "audit the bundled demo tenant on a local ARM emulator; no Azure account needed",
         {"action": "store_true"},
         "bool",
+    ),
+    (
+        "--azure-concurrency",
+        "how many subscriptions' contacts to read at once (default: 16; ARM's throttling "
+        "lowers it as needed)",
+        {"type": concurrency, "metavar": "N"},
+        "string",
     ),
     (
         "--cis-version",
@@ -249,6 +262,7 @@ def read_settings(config: pytest.Config) -> Settings:
         subscriptions=_many(config, "azure_subscription", subscription_id),
         exclude=_many(config, "azure_exclude_subscription", excluded_subscription_id),
         demo=bool(_setting(config, "azure_demo")),
+        concurrency=int(_one(config, "azure_concurrency", concurrency) or DEFAULT_CONCURRENCY),
     )
 
 
@@ -293,8 +307,15 @@ def pytest_configure(config: pytest.Config) -> None:
         waivers = load_waivers(waivers_path, (c.key for c in CATALOGUE)) if waivers_path else ()
     except WaiverError as exc:
         raise pytest.UsageError(f"--azure-waivers: {exc}") from None
+    workerinput = getattr(config, "workerinput", {})
+    if "azure_audit" in workerinput:  # a pytest-xdist worker: the controller read Azure
+        audit = Audit.from_snapshot(settings, workerinput["azure_audit"])
+    else:
+        audit = Audit(settings)
+    if _is_xdist_controller(config):
+        config.pluginmanager.register(_XdistController(), "azure-xdist-controller")
     config.stash[RUN] = Run(
-        audit=Audit(settings),
+        audit=audit,
         cis_version=_one(config, "cis_version", cis_version) or NEWEST_CIS_VERSION,
         policy=read_policy(config, settings.demo),
         waivers=waivers,
@@ -303,6 +324,32 @@ def pytest_configure(config: pytest.Config) -> None:
     for control in CATALOGUE:
         ids = ", ".join(f"{v} {n}" for v, n in control.cis_ids.items())
         config.addinivalue_line("markers", f"{control.key}: {control.title} (CIS {ids})")
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return (
+        config.pluginmanager.hasplugin("xdist")
+        and config.getoption("dist", "no") != "no"
+        and not hasattr(config, "workerinput")
+    )
+
+
+class _XdistController:
+    """Under pytest-xdist the controller reads Azure once and hands it to every worker, so a
+    run asks for the subscriptions list and each subscription's contacts once, not once per
+    worker. The controller collects no tests, so it reads every selected subscription."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        run = session.config.stash[RUN]
+        try:
+            subscriptions = run.audit.subscriptions()
+        except AuditError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        _prefetch(session.config, subscriptions)
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["azure_audit"] = node.config.stash[RUN].audit.snapshot()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -393,7 +440,6 @@ def _apply_waivers(run: Run, item: pytest.Item, control: str, sub_id: str, day: 
         if not waiver.matches(sub_id, control):
             continue
         if waiver.active_on(day):
-            run.used_waivers.add(waiver.number)
             item.add_marker(
                 pytest.mark.xfail(
                     reason=f"waived until {waiver.expires.isoformat()} by {waiver.approved_by}: "
@@ -404,8 +450,47 @@ def _apply_waivers(run: Run, item: pytest.Item, control: str, sub_id: str, day: 
                 )
             )
             return
-        run.expired_waivers.add(waiver.number)
         item.stash[EXPIRED_WAIVER] = waiver
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # pytest finishes the collection even when it ended in a run error.
+    if session.config.option.collectonly or session.config.stash[RUN].error is not None:
+        return
+    subscriptions = {
+        item.callspec.params["subscription"]  # type: ignore[attr-defined]
+        for item in session.items
+        if "security_contacts" in getattr(item, "fixturenames", ())
+    }
+    _prefetch(session.config, subscriptions)
+
+
+def _prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> None:
+    """Read every needed subscription's contacts before the first test, concurrently, with
+    progress lines (plain text: CI logs get no control characters; none under -q)."""
+    audit = config.stash[RUN].audit
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if terminal is not None and config.get_verbosity() >= 0:
+            terminal.write_line(line)
+
+    started = last = time.monotonic()
+
+    def progress(done: int, total: int, throttled: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last >= 2:
+            last = now
+            say(f"azure: security contacts read: {done}/{total}, {throttled} throttled answers")
+
+    count = audit.prefetch(subscriptions, progress)
+    if count:
+        say(
+            f"azure: security contacts of {count} subscriptions read in "
+            f"{time.monotonic() - started:.1f}s "
+            f"(concurrency {audit.settings.concurrency}, {audit.throttled} throttled answers)"
+        )
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
@@ -465,8 +550,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     run = config.stash.get(RUN, None)
     if run is None or not run.waivers or run.error is not None:
         return
-    stale = [w for w in run.waivers if w.number not in run.used_waivers | run.expired_waivers]
-    expired = [w for w in run.waivers if w.number in run.expired_waivers]
+    # Judged against every case the run's subscriptions and benchmark version have, not the
+    # items a worker or -k happened to collect, so every process agrees.
+    cases = [
+        (s.id, c.key)
+        for s in run.audit.subscriptions()
+        for c in CATALOGUE
+        if c.cis_id(run.cis_version)
+    ]
+    matching = [w for w in run.waivers if any(w.matches(*case) for case in cases)]
+    stale = [w for w in run.waivers if w not in matching]
+    expired = [w for w in matching if not w.active_on(today())]
     if stale:
         terminalreporter.write_sep("=", "stale waivers: they match no case of this run")
         for waiver in stale:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,32 +20,13 @@ import pytest
 
 import compliance.plugin
 from compliance.emulator import ArmEmulator, Tenant, tenant_from_json
+from compliance.emulator.fake_az import install_fake_az
 
 # The imports above are not for use here: pytester's in-process runs drop every module a run
 # imported first, and a re-imported `requests` no longer matches the one azure-core holds.
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "tests" / "test_security_contacts.py"
 TENANT_ID = "11111111-2222-3333-4444-555555555555"
-
-# The fake `az`: prints what `az account get-access-token --output json` prints, logs its
-# arguments, and fails like an expired login when FAKE_AZ_FAIL is set.
-FAKE_AZ = f"""#!{sys.executable}
-import json, os, sys, time
-with open(os.environ["FAKE_AZ_LOG"], "a") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
-if os.environ.get("FAKE_AZ_FAIL"):
-    sys.stderr.write("ERROR: AADSTS70043: The refresh token has expired. "
-                     "Please run 'az login' to setup account.\\n")
-    sys.exit(1)
-print(json.dumps({{
-    "accessToken": os.environ["FAKE_AZ_TOKEN"],
-    "expiresOn": "2099-01-01 00:00:00.000000",
-    "expires_on": int(time.time()) + 3600,
-    "subscription": "00000000-0000-0000-0000-000000000000",
-    "tenant": "{TENANT_ID}",
-    "tokenType": "Bearer",
-}}))
-"""
 
 
 COMPLIANT = {
@@ -96,16 +75,13 @@ def arm(arm_emulator: ArmEmulator) -> Iterator[ArmEmulator]:
 @pytest.fixture
 def fake_az(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: ArmEmulator) -> Path:
     """A fake `az` first on PATH that hands out the emulator's token; returns its log."""
-    bin_dir = tmp_path / "fake-az-bin"
-    bin_dir.mkdir()
-    script = bin_dir / "az"
-    script.write_text(FAKE_AZ)
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    bin_dir = install_fake_az(tmp_path / "fake-az-bin").parent
     log = tmp_path / "fake-az.log"
     log.touch()
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_AZ_LOG", str(log))
     monkeypatch.setenv("FAKE_AZ_TOKEN", arm.token)
+    monkeypatch.setenv("FAKE_AZ_TENANT", TENANT_ID)
     monkeypatch.delenv("FAKE_AZ_FAIL", raising=False)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", arm.ca_path)
     return log

@@ -241,6 +241,9 @@ class ArmEmulator:
         self.contacts_page_size = contacts_page_size
         self.requests: list[RecordedRequest] = []
         self.errors: list[BaseException] = []
+        self.connections = 0  # TLS connections accepted
+        self.max_in_flight = 0  # most requests handled at once
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._subscriptions: dict[str, EmulatedSubscription] = {}
         self.tenant_id = ""
@@ -305,10 +308,11 @@ class ArmEmulator:
             self.subscription(subscription_id).faults.append(fault)
 
     def clear(self) -> None:
-        """Forget the request log and handler errors."""
+        """Forget the request log, handler errors and counters."""
         with self._lock:
             self.requests.clear()
             self.errors.clear()
+            self.connections = self.max_in_flight = 0
 
     def check(self) -> None:
         """Re-raise the first error a request handler hit, so a test sees it."""
@@ -321,6 +325,16 @@ class ArmEmulator:
     # request handling (called from server threads)
 
     def handle(self, method: str, target: str, headers: Any, body: bytes) -> _Answer:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return self._handle(method, target, headers, body)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _handle(self, method: str, target: str, headers: Any, body: bytes) -> _Answer:
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         bearer = headers.get("Authorization", "") == f"Bearer {self.token}"
@@ -509,6 +523,8 @@ class _TLSServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = self.socket.accept()
+        with self.emulator._lock:
+            self.emulator.connections += 1
         # The handshake happens in the connection's own thread, not in the accept loop.
         return self.context.wrap_socket(
             sock, server_side=True, do_handshake_on_connect=False

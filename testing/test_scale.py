@@ -1,0 +1,169 @@
+"""Reading many subscriptions: bounded concurrency over one pool, throttling, pytest-xdist."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from compliance.arm import Throttle
+from compliance.emulator import Fault
+from conftest import CHECKS, subscription, tenant
+
+CONTACTS = "/providers/Microsoft.Security/securityContacts"
+
+
+def subscription_ids(count: int) -> list[str]:
+    return [f"{i:08x}-0000-4000-8000-000000000000" for i in range(1, count + 1)]
+
+
+def contact_requests(arm) -> list[str]:
+    return [r.path for r in arm.requests if r.path.endswith(CONTACTS)]
+
+
+def test_reads_are_concurrent_bounded_and_share_connections(arm, audit):
+    ids = subscription_ids(24)
+    arm.load(tenant(*(subscription(i) for i in ids)))
+    arm.latency = 0.05
+    result = audit("-m", "contact_email", "--azure-concurrency", "6")
+    result.assert_outcomes(passed=24)
+    assert 2 <= arm.max_in_flight <= 6
+    # One keep-alive pool: at most one TLS connection per concurrent request, not one per
+    # subscription.
+    assert arm.connections <= 6
+    assert len(contact_requests(arm)) == 24
+
+
+def test_progress_is_plain_lines_and_quiet_under_q(arm, audit):
+    arm.load(tenant(*(subscription(i) for i in subscription_ids(3))))
+    result = audit("-m", "contact_email")
+    result.stdout.fnmatch_lines(
+        ["azure: security contacts of 3 subscriptions read in *s (concurrency 16, 0 throttled*"]
+    )
+    output = result.stdout.str()
+    assert "\r" not in output
+    assert "\x1b" not in output
+    quiet = audit("-q", "-m", "contact_email")
+    assert "security contacts of" not in quiet.stdout.str()
+
+
+def test_throttled_run_still_gives_every_case_a_verdict(arm, audit):
+    ids = subscription_ids(10)
+    arm.load(tenant(*(subscription(i) for i in ids)))
+    for sub_id in ids[::2]:
+        arm.fail(sub_id, Fault(429, "TooManyRequests", "slow down", retry_after=0.2, times=1))
+    result = audit("-m", "contact_email", "--azure-concurrency", "4")
+    result.assert_outcomes(passed=10)
+    result.stdout.fnmatch_lines(["*read in *(concurrency 4, 5 throttled answers)"])
+    # Each throttled subscription was asked once more, not until its retries ran out.
+    assert len(contact_requests(arm)) == 15
+
+
+def test_one_failing_subscription_does_not_stop_the_others(arm, audit):
+    ids = subscription_ids(6)
+    arm.load(tenant(*(subscription(i) for i in ids)))
+    arm.fail(ids[2], Fault(403, "AuthorizationFailed", "no"))
+    audit("-m", "contact_email").assert_outcomes(passed=5, errors=1)
+
+
+def test_collect_only_reads_no_contacts(arm, audit):
+    arm.load(tenant(*(subscription(i) for i in subscription_ids(2))))
+    audit("--collect-only")
+    assert contact_requests(arm) == []
+
+
+def test_deselected_subscriptions_are_not_read(arm, audit):
+    ids = subscription_ids(3)
+    arm.load(tenant(*(subscription(i) for i in ids)))
+    audit("-k", ids[1]).assert_outcomes(passed=4, deselected=8)
+    assert contact_requests(arm) == [f"/subscriptions/{ids[1]}{CONTACTS}"]
+
+
+@pytest.mark.parametrize("concurrency", ["0", "x", "257"])
+def test_bad_concurrency_is_a_usage_error(arm, audit, concurrency):
+    result = audit("--azure-concurrency", concurrency)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --azure-concurrency: * is not a number from 1 to 256"])
+
+
+# --- pytest-xdist -----------------------------------------------------------------------------
+
+
+def outcomes(result) -> dict[str, str]:
+    """Each case id's outcome word, from -rA's short summary."""
+    words = ("PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS")
+    found = {}
+    for line in result.outlines:
+        word, _, rest = line.partition(" ")
+        if word in words and "::" in rest:
+            found[rest.split(" - ")[0]] = word
+    return found
+
+
+def test_xdist_gives_the_same_outcomes_and_reads_azure_once(arm, fake_az, pytester, monkeypatch):
+    ids = subscription_ids(8)
+    entries = [subscription(i) for i in ids]
+    entries[1]["securityContacts"] = []
+    entries[2]["state"] = "Disabled"
+    entries[3]["faults"] = [{"status": 403, "code": "AuthorizationFailed"}]
+    monkeypatch.setenv("PYTHONPATH", str(CHECKS.parent.parent))
+    (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
+    args = ["-p", "compliance.plugin", "-p", "no:cacheprovider", "-rA",
+            "--azure-auth", "cli", "--azure-arm-endpoint", arm.url]  # fmt: skip
+
+    runs = {}
+    for mode in ([], ["-n", "2"]):
+        arm.load(tenant(*entries))
+        arm.clear()
+        result = pytester.runpytest_subprocess(*args, *mode)
+        runs[tuple(mode)] = (outcomes(result), [r.path for r in arm.requests])
+
+    (serial, serial_requests), (parallel, parallel_requests) = runs.values()
+    assert len(serial) == 7 * 4  # -rA names skipped cases by file and line, not by id
+    assert parallel == serial
+    assert sorted(parallel_requests) == sorted(serial_requests)
+    assert parallel_requests.count("/subscriptions") == 1
+    assert len(contact_requests(arm)) == 7  # the Disabled one is never read
+
+
+def test_xdist_run_error_is_one_error_line(arm, fake_az, pytester, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(CHECKS.parent.parent))
+    monkeypatch.setenv("FAKE_AZ_FAIL", "1")
+    (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
+    result = pytester.runpytest_subprocess(
+        "-p", "compliance.plugin", "--azure-auth", "cli", "--azure-arm-endpoint", arm.url,
+        "-n", "2",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --azure-auth=cli: could not get a token*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+# --- the throttle itself ----------------------------------------------------------------------
+
+
+def test_throttle_halves_on_429_and_earns_slots_back():
+    throttle = Throttle(8)
+    throttle.throttled_for(0)
+    throttle.throttled_for(0)
+    assert throttle.allowed == 2
+    assert throttle.throttled == 2
+    for _ in range(100):
+        throttle.succeeded()
+    assert throttle.allowed == 8
+
+
+def test_throttle_holds_requests_beyond_the_allowance():
+    throttle = Throttle(1)
+    entered = threading.Event()
+    with throttle.slot():
+        waiter = threading.Thread(target=_enter_and_signal, args=(throttle, entered))
+        waiter.start()
+        assert not entered.wait(0.2)  # the only slot is taken
+    assert entered.wait(5)
+    waiter.join(5)
+
+
+def _enter_and_signal(throttle: Throttle, entered: threading.Event) -> None:
+    with throttle.slot():
+        entered.set()
