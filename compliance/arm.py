@@ -173,9 +173,11 @@ class _GetOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
 class Throttle:
     """How many requests of a run may be in flight, shared by every thread (AIMD).
 
-    A 429 halves the allowance and holds every new request until its Retry-After has
-    passed, so the other threads wait instead of spending their retries on answers ARM
-    would throttle too; each success earns back a fraction of a slot.
+    A 429 halves the allowance, at most once per round of requests (a burst of 429s to
+    requests sent together counts once), so when ARM throttles the run slows down instead of
+    spending every thread's retries on answers ARM would throttle too; each success earns
+    back a fraction of a slot. The throttled request itself waits its Retry-After in
+    azure-core's RetryPolicy, outside its slot.
     """
 
     def __init__(self, limit: int) -> None:
@@ -183,33 +185,30 @@ class Throttle:
         self.allowed = float(limit)
         self.throttled = 0  # 429 answers seen
         self._in_flight = 0
-        self._resume_at = 0.0
+        self._round = 0  # bumped at each reduction
         self._changed = threading.Condition()
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self) -> Iterator[int]:
+        """Wait for a free slot; yields the round the request is sent in."""
         with self._changed:
-            while True:
-                pause = self._resume_at - time.monotonic()
-                if pause > 0:
-                    self._changed.wait(pause)
-                elif self._in_flight >= int(self.allowed):
-                    self._changed.wait()
-                else:
-                    break
+            while self._in_flight >= int(self.allowed):
+                self._changed.wait()
             self._in_flight += 1
+            sent_in = self._round
         try:
-            yield
+            yield sent_in
         finally:
             with self._changed:
                 self._in_flight -= 1
                 self._changed.notify_all()
 
-    def throttled_for(self, seconds: float) -> None:
+    def throttled_answer(self, sent_in: int) -> None:
         with self._changed:
             self.throttled += 1
-            self.allowed = max(1.0, self.allowed / 2)
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+            if sent_in == self._round:
+                self._round += 1
+                self.allowed = max(1.0, self.allowed / 2)
 
     def succeeded(self) -> None:
         with self._changed:
@@ -225,16 +224,11 @@ class _ThrottlePolicy(HTTPPolicy):  # type: ignore[type-arg]
         self._throttle = throttle
 
     def send(self, request: PipelineRequest) -> Any:  # type: ignore[type-arg]
-        with self._throttle.slot():
+        with self._throttle.slot() as sent_in:
             response = self.next.send(request)
         status = response.http_response.status_code
         if status == 429:
-            retry_after = response.http_response.headers.get("Retry-After", "")
-            try:
-                pause = float(retry_after)
-            except ValueError:
-                pause = 1.0
-            self._throttle.throttled_for(pause)
+            self._throttle.throttled_answer(sent_in)
         elif status < 400:
             self._throttle.succeeded()
         return response

@@ -142,12 +142,18 @@ def test_xdist_run_error_is_one_error_line(arm, fake_az, pytester, monkeypatch):
 # --- the throttle itself ----------------------------------------------------------------------
 
 
-def test_throttle_halves_on_429_and_earns_slots_back():
+def test_throttle_halves_once_per_round_and_earns_slots_back():
     throttle = Throttle(8)
-    throttle.throttled_for(0)
-    throttle.throttled_for(0)
+    with throttle.slot() as first, throttle.slot() as second:
+        pass
+    throttle.throttled_answer(first)
+    throttle.throttled_answer(second)  # sent in the same round: no second halving
+    assert throttle.allowed == 4
+    with throttle.slot() as third:
+        pass
+    throttle.throttled_answer(third)
     assert throttle.allowed == 2
-    assert throttle.throttled == 2
+    assert throttle.throttled == 3
     for _ in range(100):
         throttle.succeeded()
     assert throttle.allowed == 8

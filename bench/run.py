@@ -1,0 +1,311 @@
+"""The suite's speed and memory, measured against the ARM emulator (see bench/README.md).
+
+Every scenario runs the real suite in a subprocess against an emulator in this process,
+then prints wall time, requests by path, connections, peak RSS and a ratio. Times are
+reported, never asserted; `--check` asserts only counts and outcomes (CI runs `--small
+--check` so the benchmark cannot rot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from compliance.emulator import ArmEmulator, Fault, tenant_from_json  # noqa: E402
+from compliance.emulator.fake_az import install_fake_az  # noqa: E402
+from compliance.plugin import DEFAULT_CONCURRENCY  # noqa: E402
+
+CONTACTS = "/providers/Microsoft.Security/securityContacts"
+COMPLIANT = {
+    "emails": "soc@contoso.com",
+    "isEnabled": True,
+    "notificationsByRole": {"state": "On", "roles": ["Owner"]},
+    "notificationsSources": [
+        {"sourceType": "Alert", "minimalSeverity": "High"},
+        {"sourceType": "AttackPath", "minimalRiskLevel": "High"},
+    ],
+}
+
+
+def make_tenant(count: int) -> dict[str, object]:
+    """`count` subscriptions: most compliant, every 10th without contacts (fails), every
+    50th Disabled (skipped), every 97th forbidden (error)."""
+    subscriptions = []
+    for i in range(count):
+        entry: dict[str, object] = {
+            "subscriptionId": f"{i:08x}-0000-4000-8000-{i:012x}",
+            "displayName": f"bench-{i:05d}",
+            "securityContacts": [{"name": "default", "properties": COMPLIANT}],
+        }
+        if i % 10 == 3:
+            entry["securityContacts"] = []
+        if i % 50 == 7:
+            entry["state"] = "Disabled"
+        if i % 97 == 5:
+            entry["faults"] = [{"status": 403, "code": "AuthorizationFailed"}]
+        subscriptions.append(entry)
+    return {"tenantId": "00000000-0000-4000-8000-00000000b0b0", "subscriptions": subscriptions}
+
+
+@dataclass
+class Measured:
+    wall: float
+    peak_rss_mib: float
+    outcomes: Counter[str]
+    stdout: str
+    requests: Counter[str] = field(default_factory=Counter)
+    connections: int = 0
+    per_case: dict[str, str] = field(default_factory=dict)
+
+
+def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """Wall time, peak RSS (MiB, of that process alone) and output of one subprocess."""
+    with tempfile.TemporaryFile("w+") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return wall, usage.ru_maxrss / 1024, out.read()
+
+
+def junit_outcomes(path: Path) -> dict[str, str]:
+    outcome = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        outcome[case.get("name", "")] = kinds[0] if kinds else "passed"
+    return outcome
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.arm = ArmEmulator(subscriptions_page_size=1000).start()
+        bin_dir = install_fake_az(work / "bin").parent
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "FAKE_AZ_TOKEN": self.arm.token,
+            "REQUESTS_CA_BUNDLE": self.arm.ca_path,
+            "PYTHONPATH": str(ROOT),
+        }
+        self.peak_rss_baseline = 0.0
+
+    def close(self) -> None:
+        self.arm.stop()
+
+    def tenant(self, count: int, latency: float) -> None:
+        self.arm.load(tenant_from_json(make_tenant(count)))
+        self.arm.latency = latency
+        self.arm.clear()
+
+    def suite(self, *extra: str, name: str = "suite") -> Measured:
+        junit = self.work / f"{name}.xml"
+        args = [
+            sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider",
+            "-m", "contact_email", "--azure-auth", "cli", "--azure-arm-endpoint", self.arm.url,
+            f"--html={self.work / name}.html", "--self-contained-html", f"--junitxml={junit}",
+            *extra,
+        ]  # fmt: skip
+        wall, peak, output = run_measured(args, self.env, ROOT)
+        paths = Counter(
+            "contacts" if r.path.endswith(CONTACTS) else r.path for r in self.arm.requests
+        )
+        per_case = junit_outcomes(junit)
+        return Measured(
+            wall, peak, Counter(per_case.values()), output, paths, self.arm.connections, per_case
+        )
+
+    def bare_pytest(self, mix: Counter[str]) -> Measured:
+        """A bare pytest run of trivial cases with the same outcomes and report flags."""
+        folder = self.work / "bare"
+        folder.mkdir(exist_ok=True)
+        cases = [kind for kind, n in sorted(mix.items()) for _ in range(n)]
+        (folder / "pytest.ini").write_text("[pytest]\naddopts = -ra\njunit_family = xunit2\n")
+        (folder / "test_bare.py").write_text(
+            "import pytest\n"
+            f"CASES = {cases!r}\n"
+            "@pytest.fixture\n"
+            "def case(request):\n"
+            "    if request.param == 'error':\n"
+            "        raise RuntimeError('could not be verified')\n"
+            "    if request.param == 'skipped':\n"
+            "        pytest.skip('disabled')\n"
+            "    return request.param\n"
+            "@pytest.mark.parametrize('case', CASES, indirect=True)\n"
+            "def test_case(case):\n"
+            "    assert case == 'passed', 'not compliant'\n"
+        )
+        junit = folder / "junit.xml"
+        args = [
+            sys.executable, "-m", "pytest", "test_bare.py", "-p", "no:cacheprovider", "-q",
+            "--html=report.html", "--self-contained-html", f"--junitxml={junit}",
+        ]  # fmt: skip
+        wall, peak, output = run_measured(args, self.env, folder)
+        return Measured(wall, peak, Counter(junit_outcomes(junit).values()), output)
+
+    def sequential_loop(self) -> float:
+        """What a user writes by hand: a client per subscription, one request at a time."""
+        from azure.mgmt.security import SecurityCenter
+        from azure.mgmt.subscription import SubscriptionClient
+
+        credential = self.arm.credential()
+        started = time.perf_counter()
+        subscriptions = SubscriptionClient(
+            credential, base_url=self.arm.url, connection_verify=self.arm.ca_path
+        )
+        for sub in subscriptions.subscriptions.list():
+            if sub.state == "Disabled":
+                continue
+            client = SecurityCenter(
+                credential,
+                sub.subscription_id,
+                base_url=self.arm.url,
+                connection_verify=self.arm.ca_path,
+            )
+            try:
+                list(client.security_contacts.list())
+            except Exception:  # noqa: S110 - a forbidden subscription is part of the tenant
+                pass
+        return time.perf_counter() - started
+
+
+def contacts_phase(output: str) -> float:
+    match = re.search(r"security contacts of \d+ subscriptions read in ([\d.]+)s", output)
+    if not match:
+        raise SystemExit(f"no contacts-phase line in the suite's output:\n{output[-3000:]}")
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", action="store_true", help="N=200 (what CI runs)")
+    parser.add_argument("--check", action="store_true", help="assert counts and outcomes")
+    options = parser.parse_args()
+    n = 200 if options.small else 1000
+    big = 200 if options.small else 10_000
+    latency = 0.05
+    rows: list[tuple[str, ...]] = []
+    problems: list[str] = []
+
+    def check(condition: bool, what: str) -> None:
+        if not condition:
+            problems.append(what)
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            # 1. N subscriptions, 50 ms per request
+            bench.tenant(n, latency)
+            one = bench.suite(name="latency")
+            phase = contacts_phase(one.stdout)
+            checkable = sum(1 for i in range(n) if i % 50 != 7)
+            ideal = checkable * latency / DEFAULT_CONCURRENCY
+            rows.append((
+                f"1. N={n}, {latency * 1000:.0f} ms latency", f"{one.wall:.1f}s (contacts {phase:.2f}s)",
+                _requests(one), str(one.connections), f"{one.peak_rss_mib:.0f}",
+                f"contacts / ideal {ideal:.2f}s = {phase / ideal:.2f}",
+                f"<= 1.25 x ideal + 1 s: {'yes' if phase <= 1.25 * ideal + 1 else 'NO'}",
+            ))  # fmt: skip
+            check(one.requests["contacts"] == checkable, f"1: {one.requests['contacts']} reads")
+            check(one.connections <= DEFAULT_CONCURRENCY + 1, f"1: {one.connections} connections")
+
+            # 2. the same tenant, a plain sequential loop with the SDK
+            bench.tenant(n, latency)
+            loop = bench.sequential_loop()
+            rows.append((
+                f"2. N={n}, sequential SDK loop", f"{loop:.1f}s", _requests_of(bench),
+                str(bench.arm.connections), "-", f"loop / suite = {loop / one.wall:.1f}",
+                f">= 10x: {'yes' if loop >= 10 * one.wall else 'NO'}",
+            ))  # fmt: skip
+
+            # 3. many subscriptions, no latency, default reports, vs bare pytest
+            bench.tenant(big, 0)
+            three = bench.suite(name="big")
+            bare = bench.bare_pytest(three.outcomes)
+            ratio = three.wall / bare.wall
+            rows.append((
+                f"3. N={big}, no latency, reports on", f"{three.wall:.1f}s (bare pytest {bare.wall:.1f}s)",
+                _requests(three), str(three.connections),
+                f"{three.peak_rss_mib:.0f} (bare {bare.peak_rss_mib:.0f})",
+                f"suite / bare = {ratio:.2f}",
+                f"<= 1.5x: {'yes' if ratio <= 1.5 else 'NO'}; RSS < 1 GiB: "
+                f"{'yes' if three.peak_rss_mib < 1024 else 'NO'}",
+            ))  # fmt: skip
+            check(three.outcomes == bare.outcomes, f"3: mix {three.outcomes} != {bare.outcomes}")
+            check(sum(three.outcomes.values()) == big, f"3: {three.outcomes}")
+
+            # 4. 20 % of first requests throttled (429, Retry-After: 1)
+            bench.tenant(n, latency)
+            for i, sub in enumerate(make_tenant(n)["subscriptions"]):  # type: ignore[attr-defined]
+                if i % 5 == 0:
+                    bench.arm.fail(sub["subscriptionId"], Fault(429, "TooManyRequests", retry_after=1, times=1))
+            four = bench.suite(name="throttled")
+            verdicts = sum(four.outcomes.values())
+            rows.append((
+                f"4. N={n}, 20% throttled", f"{four.wall:.1f}s (contacts {contacts_phase(four.stdout):.2f}s)",
+                _requests(four), str(four.connections), f"{four.peak_rss_mib:.0f}",
+                f"cases with a verdict {verdicts}/{n}",
+                f"every case: {'yes' if verdicts == n else 'NO'}",
+            ))  # fmt: skip
+            check(four.per_case == one.per_case, "4: throttling changed an outcome")
+
+            # 5. -n 2 vs serial
+            bench.tenant(n, 0)
+            serial = bench.suite(name="serial")
+            bench.tenant(n, 0)
+            parallel = bench.suite("-n", "2", name="xdist")
+            same = parallel.per_case == serial.per_case
+            rows.append((
+                f"5. N={n}, -n 2 vs serial", f"{parallel.wall:.1f}s (serial {serial.wall:.1f}s)",
+                _requests(parallel), str(parallel.connections), f"{parallel.peak_rss_mib:.0f}",
+                f"outcomes identical: {same}; requests equal: {parallel.requests == serial.requests}",
+                f"{'yes' if same and parallel.requests == serial.requests else 'NO'}",
+            ))  # fmt: skip
+            check(same, "5: -n 2 changed an outcome")
+            check(parallel.requests == serial.requests, f"5: {parallel.requests} != {serial.requests}")
+        finally:
+            bench.close()
+
+    header = ("scenario", "wall", "requests", "conns", "peak RSS MiB", "measure", "target")
+    print(json.dumps({"cpu_count": os.cpu_count(), "concurrency": DEFAULT_CONCURRENCY}))
+    _print_table([header, *rows])
+    if options.check and problems:
+        raise SystemExit("benchmark checks failed:\n  " + "\n  ".join(problems))
+
+
+def _requests(measured: Measured) -> str:
+    return ", ".join(f"{path} {count}" for path, count in sorted(measured.requests.items()))
+
+
+def _requests_of(bench: Bench) -> str:
+    counts = Counter(
+        "contacts" if r.path.endswith(CONTACTS) else r.path for r in bench.arm.requests
+    )
+    return ", ".join(f"{path} {count}" for path, count in sorted(counts.items()))
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for number, row in enumerate(rows):
+        print(" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if number == 0:
+            print("-+-".join("-" * width for width in widths))
+
+
+if __name__ == "__main__":
+    main()
