@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from compliance.audit import DEFAULT_CONCURRENCY  # noqa: E402
 from compliance.emulator import ArmEmulator, Fault, tenant_from_json  # noqa: E402
 from compliance.emulator.fake_az import install_fake_az  # noqa: E402
-from compliance.plugin import DEFAULT_CONCURRENCY  # noqa: E402
 
 CONTACTS = "/providers/Microsoft.Security/securityContacts"
 COMPLIANT = {
@@ -122,13 +122,25 @@ class Bench:
             *extra,
         ]  # fmt: skip
         wall, peak, output = run_measured(args, self.env, ROOT)
-        paths = Counter(
-            "contacts" if r.path.endswith(CONTACTS) else r.path for r in self.arm.requests
-        )
         per_case = junit_outcomes(junit)
         return Measured(
-            wall, peak, Counter(per_case.values()), output, paths, self.arm.connections, per_case
+            wall,
+            peak,
+            Counter(per_case.values()),
+            output,
+            self.requests_by_path(),
+            self.arm.connections,
+            per_case,
         )
+
+    def requests_by_path(self) -> Counter[str]:
+        return Counter(
+            "contacts" if r.path.endswith(CONTACTS) else r.path for r in self.arm.requests
+        )
+
+    def measured_loop(self) -> Measured:
+        """The emulator's view of the last sequential loop (it runs in this process)."""
+        return Measured(0, 0, Counter(), "", self.requests_by_path(), self.arm.connections)
 
     def bare_pytest(self, mix: Counter[str]) -> Measured:
         """A bare pytest run of trivial cases with the same outcomes and report flags."""
@@ -179,9 +191,29 @@ class Bench:
             )
             try:
                 list(client.security_contacts.list())
-            except Exception:  # noqa: S110 - a forbidden subscription is part of the tenant
+            except Exception:
                 pass
         return time.perf_counter() - started
+
+
+def sweep(n: int, latency: float = 0.05) -> None:
+    """Scenario 1 at several concurrencies: what the default is chosen from."""
+    rows = [("concurrency", "contacts phase", "ideal", "ratio", "whole run")]
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            for concurrency in (4, 8, 16, 32, 64):
+                bench.tenant(n, latency)
+                measured = bench.suite("--azure-concurrency", str(concurrency), name="sweep")
+                phase = contacts_phase(measured.stdout)
+                ideal = measured.requests["contacts"] * latency / concurrency
+                rows.append((
+                    str(concurrency), f"{phase:.2f}s", f"{ideal:.2f}s",
+                    f"{phase / ideal:.2f}", f"{measured.wall:.1f}s",
+                ))  # fmt: skip
+        finally:
+            bench.close()
+    _print_table(rows)
 
 
 def contacts_phase(output: str) -> float:
@@ -195,12 +227,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", action="store_true", help="N=200 (what CI runs)")
     parser.add_argument("--check", action="store_true", help="assert counts and outcomes")
+    parser.add_argument(
+        "--sweep", action="store_true", help="only scenario 1 at several --azure-concurrency"
+    )
     options = parser.parse_args()
+    if options.sweep:
+        sweep(200 if options.small else 1000)
+        return
     n = 200 if options.small else 1000
     big = 200 if options.small else 10_000
     latency = 0.05
     rows: list[tuple[str, ...]] = []
     problems: list[str] = []
+
+    def report(name: str, m: Measured, wall: str, measure: str, target: str, ok: bool) -> None:
+        rss = f"{m.peak_rss_mib:.0f}" if m.peak_rss_mib else "-"
+        rows.append((name, wall, _requests(m.requests), str(m.connections), rss, measure,
+                     f"{target}: {'yes' if ok else 'NO'}"))  # fmt: skip
 
     def check(condition: bool, what: str) -> None:
         if not condition:
@@ -209,94 +252,91 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         bench = Bench(Path(tmp))
         try:
-            # 1. N subscriptions, 50 ms per request
             bench.tenant(n, latency)
             one = bench.suite(name="latency")
             phase = contacts_phase(one.stdout)
-            checkable = sum(1 for i in range(n) if i % 50 != 7)
-            ideal = checkable * latency / DEFAULT_CONCURRENCY
-            rows.append((
-                f"1. N={n}, {latency * 1000:.0f} ms latency", f"{one.wall:.1f}s (contacts {phase:.2f}s)",
-                _requests(one), str(one.connections), f"{one.peak_rss_mib:.0f}",
+            ideal = one.requests["contacts"] * latency / DEFAULT_CONCURRENCY
+            report(
+                f"1. N={n}, {latency * 1000:.0f} ms latency",
+                one,
+                f"{one.wall:.1f}s (contacts {phase:.2f}s)",
                 f"contacts / ideal {ideal:.2f}s = {phase / ideal:.2f}",
-                f"<= 1.25 x ideal + 1 s: {'yes' if phase <= 1.25 * ideal + 1 else 'NO'}",
-            ))  # fmt: skip
-            check(one.requests["contacts"] == checkable, f"1: {one.requests['contacts']} reads")
+                "<= 1.25 x ideal + 1 s",
+                phase <= 1.25 * ideal + 1,
+            )
+            checkable = sum(1 for i in range(n) if i % 50 != 7)
+            check(one.requests["contacts"] == checkable, f"1: {one.requests} for {checkable}")
             check(one.connections <= DEFAULT_CONCURRENCY + 1, f"1: {one.connections} connections")
 
-            # 2. the same tenant, a plain sequential loop with the SDK
             bench.tenant(n, latency)
             loop = bench.sequential_loop()
-            rows.append((
-                f"2. N={n}, sequential SDK loop", f"{loop:.1f}s", _requests_of(bench),
-                str(bench.arm.connections), "-", f"loop / suite = {loop / one.wall:.1f}",
-                f">= 10x: {'yes' if loop >= 10 * one.wall else 'NO'}",
-            ))  # fmt: skip
+            report(
+                f"2. N={n}, sequential SDK loop",
+                bench.measured_loop(),
+                f"{loop:.1f}s",
+                f"loop / suite = {loop / one.wall:.1f}",
+                ">= 10x",
+                loop >= 10 * one.wall,
+            )
 
-            # 3. many subscriptions, no latency, default reports, vs bare pytest
             bench.tenant(big, 0)
             three = bench.suite(name="big")
             bare = bench.bare_pytest(three.outcomes)
             ratio = three.wall / bare.wall
-            rows.append((
-                f"3. N={big}, no latency, reports on", f"{three.wall:.1f}s (bare pytest {bare.wall:.1f}s)",
-                _requests(three), str(three.connections),
-                f"{three.peak_rss_mib:.0f} (bare {bare.peak_rss_mib:.0f})",
+            report(
+                f"3. N={big}, no latency, reports on",
+                three,
+                f"{three.wall:.1f}s (bare pytest {bare.wall:.1f}s, RSS {bare.peak_rss_mib:.0f})",
                 f"suite / bare = {ratio:.2f}",
-                f"<= 1.5x: {'yes' if ratio <= 1.5 else 'NO'}; RSS < 1 GiB: "
-                f"{'yes' if three.peak_rss_mib < 1024 else 'NO'}",
-            ))  # fmt: skip
+                "<= 1.5x and RSS < 1 GiB",
+                ratio <= 1.5 and three.peak_rss_mib < 1024,
+            )
             check(three.outcomes == bare.outcomes, f"3: mix {three.outcomes} != {bare.outcomes}")
             check(sum(three.outcomes.values()) == big, f"3: {three.outcomes}")
 
-            # 4. 20 % of first requests throttled (429, Retry-After: 1)
             bench.tenant(n, latency)
-            for i, sub in enumerate(make_tenant(n)["subscriptions"]):  # type: ignore[attr-defined]
-                if i % 5 == 0:
-                    bench.arm.fail(sub["subscriptionId"], Fault(429, "TooManyRequests", retry_after=1, times=1))
+            for sub in make_tenant(n)["subscriptions"][::5]:  # type: ignore[index]
+                bench.arm.fail(sub["subscriptionId"], Fault(429, retry_after=1, times=1))
             four = bench.suite(name="throttled")
             verdicts = sum(four.outcomes.values())
-            rows.append((
-                f"4. N={n}, 20% throttled", f"{four.wall:.1f}s (contacts {contacts_phase(four.stdout):.2f}s)",
-                _requests(four), str(four.connections), f"{four.peak_rss_mib:.0f}",
+            report(
+                f"4. N={n}, 20% throttled",
+                four,
+                f"{four.wall:.1f}s (contacts {contacts_phase(four.stdout):.2f}s)",
                 f"cases with a verdict {verdicts}/{n}",
-                f"every case: {'yes' if verdicts == n else 'NO'}",
-            ))  # fmt: skip
+                "every case",
+                verdicts == n,
+            )
             check(four.per_case == one.per_case, "4: throttling changed an outcome")
 
-            # 5. -n 2 vs serial
             bench.tenant(n, 0)
             serial = bench.suite(name="serial")
             bench.tenant(n, 0)
             parallel = bench.suite("-n", "2", name="xdist")
             same = parallel.per_case == serial.per_case
-            rows.append((
-                f"5. N={n}, -n 2 vs serial", f"{parallel.wall:.1f}s (serial {serial.wall:.1f}s)",
-                _requests(parallel), str(parallel.connections), f"{parallel.peak_rss_mib:.0f}",
-                f"outcomes identical: {same}; requests equal: {parallel.requests == serial.requests}",
-                f"{'yes' if same and parallel.requests == serial.requests else 'NO'}",
-            ))  # fmt: skip
+            equal = parallel.requests == serial.requests
+            report(
+                f"5. N={n}, -n 2 vs serial",
+                parallel,
+                f"{parallel.wall:.1f}s (serial {serial.wall:.1f}s)",
+                f"outcomes identical {same}, requests equal {equal}",
+                "both",
+                same and equal,
+            )
             check(same, "5: -n 2 changed an outcome")
-            check(parallel.requests == serial.requests, f"5: {parallel.requests} != {serial.requests}")
+            check(equal, f"5: {parallel.requests} != {serial.requests}")
         finally:
             bench.close()
 
-    header = ("scenario", "wall", "requests", "conns", "peak RSS MiB", "measure", "target")
     print(json.dumps({"cpu_count": os.cpu_count(), "concurrency": DEFAULT_CONCURRENCY}))
+    header = ("scenario", "wall", "requests", "conns", "peak RSS MiB", "measure", "target")
     _print_table([header, *rows])
     if options.check and problems:
         raise SystemExit("benchmark checks failed:\n  " + "\n  ".join(problems))
 
 
-def _requests(measured: Measured) -> str:
-    return ", ".join(f"{path} {count}" for path, count in sorted(measured.requests.items()))
-
-
-def _requests_of(bench: Bench) -> str:
-    counts = Counter(
-        "contacts" if r.path.endswith(CONTACTS) else r.path for r in bench.arm.requests
-    )
-    return ", ".join(f"{path} {count}" for path, count in sorted(counts.items()))
+def _requests(requests: Counter[str]) -> str:
+    return ", ".join(f"{path} {count}" for path, count in sorted(requests.items()))
 
 
 def _print_table(rows: list[tuple[str, ...]]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -175,9 +174,9 @@ class Throttle:
 
     A 429 halves the allowance, at most once per round of requests (a burst of 429s to
     requests sent together counts once), so when ARM throttles the run slows down instead of
-    spending every thread's retries on answers ARM would throttle too; each success earns
-    back a fraction of a slot. The throttled request itself waits its Retry-After in
-    azure-core's RetryPolicy, outside its slot.
+    spending every thread's retries on answers ARM would throttle too; each success earns a
+    slot back, so sporadic 429s cost little. The throttled request itself waits its
+    Retry-After in azure-core's RetryPolicy, outside its slot.
     """
 
     def __init__(self, limit: int) -> None:
@@ -212,7 +211,7 @@ class Throttle:
 
     def succeeded(self) -> None:
         with self._changed:
-            self.allowed = min(float(self.limit), self.allowed + 1 / self.allowed)
+            self.allowed = min(float(self.limit), self.allowed + 1)
             self._changed.notify_all()
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from compliance.arm import AUTH_KINDS, CLOUDS, AuditError, Subscription, Unverifiable
-from compliance.audit import Audit, Settings
+from compliance.audit import DEFAULT_CONCURRENCY, Audit, Settings
 from compliance.contacts import RISK_LEVELS, SEVERITIES, SecurityContacts, address_problem
 from compliance.controls import CATALOGUE, CIS_VERSIONS, CONTROLS, NEWEST_CIS_VERSION, Policy
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
@@ -26,7 +26,6 @@ from compliance.waivers import Waiver, WaiverError, load_waivers, today
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LIST_SEPARATORS = re.compile(r"[,;\s]+")
-DEFAULT_CONCURRENCY = 16  # measured: see bench/README.md
 
 # What --azure-demo audits against when the run sets no policy or waivers of its own: enough
 # to show a policy failure, an active waiver and an expired one.
@@ -174,7 +173,8 @@ _OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ),
     (
         "--azure-concurrency",
-        "how many subscriptions' contacts to read at once (default: 16; ARM's throttling "
+        f"how many subscriptions' contacts to read at once (default: {DEFAULT_CONCURRENCY}; "
+        "ARM's throttling "
         "lowers it as needed)",
         {"type": concurrency, "metavar": "N"},
         "string",
