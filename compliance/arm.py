@@ -8,6 +8,8 @@ and a last policy refuses any method but GET, so an audit can never write to Azu
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import os
 import threading
@@ -52,9 +54,13 @@ from compliance.contacts import (
     API_2023,
     Contact,
     MalformedResponse,
+    RawResponse,
     SecurityContacts,
     contacts_from_page,
 )
+
+# A body larger than this is not a securityContacts answer; evidence keeps its start.
+_MAX_EVIDENCE_BODY = 64 * 1024
 
 
 class AuditError(Exception):
@@ -67,6 +73,10 @@ class CredentialFailed(AuditError):
 
 class Unverifiable(Exception):
     """One subscription's contacts could not be read: that case is an error, never a pass."""
+
+    def __init__(self, message: str, responses: Iterable[RawResponse] = ()) -> None:
+        super().__init__(message)
+        self.responses = tuple(responses)  # what ARM answered, as evidence
 
 
 @dataclass(frozen=True)
@@ -233,7 +243,37 @@ class _ThrottlePolicy(HTTPPolicy):  # type: ignore[type-arg]
         return response
 
 
-def _read_only_policies(credential: TokenCredential, scope: str, throttle: Throttle) -> list[Any]:
+# The claims that name who ran the audit; the token itself is never kept.
+IDENTITY_CLAIMS = ("name", "upn", "unique_name", "preferred_username", "appid", "azp", "oid", "tid")
+
+
+def token_claims(token: str) -> dict[str, str]:
+    """The identity claims of a JWT access token (unverified: for the report only)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, TypeError):
+        return {}
+    if not isinstance(claims, dict):
+        return {}
+    return {k: str(claims[k]) for k in IDENTITY_CLAIMS if claims.get(k)}
+
+
+class _IdentityFromToken(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Notes who the first request ran as, from the bearer token's claims."""
+
+    def __init__(self, identity: dict[str, str]) -> None:
+        self._identity = identity
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        if not self._identity:
+            header = request.http_request.headers.get("Authorization", "")
+            self._identity.update(token_claims(header.removeprefix("Bearer ")))
+
+
+def _read_only_policies(
+    credential: TokenCredential, scope: str, throttle: Throttle, identity: dict[str, str]
+) -> list[Any]:
     """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only
     and the run's throttle."""
     policies: list[HTTPPolicy | SansIOHTTPPolicy] = [  # type: ignore[type-arg]
@@ -245,6 +285,7 @@ def _read_only_policies(credential: TokenCredential, scope: str, throttle: Throt
         RedirectPolicy(),
         RetryPolicy(),
         ARMChallengeAuthenticationPolicy(credential, scope),
+        _IdentityFromToken(identity),
         NetworkTraceLoggingPolicy(),
         ARMHttpLoggingPolicy(),
         _GetOnly(),
@@ -339,6 +380,7 @@ class ArmReader:
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
         self.concurrency = concurrency
         self.throttle = Throttle(concurrency)
+        self.identity: dict[str, str] = {}  # the token's identity claims, once known
         self._transport = RequestsTransport(
             session=_pooled_session(concurrency),
             session_owner=True,
@@ -349,7 +391,7 @@ class ArmReader:
         self._subscription_client = SubscriptionClient(
             credential,
             base_url=self.endpoint,
-            policies=_read_only_policies(credential, cloud.scope, self.throttle),
+            policies=_read_only_policies(credential, cloud.scope, self.throttle, self.identity),
             transport=self._transport,
         )
         # The subscription id in the client's configuration is never used: every request
@@ -358,7 +400,7 @@ class ArmReader:
             credential,
             subscription_id="",
             base_url=self.endpoint,
-            policies=_read_only_policies(credential, cloud.scope, self.throttle),
+            policies=_read_only_policies(credential, cloud.scope, self.throttle, self.identity),
             transport=self._transport,
         )
 
@@ -401,7 +443,8 @@ class ArmReader:
             ) from None
         return sorted(found, key=lambda s: s.id.lower())
 
-    def _get(self, url: str) -> HttpResponse:
+    def _get(self, url: str, log: list[RawResponse]) -> HttpResponse:
+        """GET `url`, appending the answer to `log`."""
         try:
             response: HttpResponse = self._security_client._client.send_request(
                 HttpRequest("GET", url, headers={"Accept": "application/json"})
@@ -409,6 +452,8 @@ class ArmReader:
         except ClientAuthenticationError as exc:
             raise Unverifiable(f"could not get a token: {_first_line(exc)}") from None
         except DecodeError as exc:  # the pipeline already refused a body labelled JSON
+            if exc.response is not None:
+                log.append(self._recorded(url, exc.response))
             status = exc.response.status_code if exc.response is not None else 200
             raise Unverifiable(
                 f"the securityContacts response (HTTP {status}) is not the JSON Azure "
@@ -418,7 +463,17 @@ class ArmReader:
             raise Unverifiable(
                 f"could not reach ARM at {self.endpoint}: {_first_line(exc)}"
             ) from None
+        log.append(self._recorded(url, response))
         return response
+
+    def _recorded(self, url: str, response: Any) -> RawResponse:
+        return RawResponse(
+            path=url.removeprefix(self.endpoint),
+            status=response.status_code,
+            request_id=response.headers.get("x-ms-request-id"),
+            received_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            body=response.text()[:_MAX_EVIDENCE_BODY],
+        )
 
     def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
         """The subscription's security contacts, every page, normalized.
@@ -426,17 +481,29 @@ class ArmReader:
         Asks at 2023-12-01-preview and falls back to 2020-01-01-preview where a cloud
         rejects that version. Raises Unverifiable when Azure's answer cannot be trusted.
         """
+        log: list[RawResponse] = []
+        try:
+            return self._read(subscription_id, log)
+        except Unverifiable as exc:
+            exc.responses = tuple(log)
+            raise
+
+    def _read(self, subscription_id: str, log: list[RawResponse]) -> SecurityContacts:
         path = f"/subscriptions/{subscription_id}/providers/Microsoft.Security/securityContacts"
         for api_version in (API_2023, API_2020):
-            response = self._get(f"{self.endpoint}{path}?api-version={api_version}")
+            response = self._get(f"{self.endpoint}{path}?api-version={api_version}", log)
             if response.status_code == 200:
-                contacts = self._all_pages(response, api_version, subscription_id)
-                return SecurityContacts(subscription_id, api_version, tuple(contacts))
+                contacts = self._all_pages(response, api_version, subscription_id, log)
+                return SecurityContacts(
+                    subscription_id, api_version, tuple(contacts), responses=tuple(log)
+                )
             code = _arm_error(response)[0]
             if response.status_code == 400 and code == "InvalidApiVersionParameter":
                 continue
             if response.status_code == 409 and code == "MissingSubscriptionRegistration":
-                return SecurityContacts(subscription_id, api_version, (), defender_registered=False)
+                return SecurityContacts(
+                    subscription_id, api_version, (), False, responses=tuple(log)
+                )
             raise _refusal(response, subscription_id, "security contacts")
         raise Unverifiable(
             f"could not read security contacts: ARM rejected api-versions {API_2023} and "
@@ -456,7 +523,11 @@ class ArmReader:
                     yield futures[future], exc
 
     def _all_pages(
-        self, response: HttpResponse, api_version: str, subscription_id: str
+        self,
+        response: HttpResponse,
+        api_version: str,
+        subscription_id: str,
+        log: list[RawResponse],
     ) -> list[Contact]:
         contacts: list[Contact] = []
         seen: set[str] = set()
@@ -478,7 +549,7 @@ class ArmReader:
                     f"or repeats: {next_link}"
                 )
             seen.add(next_link)
-            response = self._get(next_link)
+            response = self._get(next_link, log)
             if response.status_code != 200:
                 raise _refusal(response, subscription_id, "the next page of security contacts")
 

@@ -19,7 +19,7 @@ from compliance.arm import (
     Unverifiable,
     make_credential,
 )
-from compliance.contacts import Contact, SecurityContacts
+from compliance.contacts import Contact, RawResponse, SecurityContacts
 
 if TYPE_CHECKING:
     from compliance.emulator import ArmEmulator
@@ -95,6 +95,7 @@ class Audit:
         self._emulator: ArmEmulator | None = None
         self._subscriptions: list[Subscription] | None = None
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
+        self._identity: dict[str, str] = {}
 
     @property
     def endpoint(self) -> str:
@@ -161,13 +162,29 @@ class Audit:
                 progress(done, len(todo), reader.throttle.throttled)
         return len(todo)
 
+    @property
+    def identity(self) -> dict[str, str]:
+        """Who the audit ran as, from the token's claims (empty until the first request)."""
+        return self._reader.identity if self._reader is not None else self._identity
+
+    def api_versions(self) -> list[str]:
+        """The securityContacts api-versions the answers came at."""
+        return sorted(
+            {r.api_version for r in self._contacts.values() if isinstance(r, SecurityContacts)}
+        )
+
     def snapshot(self) -> dict[str, Any]:
         """What this run read, as plain data (for pytest-xdist workers)."""
         return {
+            "identity": self.identity,
             "visible": self.visible_count,
             "subscriptions": [asdict(s) for s in self.subscriptions()],
             "contacts": {
-                key: {"unverifiable": str(r)} if isinstance(r, Unverifiable) else asdict(r)
+                key: (
+                    {"unverifiable": str(r), "responses": [asdict(x) for x in r.responses]}
+                    if isinstance(r, Unverifiable)
+                    else asdict(r)
+                )
                 for key, r in self._contacts.items()
             },
         }
@@ -176,14 +193,18 @@ class Audit:
     def from_snapshot(cls, settings: Settings, data: dict[str, Any]) -> Audit:
         """An audit that answers from what another process read, without asking Azure."""
         audit = cls(settings)
+        audit._identity = data["identity"]
         audit.visible_count = data["visible"]
         audit._subscriptions = [Subscription(**s) for s in data["subscriptions"]]
         for key, value in data["contacts"].items():
+            responses = tuple(RawResponse(**r) for r in value["responses"])
             if "unverifiable" in value:
-                audit._contacts[key] = Unverifiable(value["unverifiable"])
+                audit._contacts[key] = Unverifiable(value["unverifiable"], responses)
                 continue
             contacts = tuple(Contact(**_tuples(c)) for c in value["contacts"])
-            audit._contacts[key] = SecurityContacts(**{**value, "contacts": contacts})
+            audit._contacts[key] = SecurityContacts(
+                **{**value, "contacts": contacts, "responses": responses}
+            )
         return audit
 
     def security_contacts(self, subscription: Subscription) -> SecurityContacts:

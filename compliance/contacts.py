@@ -225,6 +225,18 @@ def contacts_from_page(body: Any, api_version: str) -> tuple[list[Contact], str 
 
 
 @dataclass(frozen=True)
+class RawResponse:
+    """One answer as received: the evidence behind a verdict (no headers but the request id,
+    so no secret)."""
+
+    path: str  # path and query, relative to the ARM endpoint
+    status: int
+    request_id: str | None
+    received_at: str  # ISO 8601, UTC
+    body: str
+
+
+@dataclass(frozen=True)
 class SecurityContacts:
     """What one subscription's securityContacts list said, as read."""
 
@@ -234,3 +246,4 @@ class SecurityContacts:
     # False when ARM answered 409 MissingSubscriptionRegistration: Defender for Cloud was
     # never set up there, so no contact can exist.
     defender_registered: bool = True
+    responses: tuple[RawResponse, ...] = ()

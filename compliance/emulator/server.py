@@ -12,6 +12,7 @@ when asked for an older version, as ARM does.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import ssl
@@ -207,6 +208,16 @@ class RecordedRequest:
         return self.query.get("api-version")
 
 
+def _unsigned_jwt(claims: dict[str, str]) -> str:
+    """A token shaped like Entra ID's (the audit reads its identity claims); the random
+    third part is what makes it a secret."""
+
+    def part(data: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{secrets.token_urlsafe(32)}"
+
+
 class EmulatorCredential:
     """A TokenCredential for the emulator's own token (the demo has no Azure account)."""
 
@@ -235,7 +246,14 @@ class ArmEmulator:
         subscriptions_page_size: int = 100,
         contacts_page_size: int = 100,
     ) -> None:
-        self.token = secrets.token_urlsafe(32)
+        self.token = _unsigned_jwt(
+            {
+                "aud": "https://management.azure.com",
+                "name": "Emulated auditor",
+                "upn": "auditor@emulator.invalid",
+                "oid": "0a0b0c0d-0000-4000-8000-00000000a0d1",
+            }
+        )
         self.latency = latency
         self.subscriptions_page_size = subscriptions_page_size
         self.contacts_page_size = contacts_page_size
