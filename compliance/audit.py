@@ -131,6 +131,10 @@ class Audit:
         """How many 429 answers ARM gave this run."""
         return self._reader.throttle.throttled if self._reader is not None else 0
 
+    def known_subscriptions(self) -> list[Subscription]:
+        """The selected subscriptions if they were discovered already; never asks Azure."""
+        return self._subscriptions or []
+
     def subscriptions(self) -> list[Subscription]:
         """The selected subscriptions, sorted by id; discovered once per run."""
         if self._subscriptions is None:

@@ -7,6 +7,8 @@ touches nothing: Azure is asked only when a collected test needs a subscription.
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import re
 import time
 from collections.abc import Callable, Generator, Iterable
@@ -16,11 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
+from _pytest.junitxml import xml_key as junit_xml_key
 
+from compliance import __version__, reports
 from compliance.arm import AUTH_KINDS, CLOUDS, AuditError, Subscription, Unverifiable
 from compliance.audit import DEFAULT_CONCURRENCY, Audit, Settings
 from compliance.contacts import RISK_LEVELS, SEVERITIES, SecurityContacts, address_problem
-from compliance.controls import CATALOGUE, CIS_VERSIONS, CONTROLS, NEWEST_CIS_VERSION, Policy
+from compliance.controls import (
+    CATALOGUE,
+    CIS_VERSIONS,
+    CONTROLS,
+    NEWEST_CIS_VERSION,
+    Control,
+    Policy,
+)
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -49,9 +61,12 @@ class Run:
     waivers: tuple[Waiver, ...] = ()
     waivers_source: str | None = None
     error: AuditError | None = None  # ends the run after collection
+    started_monotonic_epoch: float = 0.0
+    started: str = ""
 
 
 RUN = pytest.StashKey[Run]()
+ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 
 
@@ -214,6 +229,18 @@ _OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
         "string",
     ),
     (
+        "--azure-findings",
+        "write one JSON document of findings (one per control and subscription) here",
+        {"metavar": "PATH"},
+        "string",
+    ),
+    (
+        "--azure-findings-csv",
+        "write the findings as CSV here (for spreadsheets)",
+        {"metavar": "PATH"},
+        "string",
+    ),
+    (
         "--azure-waivers",
         "TOML file of approved, dated exceptions (see README)",
         {"metavar": "PATH"},
@@ -320,7 +347,13 @@ def pytest_configure(config: pytest.Config) -> None:
         policy=read_policy(config, settings.demo),
         waivers=waivers,
         waivers_source=waivers_path,
+        started_monotonic_epoch=time.time(),
+        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+    reporting = _Reporting(config)
+    config.pluginmanager.register(reporting, "azure-reporting")
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(_HtmlReport(reporting), "azure-html-report")
     for control in CATALOGUE:
         ids = ", ".join(f"{v} {n}" for v, n in control.cis_ids.items())
         config.addinivalue_line("markers", f"{control.key}: {control.title} (CIS {ids})")
@@ -440,6 +473,7 @@ def _apply_waivers(run: Run, item: pytest.Item, control: str, sub_id: str, day: 
         if not waiver.matches(sub_id, control):
             continue
         if waiver.active_on(day):
+            item.stash[ACTIVE_WAIVER] = waiver
             item.add_marker(
                 pytest.mark.xfail(
                     reason=f"waived until {waiver.expires.isoformat()} by {waiver.approved_by}: "
@@ -522,28 +556,247 @@ def policy(request: pytest.FixtureRequest) -> Policy:
     return request.config.stash[RUN].policy
 
 
+def _verdict(report: pytest.TestReport) -> str | None:
+    """What a phase's report decides about its case; None when a later phase decides."""
+    if report.when == "setup":
+        if report.failed:
+            return "not_verifiable"
+        return "skipped" if report.skipped else None
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return "waived" if report.skipped else "compliant"
+        return "compliant" if report.passed else "not_compliant"
+    return None
+
+
+def _waiver_facts(item: pytest.Item) -> dict[str, str] | None:
+    for state, key in (("active", ACTIVE_WAIVER), ("expired", EXPIRED_WAIVER)):
+        waiver = item.stash.get(key, None)
+        if waiver is not None:
+            return {
+                "state": state,
+                "reason": waiver.reason,
+                "approved_by": waiver.approved_by,
+                "expires": waiver.expires.isoformat(),
+            }
+    return None
+
+
+def _finding(
+    item: pytest.Item,
+    report: pytest.TestReport,
+    call: pytest.CallInfo[None],
+    control: Control,
+    subscription: Subscription,
+    verdict: str,
+) -> dict[str, Any]:
+    """The case as one finding (plain data: it crosses from xdist workers intact)."""
+    run = item.config.stash[RUN]
+    read = getattr(item, "funcargs", {}).get("security_contacts")
+    remediation = ""
+    responses: tuple[Any, ...] = ()
+    if isinstance(read, SecurityContacts):
+        judged = control.evaluate(read, run.policy)
+        reason = judged.reason
+        remediation = "" if judged.compliant else judged.remediation
+    elif call.excinfo is not None and isinstance(call.excinfo.value, Unverifiable):
+        reason = f"could not be verified: {call.excinfo.value}"
+        responses = call.excinfo.value.responses
+    elif isinstance(report.longrepr, tuple):  # a skip: (path, line, message)
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+    else:
+        reason = f"could not be verified: {report.longreprtext.strip().splitlines()[-1]}"
+    return {
+        "subscription": {
+            "id": subscription.id,
+            "name": subscription.display_name,
+            "state": subscription.state,
+            "tenant_id": subscription.tenant_id,
+        },
+        "control": {
+            "key": control.key,
+            "title": control.title,
+            "cis_version": run.cis_version,
+            "cis_id": control.cis_id(run.cis_version),
+            "cis": dict(control.cis_ids),
+        },
+        "verdict": verdict,
+        "reason": reason,
+        "remediation": remediation,
+        "waiver": _waiver_facts(item),
+        "evidence": reports.evidence(
+            read if isinstance(read, SecurityContacts) else None, responses
+        ),
+        "checked_at": reports.now(),
+        "_raw": reports.raw_bodies(read if isinstance(read, SecurityContacts) else None, responses),
+    }
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    excinfo = call.excinfo
     control = CONTROLS.get(getattr(item, "originalname", ""))
-    if excinfo is None or report.skipped or control is None:
+    subscription = getattr(item, "callspec", None) and item.callspec.params.get("subscription")  # type: ignore[attr-defined]
+    verdict = _verdict(report)
+    if control is None or not isinstance(subscription, Subscription) or verdict is None:
+        return report
+    finding = _finding(item, report, call, control, subscription, verdict)
+    raw = finding.pop("_raw")
+    report.azure_finding = finding  # type: ignore[attr-defined]
+    report.azure_raw = raw if verdict != "compliant" else []  # type: ignore[attr-defined]
+    if verdict not in ("not_compliant", "not_verifiable") or call.excinfo is None:
         return report
     # The message is the whole story (reason, and how to fix it): a traceback through the
-    # fixture or the assertion would only bury it.
-    cis_version = item.config.stash[RUN].cis_version
-    heading = f"CIS {cis_version} {control.cis_id(cis_version)} {control.title}"
-    if excinfo.errisinstance(Unverifiable):
-        report.longrepr = f"{heading}\nCould not be verified: {excinfo.value}"
-    elif call.when == "call" and excinfo.errisinstance(AssertionError):
-        text = f"{heading}\n{excinfo.value}"
-        expired = item.stash.get(EXPIRED_WAIVER, None)
-        if expired is not None:
-            text += f"\nA waiver for this case expired and was ignored: {expired.describe()}"
-        report.longrepr = text
+    # fixture or the assertion would only bury it. JUnit and -ra show its one-line reason.
+    cis = f"CIS {finding['control']['cis_version']} {finding['control']['cis_id']}"
+    text = f"{cis} {control.title}\n"
+    if verdict == "not_verifiable":
+        text += f"Could not be verified: {call.excinfo.value}"
+    else:
+        text += str(call.excinfo.value)
+    expired = item.stash.get(EXPIRED_WAIVER, None)
+    if expired is not None:
+        text += f"\nA waiver for this case expired and was ignored: {expired.describe()}"
+    report.longrepr = _verdict_repr(
+        text, f"{cis}: {finding['reason']}", str(item.path), item.location[1] or 0
+    )
     return report
+
+
+def _verdict_repr(text: str, message: str, path: str, lineno: int) -> ReprExceptionInfo:
+    """A failure representation that prints `text` whole, while JUnit's failure message
+    and -ra's summary line get the one-line `message`. Built from pytest's own classes so
+    pytest-xdist carries it from workers to the controller unchanged."""
+    return ReprExceptionInfo(
+        reprtraceback=ReprTracebackNative([text + "\n"]),
+        reprcrash=ReprFileLocation(path, lineno, message),
+    )
+
+
+class _Reporting:
+    """Collects every case's finding where reports are written (the controller under
+    pytest-xdist) and writes the run facts and findings files at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.findings: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        finding = getattr(report, "azure_finding", None)
+        if finding is not None:
+            self.findings[report.nodeid] = finding
+
+    def ordered(self) -> list[dict[str, Any]]:
+        order = {c.key: i for i, c in enumerate(CATALOGUE)}
+        return sorted(
+            self.findings.values(),
+            key=lambda f: (f["subscription"]["id"].lower(), order[f["control"]["key"]]),
+        )
+
+    def run_facts(self) -> dict[str, Any]:
+        run = self.config.stash[RUN]
+        audit = run.audit
+        settings = audit.settings
+        identity = audit.identity
+        who = identity.get("upn") or identity.get("unique_name") or identity.get("appid")
+        tenants = sorted({s.tenant_id for s in audit.known_subscriptions() if s.tenant_id})
+        return {
+            "target": "demo tenant (bundled emulator)" if settings.demo else settings.cloud,
+            "arm_endpoint": audit.endpoint,
+            "tenant": settings.tenant or ", ".join(tenants) or "-",
+            "identity": (
+                f"{identity.get('name', who)} ({who}, object id {identity.get('oid', '-')})"
+                if identity
+                else "unknown (the token carries no readable claims)"
+            ),
+            "auth": "emulator token" if settings.demo else settings.auth,
+            "api_versions": ", ".join(audit.api_versions()) or "-",
+            "cis_version": run.cis_version,
+            "suite_version": __version__,
+            "started": run.started,
+            "duration_s": round(time.time() - run.started_monotonic_epoch, 1),
+            "subscriptions": len(audit.known_subscriptions()),
+            "waivers": run.waivers_source or "-",
+        }
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        facts = self.run_facts()
+        xml = self.config.stash.get(junit_xml_key, None)
+        if xml is not None:
+            for name, value in facts.items():
+                xml.add_global_property(f"azure.{name}", str(value))
+        paths = (
+            _setting(self.config, "azure_findings"),
+            _setting(self.config, "azure_findings_csv"),
+        )
+        if paths[0]:
+            reports.write_findings_json(
+                Path(paths[0]), reports.findings_document(facts, self.ordered())
+            )
+        if paths[1]:
+            reports.write_findings_csv(Path(paths[1]), self.ordered())
+
+
+class _HtmlReport:
+    """pytest-html additions: the run's facts and a summary chart before the table,
+    subscription/control/reason columns, and per row the verdict, fix and evidence."""
+
+    def __init__(self, reporting: _Reporting) -> None:
+        self.reporting = reporting
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        run = self.reporting.config.stash[RUN]
+        report.title = f"Azure security contacts: CIS Microsoft Azure Foundations {run.cis_version}"
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
+        run = self.reporting.config.stash[RUN]
+        counts = reports.tally(self.reporting.ordered())
+        labels = {
+            c.key: f"CIS {c.cis_id(run.cis_version)} {c.key}"
+            for c in CATALOGUE
+            if c.cis_id(run.cis_version)
+        }
+        prefix.extend(
+            [
+                "<h2>Audit</h2>",
+                reports.header_block(self.reporting.run_facts()),
+                "<h2>Compliance per control</h2>",
+                reports.summary_svg(counts, labels),
+                reports.summary_table(counts, labels),
+            ]
+        )
+
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells[2:2] = [
+            '<th class="sortable" data-column-type="subscription">Subscription</th>',
+            '<th class="sortable" data-column-type="subscriptionId">Subscription ID</th>',
+            '<th class="sortable" data-column-type="control">Control</th>',
+            "<th>Verdict reason</th>",
+        ]
+
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        finding = getattr(report, "azure_finding", None) or {}
+        sub = finding.get("subscription", {})
+        control = finding.get("control", {})
+        values = (
+            ("subscription", sub.get("name", "")),
+            ("subscriptionId", sub.get("id", "")),
+            ("control", f"CIS {control['cis_id']}" if control else ""),
+            ("reason", finding.get("reason", "")),
+        )
+        cells[2:2] = [f'<td class="col-{k}">{html.escape(v)}</td>' for k, v in values]
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        finding = getattr(report, "azure_finding", None)
+        if finding is not None:
+            data[:] = [reports.row_html(finding, getattr(report, "azure_raw", []))]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -1,0 +1,284 @@
+"""What the run's readers get: findings (one per control and subscription), the HTML audit
+report's additions, JUnit's one-line failure messages, and the findings files.
+
+Everything here is built from plain data (a finding is a JSON-ready dict), so it crosses
+from pytest-xdist workers to the controller intact and is testable without pytest running.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from compliance.contacts import SecurityContacts
+
+FINDINGS_SCHEMA = "azure-security-contacts/findings/v1"
+# Verdicts in the order reports show them.
+VERDICTS = ("compliant", "not_compliant", "not_verifiable", "skipped", "waived")
+VERDICT_LABELS = {
+    "compliant": "compliant",
+    "not_compliant": "not compliant",
+    "not_verifiable": "not verifiable",
+    "skipped": "skipped",
+    "waived": "waived",
+}
+VERDICT_COLOURS = {
+    "compliant": "#2e7d32",
+    "not_compliant": "#c62828",
+    "not_verifiable": "#ef6c00",
+    "skipped": "#9e9e9e",
+    "waived": "#1565c0",
+}
+
+_SECRETS = (
+    re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"),  # JWTs (access tokens)
+    re.compile(r"(?i)(bearer\s+)[\w.~+/=-]{16,}"),
+    re.compile(r'(?i)("(?:access_?token|refresh_?token|client_?secret|password)"\s*:\s*")[^"]*'),
+)
+
+
+def redact(text: str) -> str:
+    """`text` with anything shaped like a token or secret replaced."""
+    text = _SECRETS[0].sub("[redacted token]", text)
+    text = _SECRETS[1].sub(r"\1[redacted]", text)
+    return _SECRETS[2].sub(r"\1[redacted]", text)
+
+
+def evidence(read: SecurityContacts | None, responses: Iterable[Any] = ()) -> dict[str, Any]:
+    """The evidence summary of a verdict: normalized contacts and what ARM answered."""
+    answers = list(read.responses if read is not None else responses)
+    summary: dict[str, Any] = {
+        "responses": [
+            {k: getattr(r, k) for k in ("path", "status", "request_id", "received_at")}
+            for r in answers
+        ],
+    }
+    if read is not None:
+        summary["api_version"] = read.api_version
+        summary["defender_registered"] = read.defender_registered
+        summary["contacts"] = [
+            {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}
+            for c in read.contacts
+        ]
+    return summary
+
+
+def raw_bodies(read: SecurityContacts | None, responses: Iterable[Any] = ()) -> list[str]:
+    answers = read.responses if read is not None else responses
+    return [redact(r.body) for r in answers]
+
+
+# --- counts and the summary chart -------------------------------------------------------------
+
+
+def tally(findings: Iterable[Mapping[str, Any]]) -> dict[str, Counter[str]]:
+    """Verdict counts per control key, in catalogue order of first appearance."""
+    counts: dict[str, Counter[str]] = {}
+    for finding in findings:
+        counts.setdefault(finding["control"]["key"], Counter())[finding["verdict"]] += 1
+    return counts
+
+
+def compliance_percent(counts: Counter[str]) -> float | None:
+    """Compliant share of what was judged: skipped cases aside, waived ones count against."""
+    judged = sum(counts[v] for v in VERDICTS if v != "skipped")
+    return 100 * counts["compliant"] / judged if judged else None
+
+
+def summary_svg(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -> str:
+    """One stacked bar per control, inline SVG (the report must open offline)."""
+    width, bar, gap, left = 640, 22, 14, 230
+    rows = []
+    for index, (key, tally_) in enumerate(counts.items()):
+        y = 10 + index * (bar + gap)
+        total = sum(tally_.values()) or 1
+        x = float(left)
+        rows.append(
+            f'<text x="0" y="{y + 15}" font-size="13">{html.escape(labels.get(key, key))}</text>'
+        )
+        for verdict in VERDICTS:
+            share = (width - left - 70) * tally_[verdict] / total
+            if share:
+                rows.append(
+                    f'<rect x="{x:.1f}" y="{y}" width="{share:.1f}" height="{bar}" '
+                    f'fill="{VERDICT_COLOURS[verdict]}"><title>{VERDICT_LABELS[verdict]}: '
+                    f"{tally_[verdict]}</title></rect>"
+                )
+                x += share
+        percent = compliance_percent(tally_)
+        shown = "n/a" if percent is None else f"{percent:.0f} %"
+        rows.append(f'<text x="{width - 62}" y="{y + 15}" font-size="13">{shown}</text>')
+    legend_y = 20 + len(counts) * (bar + gap)
+    x = float(left)
+    for verdict in VERDICTS:
+        rows.append(
+            f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" '
+            f'fill="{VERDICT_COLOURS[verdict]}"/><text x="{x + 14}" y="{legend_y}" '
+            f'font-size="12">{VERDICT_LABELS[verdict]}</text>'
+        )
+        x += 14 + 7.5 * len(VERDICT_LABELS[verdict]) + 12
+    height = legend_y + 10
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="compliance per '
+        f'control" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        + "".join(rows)
+        + "</svg>"
+    )
+
+
+def summary_table(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -> str:
+    head = "".join(f"<th>{VERDICT_LABELS[v]}</th>" for v in VERDICTS)
+    body = []
+    for key, tally_ in counts.items():
+        percent = compliance_percent(tally_)
+        cells = "".join(f'<td class="azure-{v}">{tally_[v]}</td>' for v in VERDICTS)
+        shown = "n/a" if percent is None else f"{percent:.1f} %"
+        body.append(
+            f'<tr data-control="{html.escape(key)}"><td>{html.escape(labels.get(key, key))}</td>'
+            f'{cells}<td class="azure-percent">{shown}</td></tr>'
+        )
+    return (
+        f'<table id="azure-summary"><tr><th>control</th>{head}<th>compliance</th></tr>'
+        + "".join(body)
+        + "</table>"
+    )
+
+
+def header_block(meta: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in meta.items()
+    )
+    return f'<table id="azure-run">{rows}</table>'
+
+
+# --- one row's expansion ----------------------------------------------------------------------
+
+
+def row_html(finding: Mapping[str, Any], bodies: list[str]) -> str:
+    """The verdict, the fix (for a failure) and the evidence, as one HTML fragment."""
+    parts = [
+        f'<div class="azure-row"><p><b>{html.escape(VERDICT_LABELS[finding["verdict"]])}'
+        f"</b>: {html.escape(finding['reason'])}</p>"
+    ]
+    if finding.get("waiver"):
+        waiver = finding["waiver"]
+        parts.append(
+            f"<p>Waiver ({html.escape(waiver['state'])}): {html.escape(waiver['reason'])}, "
+            f"approved by {html.escape(waiver['approved_by'])}, expires "
+            f"{html.escape(waiver['expires'])}</p>"
+        )
+    if finding.get("remediation"):
+        parts.append(
+            '<h4>How to fix</h4><pre class="azure-remediation">'
+            f"{html.escape(finding['remediation'])}</pre>"
+        )
+    found = finding["evidence"]
+    facts = [f"subscription {finding['subscription']['id']} ({finding['subscription']['state']})"]
+    if "api_version" in found:
+        facts.append(f"api-version {found['api_version']}")
+    facts += [
+        f"HTTP {r['status']} at {r['received_at']}, x-ms-request-id {r['request_id']}"
+        for r in found["responses"]
+    ]
+    parts.append(
+        "<h4>Evidence</h4><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in facts) + "</ul>"
+    )
+    if found.get("contacts"):
+        head = "<tr><th>contact</th><th>addresses</th><th>enabled</th><th>alerts from</th>"
+        head += "<th>roles</th><th>attack paths from</th></tr>"
+        cells = []
+        for c in found["contacts"]:
+            values = (
+                c["name"],
+                "; ".join(c["addresses"]) or "(none)",
+                {True: "yes", False: "no", None: "-"}[c["enabled"]],
+                c["alert_minimal_severity"] or ("off" if not c["alert_notifications"] else "-"),
+                ", ".join(c["notify_roles"]) if c["notify_roles_enabled"] else "off",
+                c["attack_path_minimal_risk"] or "off",
+            )
+            cells.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values))
+        parts.append(f'<table class="azure-contacts">{head}{"</tr>".join(cells)}</tr></table>')
+    for body in bodies:
+        parts.append(
+            "<details><summary>Raw response</summary>"
+            f'<pre class="azure-raw">{html.escape(body)}</pre></details>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# --- findings files ---------------------------------------------------------------------------
+
+
+def findings_document(
+    meta: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    counts = tally(findings)
+    return {
+        "schema": FINDINGS_SCHEMA,
+        "run": dict(meta),
+        "summary": {
+            key: {**{v: c[v] for v in VERDICTS}, "compliance_percent": compliance_percent(c)}
+            for key, c in counts.items()
+        },
+        "findings": findings,
+    }
+
+
+def write_findings_json(path: Path, document: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+CSV_COLUMNS = (
+    "subscription_id",
+    "subscription_name",
+    "control",
+    "cis_version",
+    "cis_id",
+    "verdict",
+    "reason",
+    "remediation",
+    "waiver",
+    "api_version",
+    "request_ids",
+    "checked_at",
+)
+
+
+def write_findings_csv(path: Path, findings: Iterable[Mapping[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for f in findings:
+            waiver = f.get("waiver") or {}
+            writer.writerow(
+                (
+                    f["subscription"]["id"],
+                    f["subscription"]["name"],
+                    f["control"]["key"],
+                    f["control"]["cis_version"],
+                    f["control"]["cis_id"],
+                    f["verdict"],
+                    f["reason"],
+                    f["remediation"],
+                    f"{waiver.get('state')}: {waiver.get('reason')}" if waiver else "",
+                    f["evidence"].get("api_version", ""),
+                    " ".join(r["request_id"] or "" for r in f["evidence"]["responses"]),
+                    f["checked_at"],
+                )
+            )
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
