@@ -58,6 +58,7 @@ from compliance.contacts import (
     SecurityContacts,
     contacts_from_page,
 )
+from compliance.reports import redact
 
 # A body larger than this is not a securityContacts answer; evidence keeps its start.
 _MAX_EVIDENCE_BODY = 64 * 1024
@@ -325,9 +326,10 @@ def _arm_error(response: HttpResponse) -> tuple[str, str]:
     """ARM's error code and message from an error body, or what can be said without one."""
     try:
         error = response.json().get("error") or {}
-        return str(error.get("code") or "-"), str(error.get("message") or "").strip().rstrip(".")
+        message = str(error.get("message") or "").strip().rstrip(".")
+        return str(error.get("code") or "-"), redact(message)
     except (ValueError, AttributeError):
-        return "-", (response.text() or "").strip()[:200]
+        return "-", redact((response.text() or "").strip()[:200])
 
 
 def _unverifiable_hint(status: int, subscription_id: str) -> str:

@@ -125,12 +125,15 @@ def remediation(
         "  Portal: Microsoft Defender for Cloud > Environment settings > subscription "
         f"{sub} > Email notifications: {portal or control.portal}, then Save."
     )
+    path = (
+        f"/subscriptions/{sub}/providers/Microsoft.Security/securityContacts/default"
+        f"?api-version={api_version}"
+    )
     steps.append(
         "  CLI (a PUT replaces the whole contact; this body keeps its current addresses, "
-        "phone and roles): az rest --method put --url "
-        f"'/subscriptions/{sub}/providers/Microsoft.Security/securityContacts/default"
-        f"?api-version={api_version}' --body '{json.dumps(body)}'"
+        f"phone and roles): az rest --method put --url '{path}' --body '{json.dumps(body)}'"
     )
+    steps.append(f"  REST: PUT {path}\n  {json.dumps(body)}")
     return "\n".join(steps)
 
 

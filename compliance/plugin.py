@@ -765,6 +765,7 @@ class _HtmlReport:
         }
         prefix.extend(
             [
+                reports.STYLE,
                 "<h2>Audit</h2>",
                 reports.header_block(self.reporting.run_facts()),
                 "<h2>Compliance per control</h2>",

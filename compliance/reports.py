@@ -95,7 +95,7 @@ def compliance_percent(counts: Counter[str]) -> float | None:
 
 def summary_svg(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -> str:
     """One stacked bar per control, inline SVG (the report must open offline)."""
-    width, bar, gap, left = 640, 22, 14, 230
+    width, bar, gap, left = 760, 22, 14, 230
     rows = []
     for index, (key, tally_) in enumerate(counts.items()):
         y = 10 + index * (bar + gap)
@@ -124,7 +124,7 @@ def summary_svg(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -
             f'fill="{VERDICT_COLOURS[verdict]}"/><text x="{x + 14}" y="{legend_y}" '
             f'font-size="12">{VERDICT_LABELS[verdict]}</text>'
         )
-        x += 14 + 7.5 * len(VERDICT_LABELS[verdict]) + 12
+        x += 14 + 7 * len(VERDICT_LABELS[verdict]) + 18
     height = legend_y + 10
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="compliance per '
@@ -132,6 +132,20 @@ def summary_svg(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -
         + "".join(rows)
         + "</svg>"
     )
+
+
+# Wraps long reasons and evidence so a row fits the window.
+STYLE = (
+    "<style>"
+    "#results-table td.col-reason{white-space:normal;min-width:20em;max-width:40em}"
+    "#results-table td.col-testId{word-break:break-all;max-width:30em}"
+    "#results-table .log{white-space:normal}"
+    ".azure-row pre{white-space:pre-wrap;word-break:break-word}"
+    ".azure-row table td,.azure-row table th{border:1px solid #ccc;padding:2px 6px}"
+    "#azure-summary td,#azure-summary th{padding:2px 10px;text-align:right}"
+    "#azure-summary td:first-child{text-align:left}"
+    "</style>"
+)
 
 
 def summary_table(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -> str:

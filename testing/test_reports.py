@@ -1,0 +1,290 @@
+"""What the run's readers get: HTML, JUnit, findings files, and never a token."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compliance.emulator import Fault
+from compliance.reports import VERDICTS, compliance_percent, redact, summary_svg
+from conftest import ROOT, subscription, tenant
+
+SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
+SUB_B = "bbbbbbbb-0000-4000-8000-000000000002"
+SUB_C = "cccccccc-0000-4000-8000-000000000003"
+OUTPUTS = (
+    "--html=out/report.html",
+    "--self-contained-html",
+    "--junitxml=out/junit.xml",
+    "--azure-findings=out/findings.json",
+    "--azure-findings-csv=out/findings.csv",
+)
+JUNIT_TO_VERDICT = {"passed": "compliant", "failure": "not_compliant", "error": "not_verifiable"}
+
+
+def mixed_tenant(arm) -> None:
+    arm.load(
+        tenant(
+            subscription(SUB_A, "Production"),
+            subscription(SUB_B, "Sandbox", securityContacts=[]),
+            subscription(SUB_C, "Archive", state="Disabled"),
+        )
+    )
+
+
+def junit(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()
+
+
+def junit_outcomes(root: ET.Element) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for case in root.iter("testcase"):
+        kinds = [c for c in case if c.tag in ("failure", "error", "skipped")]
+        if not kinds:
+            found["compliant"] += 1
+        elif kinds[0].tag == "skipped":
+            waived = (kinds[0].get("type") or "") == "pytest.xfail"
+            found["waived" if waived else "skipped"] += 1
+        else:
+            found[JUNIT_TO_VERDICT[kinds[0].tag]] += 1
+    return found
+
+
+def html_summary(path: Path) -> dict[str, dict[str, str]]:
+    """The per-control summary table of the HTML report."""
+    table = re.search(r'<table id="azure-summary">(.*?)</table>', path.read_text()).group(1)
+    rows = {}
+    for key, cells in re.findall(r'<tr data-control="([^"]+)">(.*?)</tr>', table):
+        values = re.findall(r'<td class="azure-([\w_]+)">([^<]*)</td>', cells)
+        rows[key] = dict(values)
+    return rows
+
+
+def test_html_junit_and_findings_agree_on_every_count(arm, audit, pytester):
+    pytester.makefile(
+        ".toml",
+        waivers='[[waiver]]\nsubscription = "*"\ncontrol = "attack_path_notifications"\n'
+        'reason = "r"\napproved_by = "a"\nexpires = 2099-01-01\n',
+    )
+    arm.load(
+        tenant(
+            subscription(SUB_A, "Production"),
+            subscription(SUB_B, "Sandbox", securityContacts=[]),
+            subscription(SUB_C, "Archive", state="Disabled"),
+        )
+    )
+    arm.fail(SUB_A, Fault(200, body="{}"))  # Production: not verifiable
+    result = audit(*OUTPUTS, "--azure-waivers", "waivers.toml")
+    out = pytester.path / "out"
+    findings = json.loads((out / "findings.json").read_text())
+    by_control = {k: Counter({v: n for v, n in s.items() if v in VERDICTS})
+                  for k, s in findings["summary"].items()}  # fmt: skip
+
+    # findings: one per control and subscription
+    assert len(findings["findings"]) == 3 * 4
+    assert findings["schema"] == "azure-security-contacts/findings/v1"
+    # JUnit and the terminal say the same
+    total = sum(by_control.values(), Counter())
+    assert junit_outcomes(junit(out / "junit.xml")) == +total
+    result.assert_outcomes(
+        passed=total["compliant"],
+        failed=total["not_compliant"],
+        errors=total["not_verifiable"],
+        skipped=total["skipped"],
+        xfailed=total["waived"],
+    )
+    # the HTML summary too
+    summary = html_summary(out / "report.html")
+    for key, counts in by_control.items():
+        assert {v: int(summary[key][v]) for v in VERDICTS} == {v: counts[v] for v in VERDICTS}
+    # the CSV has the same rows
+    rows = list(csv.DictReader((out / "findings.csv").read_text().splitlines()))
+    assert Counter(r["verdict"] for r in rows) == +total
+    assert {r["subscription_id"] for r in rows} == {SUB_A, SUB_B, SUB_C}
+
+
+def test_findings_carry_ids_reason_fix_and_evidence(arm, audit, pytester):
+    mixed_tenant(arm)
+    audit(*OUTPUTS, "-m", "contact_email", "--cis-version", "1.3.0")
+    findings = json.loads((pytester.path / "out" / "findings.json").read_text())
+    assert findings["run"]["cis_version"] == "1.3.0"
+    assert findings["run"]["identity"].startswith("Emulated auditor (auditor@emulator.invalid")
+    assert findings["run"]["api_versions"] == "2023-12-01-preview"
+    by_sub = {f["subscription"]["id"]: f for f in findings["findings"]}
+    sandbox = by_sub[SUB_B]
+    assert sandbox["verdict"] == "not_compliant"
+    assert sandbox["control"]["cis_id"] == "2.13"
+    assert sandbox["control"]["cis"]["5.0.0"] == "8.1.13"
+    assert "no security contact is configured" in sandbox["reason"]
+    assert f"/subscriptions/{SUB_B}/providers" in sandbox["remediation"]
+    assert sandbox["evidence"]["responses"][0]["status"] == 200
+    assert sandbox["evidence"]["responses"][0]["request_id"]
+    assert by_sub[SUB_A]["evidence"]["contacts"][0]["addresses"] == ["soc@contoso.com"]
+    assert by_sub[SUB_C]["verdict"] == "skipped"
+    assert findings["summary"]["contact_email"]["compliance_percent"] == 50.0
+
+
+def test_junit_failure_message_is_one_line_and_body_has_the_fix(arm, audit, pytester):
+    mixed_tenant(arm)
+    arm.fail(SUB_A, Fault(403, "AuthorizationFailed", "denied"))
+    audit(*OUTPUTS, "-m", "contact_email")
+    root = junit(pytester.path / "out" / "junit.xml")
+    failure = next(root.iter("failure"))
+    assert failure.get("message") == (
+        "CIS 5.0.0 8.1.13: no security contact is configured: Defender for Cloud notifies nobody"
+    )
+    assert "How to fix:" in failure.text
+    assert f"az rest --method put --url '/subscriptions/{SUB_B}" in failure.text
+    error = next(root.iter("error"))
+    assert "\n" not in error.get("message")
+    assert "HTTP 403 AuthorizationFailed" in error.get("message")
+
+
+def test_junit_has_run_facts_and_the_shape_azure_devops_reads(arm, audit, pytester):
+    mixed_tenant(arm)
+    audit(*OUTPUTS)
+    root = junit(pytester.path / "out" / "junit.xml")
+    assert root.tag == "testsuites"
+    suite = root.find("testsuite")
+    for attribute in ("name", "tests", "failures", "errors", "skipped", "time", "timestamp"):
+        assert suite.get(attribute) is not None, attribute
+    properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert properties["azure.cis_version"] == "5.0.0"
+    assert properties["azure.tenant"] == "11111111-2222-3333-4444-555555555555"
+    assert properties["azure.api_versions"] == "2023-12-01-preview"
+    assert "auditor@emulator.invalid" in properties["azure.identity"]
+    cases = list(suite.iter("testcase"))
+    assert int(suite.get("tests")) == len(cases) == 12
+    for case in cases:
+        assert case.get("classname") and case.get("name") and case.get("time")
+        assert case.find("properties") is None  # xunit2 has no per-case properties
+    assert any(f"CIS 8.1.13: Production ({SUB_A})" in c.get("name") for c in cases)
+
+
+def test_junit_messages_stay_one_line_under_xdist(arm, fake_az, pytester, monkeypatch):
+    from conftest import CHECKS
+
+    mixed_tenant(arm)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
+    pytester.runpytest_subprocess(
+        "-p", "compliance.plugin", "--azure-auth", "cli", "--azure-arm-endpoint", arm.url,
+        "-n", "2", *OUTPUTS,
+    )  # fmt: skip
+    root = junit(pytester.path / "out" / "junit.xml")
+    messages = [f.get("message") for f in root.iter("failure")]
+    assert messages
+    assert all("\n" not in m and m.startswith("CIS 5.0.0 ") for m in messages)
+    findings = json.loads((pytester.path / "out" / "findings.json").read_text())
+    assert len(findings["findings"]) == 12
+
+
+def html_rows(path: Path) -> dict[str, dict[str, object]]:
+    """Each case's row as the report's data holds it: its cells and its expansion."""
+    blob = re.search(r'data-jsonblob="([^"]*)"', path.read_text()).group(1)
+    tests = json.loads(html.unescape(blob))["tests"]
+    return {nodeid: entries[-1] for nodeid, entries in tests.items()}
+
+
+def test_html_rows_have_columns_and_expand_to_fix_and_evidence(arm, audit, pytester):
+    mixed_tenant(arm)
+    audit(*OUTPUTS, "-m", "contact_email")
+    report = pytester.path / "out" / "report.html"
+    page = report.read_text()
+    for header in ("Subscription", "Subscription ID", "Control", "Verdict reason"):
+        assert f">{header}</th>" in page
+    rows = html_rows(report)
+    sandbox = next(row for nodeid, row in rows.items() if SUB_B in nodeid)
+    cells = "".join(sandbox["resultsTableRow"])
+    assert '<td class="col-subscription">Sandbox</td>' in cells
+    assert f'<td class="col-subscriptionId">{SUB_B}</td>' in cells
+    assert '<td class="col-control">CIS 8.1.13</td>' in cells
+    assert "no security contact is configured" in cells
+    assert "<h4>How to fix</h4>" in sandbox["log"]
+    assert f"/subscriptions/{SUB_B}/providers/Microsoft.Security" in sandbox["log"]
+    assert "Raw response" in sandbox["log"]
+    production = next(row for nodeid, row in rows.items() if SUB_A in nodeid)
+    assert "soc@contoso.com" in production["log"]  # the contacts, as evidence
+    assert "<svg" in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # no external assets
+
+
+def test_no_output_ever_contains_the_token(arm, audit, pytester):
+    mixed_tenant(arm)
+    arm.fail(SUB_A, Fault(401, "InvalidAuthenticationToken", f"token {arm.token} refused"))
+    result = audit(*OUTPUTS, "-rA", "--log-file=out/run.log", "--log-file-level=DEBUG", "-v")
+    secret = arm.token.split(".")[2]
+    texts = [result.stdout.str(), result.stderr.str()]
+    texts += [p.read_text() for p in (pytester.path / "out").iterdir()]
+    assert len(texts) == 2 + 5
+    for text in texts:
+        assert secret not in text
+        assert arm.token not in text
+
+
+def test_redact_removes_tokens_and_secrets():
+    jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    text = f'Bearer abcdefghijklmnopqrstuvwxyz {{"client_secret": "s3cr3t"}} {jwt}'
+    cleaned = redact(text)
+    assert "abcdefghijklmnop" not in cleaned
+    assert "s3cr3t" not in cleaned
+    assert jwt not in cleaned
+
+
+def test_compliance_percent_counts_waived_against_and_skipped_aside():
+    assert compliance_percent(Counter(compliant=3, not_compliant=1, skipped=5)) == 75
+    assert compliance_percent(Counter(compliant=1, waived=1)) == 50
+    assert compliance_percent(Counter(skipped=2)) is None
+
+
+def test_summary_chart_is_inline_svg():
+    svg = summary_svg({"contact_email": Counter(compliant=2, not_compliant=1)}, {})
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "href" not in svg
+
+
+# --- pipeline examples ------------------------------------------------------------------------
+
+
+def test_azure_pipelines_example_publishes_the_default_reports():
+    pipeline = yaml.safe_load((ROOT / "examples" / "azure-pipelines.yml").read_text())
+    tasks = {step.get("task"): step for step in pipeline["steps"] if "task" in step}
+    assert tasks["AzureCLI@2"]["inputs"]["inlineScript"].startswith("pytest --azure-auth cli")
+    published = tasks["PublishTestResults@2"]["inputs"]
+    assert published["testResultsFormat"] == "JUnit"
+    assert published["testResultsFiles"] == default_report("junitxml")
+    assert tasks["PublishPipelineArtifact@1"]["inputs"]["targetPath"] == "reports"
+    assert default_report("html").startswith("reports/")
+
+
+def test_github_actions_example_uploads_the_default_reports():
+    workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
+    assert workflow["permissions"]["id-token"] == "write"
+    steps = workflow["jobs"]["audit"]["steps"]
+    assert any(step.get("uses", "").startswith("azure/login@") for step in steps)
+    assert any("pytest --azure-auth cli" in step.get("run", "") for step in steps)
+    uploaded = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    paths = uploaded["with"]["path"].split()
+    assert default_report("html") in paths
+    assert default_report("junitxml") in paths
+
+
+def default_report(flag: str) -> str:
+    """The report path pytest.ini's addopts gives `--flag=`."""
+    ini = (ROOT / "pytest.ini").read_text()
+    return re.search(rf"--{flag}=(\S+)", ini).group(1)
+
+
+@pytest.fixture(autouse=True)
+def _checks_file(pytester):
+    from conftest import CHECKS
+
+    (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
