@@ -51,6 +51,9 @@ class Fault:
     body: str | None = None  # sent verbatim instead of an ARM error body
     content_type: str = "application/json; charset=utf-8"
     latency: float = 0.0
+    # Only requests with these methods meet the fault (None: every method); e.g. {"PUT"}
+    # for an identity that may read security contacts but not change them.
+    methods: frozenset[str] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -63,6 +66,7 @@ class Fault:
             body=data.get("body"),
             content_type=data.get("contentType", cls.content_type),
             latency=float(data.get("latencyMs", 0)) / 1000,
+            methods=frozenset(m.upper() for m in data["methods"]) if "methods" in data else None,
         )
 
 
@@ -275,7 +279,8 @@ class ArmEmulator:
 
     # lifecycle
 
-    def start(self) -> ArmEmulator:
+    def start(self, port: int = 0) -> ArmEmulator:
+        """Serve on 127.0.0.1:`port` (0: a free port) in a background thread."""
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
         self._tmp = tempfile.TemporaryDirectory(prefix="arm-emulator-")
@@ -283,7 +288,7 @@ class ArmEmulator:
         ca.cert_pem.write_to_path(self.ca_path)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert.configure_cert(context)
-        self._server = _TLSServer(("127.0.0.1", 0), _Handler, context, self)
+        self._server = _TLSServer(("127.0.0.1", port), _Handler, context, self)
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="arm-emulator", daemon=True
@@ -406,7 +411,7 @@ class ArmEmulator:
             )
         if rest[:3] != ["providers", "microsoft.security", "securitycontacts"] or len(rest) > 4:
             return _error(404, "NotFound", "No route for this resource.")
-        answer = self._next_fault(sub)
+        answer = self._next_fault(sub, method)
         if answer is not None:
             return answer
         version = query.get("api-version")
@@ -426,9 +431,9 @@ class ArmEmulator:
             return self._list_contacts(sub, version, query)
         return self._one_contact(method, sub, name, version, body)
 
-    def _next_fault(self, sub: EmulatedSubscription) -> _Answer | None:
+    def _next_fault(self, sub: EmulatedSubscription, method: str) -> _Answer | None:
         with self._lock:
-            if not sub.faults:
+            if not sub.faults or not _meets(sub.faults[0], method):
                 return None
             fault = sub.faults[0]
             if fault.times is not None:
@@ -488,6 +493,10 @@ class ArmEmulator:
                 sub.contacts.pop(name, None)
                 return _Answer(200 if exists else 204, None)
         return _error(405, "MethodNotAllowed", f"{method} is not allowed here.")
+
+
+def _meets(fault: Fault, method: str) -> bool:
+    return fault.methods is None or method.upper() in fault.methods
 
 
 @dataclass(frozen=True)
