@@ -561,3 +561,205 @@ def _json(response: HttpResponse) -> Any:
         return json.loads(response.text())
     except ValueError as exc:
         raise MalformedResponse(f"the body is not JSON ({exc})") from None
+
+
+# --- write access: the fix command (compliance/fix.py) ----------------------------------------
+#
+# The audit above never writes. The fix command does, through ArmWriter: the same pipeline as
+# ArmReader (still without automatic resource-provider registration), with the GET-only guard
+# swapped for one that lets through, besides GET, only PUT and DELETE of a subscription's
+# `default` security contact.
+
+SECURITY_CONTACT_NAME = "default"  # the only contact name 2023-12-01-preview knows
+
+
+class WriteFailed(Exception):
+    """One request of the fix command for one subscription failed: the message says why
+    (HTTP status, ARM error code) and what to do; `status` is None when no answer came."""
+
+    def __init__(self, message: str, status: int | None = None, code: str = "-") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class _SecurityContactWritesOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """The fix command's promise in code: besides GET, only PUT and DELETE of
+    `{endpoint}/subscriptions/{id}/providers/Microsoft.Security/securityContacts/default`
+    leave the process."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._endpoint = endpoint.rstrip("/")
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        method = request.http_request.method
+        if method == "GET":
+            return
+        url = request.http_request.url
+        path = url.split("?", 1)[0]
+        rest = path[len(self._endpoint) :].split("/") if path.startswith(self._endpoint) else []
+        allowed = ["", "subscriptions", "*", "providers", "microsoft.security", "securitycontacts"]
+        if (
+            method not in ("PUT", "DELETE")
+            or len(rest) != 7
+            or not rest[2]
+            or [part.lower() for part in [*rest[:2], "*", *rest[3:6]]] != allowed
+            or rest[6] != SECURITY_CONTACT_NAME
+        ):
+            raise RuntimeError(
+                f"the fix command writes only security contacts; refused {method} {url}"
+            )
+
+
+def _write_policies(
+    credential: TokenCredential,
+    scope: str,
+    throttle: Throttle,
+    identity: dict[str, str],
+    endpoint: str,
+) -> list[Any]:
+    """ArmReader's pipeline, policy for policy, with _GetOnly replaced by
+    _SecurityContactWritesOnly: no ARMAutoResourceProviderRegistrationPolicy either."""
+    return [
+        _SecurityContactWritesOnly(endpoint) if isinstance(policy, _GetOnly) else policy
+        for policy in _read_only_policies(credential, scope, throttle, identity)
+    ]
+
+
+def _write_hint(status: int, code: str, subscription_id: str) -> str:
+    if status == 403:
+        return (
+            "The identity may not change Defender for Cloud settings: assign it the Security "
+            f"Admin role on /subscriptions/{subscription_id} (Security Reader only reads)"
+        )
+    if status == 409 and code == "MissingSubscriptionRegistration":
+        return (
+            "Defender for Cloud was never set up on this subscription: run `az provider register "
+            f"--namespace Microsoft.Security --subscription {subscription_id}`, then rerun"
+        )
+    if status == 400 and code == "InvalidApiVersionParameter":
+        return "This cloud does not accept the api-version the contact was read or saved with"
+    return _unverifiable_hint(status, subscription_id)
+
+
+def refusal_status(error: Unverifiable) -> int | None:
+    """The HTTP status an Unverifiable from ArmReader names ("... HTTP 403 ..."), if any."""
+    words = str(error).split()
+    for i, word in enumerate(words[:-1]):
+        if word == "HTTP" and words[i + 1].isdigit():
+            return int(words[i + 1])
+    return None
+
+
+class ArmWriter:
+    """Read and write one subscription's `default` security contact as raw JSON, through
+    the azure-mgmt-security client's own pipeline (see _write_policies)."""
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        cloud: Cloud,
+        arm_endpoint: str | None = None,
+        connection_verify: str | bool = True,
+    ) -> None:
+        from azure.mgmt.security import SecurityCenter
+
+        self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
+        self.identity: dict[str, str] = {}  # the token's identity claims, once known
+        policies = _write_policies(
+            credential, cloud.scope, Throttle(1), self.identity, self.endpoint
+        )
+        self._client = SecurityCenter(
+            credential,
+            subscription_id="",
+            base_url=self.endpoint,
+            policies=policies,
+            transport=RequestsTransport(
+                connection_verify=connection_verify, connection_timeout=30, read_timeout=60
+            ),
+        )
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    def contact_url(self, subscription_id: str, api_version: str) -> str:
+        return (
+            f"{self.endpoint}/subscriptions/{subscription_id}/providers/Microsoft.Security/"
+            f"securityContacts/{SECURITY_CONTACT_NAME}?api-version={api_version}"
+        )
+
+    def _send(
+        self, method: str, subscription_id: str, api_version: str, body: Any = None
+    ) -> HttpResponse:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = HttpRequest(
+            method,
+            self.contact_url(subscription_id, api_version),
+            headers=headers,
+            content=None if body is None else json.dumps(body),
+        )
+        try:
+            response: HttpResponse = self._client._client.send_request(request)
+        except ClientAuthenticationError as exc:
+            raise WriteFailed(f"could not get a token: {_first_line(exc)}") from None
+        except DecodeError as exc:
+            raise WriteFailed(
+                f"the answer to {method} securityContacts/{SECURITY_CONTACT_NAME} is not the "
+                f"JSON Azure documents: {_first_line(exc)}"
+            ) from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            maybe = "" if method == "GET" else " (the change may or may not have been made)"
+            raise WriteFailed(
+                f"could not reach ARM at {self.endpoint}: {_first_line(exc)}{maybe}"
+            ) from None
+        return response
+
+    def _refused(self, response: HttpResponse, subscription_id: str, action: str) -> WriteFailed:
+        code, message = _arm_error(response)
+        status = response.status_code
+        return WriteFailed(
+            f"could not {action}: HTTP {status} {code}{': ' + message if message else ''}. "
+            f"{_write_hint(status, code, subscription_id)}",
+            status,
+            code,
+        )
+
+    def _contact(self, response: HttpResponse, action: str) -> dict[str, Any]:
+        try:
+            body = _json(response)
+        except MalformedResponse as exc:
+            raise WriteFailed(f"the answer to {action} is not JSON: {exc}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+            raise WriteFailed(
+                f"the answer to {action} is not a security contact (no 'properties' object)"
+            )
+        return body
+
+    def get_contact(self, subscription_id: str, api_version: str) -> dict[str, Any] | None:
+        """The `default` contact as ARM returns it (raw JSON), None when there is none (404)."""
+        action = f"read security contact '{SECURITY_CONTACT_NAME}'"
+        response = self._send("GET", subscription_id, api_version)
+        if response.status_code == 404 and _arm_error(response)[0] != "SubscriptionNotFound":
+            return None
+        if response.status_code != 200:
+            raise self._refused(response, subscription_id, action)
+        return self._contact(response, action)
+
+    def put_contact(
+        self, subscription_id: str, api_version: str, properties: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PUT `properties` as the whole `default` contact; ARM's answer (raw JSON)."""
+        action = f"write security contact '{SECURITY_CONTACT_NAME}'"
+        response = self._send("PUT", subscription_id, api_version, {"properties": properties})
+        if response.status_code not in (200, 201):
+            raise self._refused(response, subscription_id, action)
+        return self._contact(response, action)
+
+    def delete_contact(self, subscription_id: str, api_version: str) -> None:
+        """DELETE the `default` contact (already gone counts as done)."""
+        action = f"delete security contact '{SECURITY_CONTACT_NAME}'"
+        response = self._send("DELETE", subscription_id, api_version)
+        if response.status_code not in (200, 204):
+            raise self._refused(response, subscription_id, action)

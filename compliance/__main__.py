@@ -1,0 +1,241 @@
+"""`python -m compliance COMMAND`: the suite's commands besides the pytest run itself.
+
+fix  plan (and with --apply make) the change that makes CIS 2.13 pass on every subscription
+     where it fails; --restore puts the contacts of a backup back.
+
+Exit codes: 0 done (or nothing to do), 1 a subscription failed, 4 a usage error or a
+credential that cannot get a token (one `ERROR:` line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from compliance.arm import AUTH_KINDS, CLOUDS, AuditError
+from compliance.audit import Settings
+from compliance.contacts import address_problem
+
+USAGE_ERROR = 4
+INTERRUPTED = 130
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors end in one `ERROR:` line and exit code 4, as the suite's do."""
+
+    def error(self, message: str) -> NoReturn:
+        raise AuditError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    def validate(value: str) -> str:
+        for choice in choices:
+            if value.lower() == choice.lower():
+                return choice
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(choices)}")
+
+    return validate
+
+
+def _guid(value: str) -> str:
+    value = value.strip()
+    if not _GUID.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ID (a GUID like 00000000-0000-0000-0000-000000000000)"
+        )
+    return value
+
+
+def _https_url(value: str) -> str:
+    if not re.match(r"^https://[^/\s]+", value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an https:// URL (bearer tokens are never sent over plain http)"
+        )
+    return value
+
+
+def _address(value: str) -> str:
+    value = value.strip()
+    problem = address_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a valid email address: {problem}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m compliance",
+        description="Commands of the Azure security-contact compliance suite.",
+        allow_abbrev=False,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fix = commands.add_parser(
+        "fix",
+        help="make CIS 2.13 pass where it fails (plans; changes only with --apply)",
+        description=(
+            "For every subscription whose CIS 2.13 check fails, add the --email addresses to "
+            "its 'default' security contact and switch it on, keeping everything else it "
+            "holds. Prints the plan and changes nothing without --apply; with --apply, backs "
+            "up every contact it touches first and reads each change back. --restore puts a "
+            "backup's contacts back. Exit codes: 0 done or nothing to do, 1 a subscription "
+            "failed, 4 usage or credential error."
+        ),
+        allow_abbrev=False,
+    )
+    fix.add_argument(
+        "--email",
+        action="append",
+        type=_address,
+        default=[],
+        metavar="ADDRESS",
+        help="the security team's address to add (repeatable)",
+    )
+    fix.add_argument(
+        "--subscription",
+        "--azure-subscription",
+        dest="subscriptions",
+        action="append",
+        type=_guid,
+        default=[],
+        metavar="ID",
+        help="only this subscription (repeatable; default: every visible one)",
+    )
+    fix.add_argument(
+        "--apply", action="store_true", help="make the changes (default: only print the plan)"
+    )
+    fix.add_argument(
+        "--yes",
+        action="store_true",
+        help="with --apply: do not ask (needed when not run from a terminal)",
+    )
+    fix.add_argument(
+        "--backup",
+        type=Path,
+        metavar="PATH",
+        help="where --apply saves the contacts before changing them "
+        "(default: contacts-backup-<UTC timestamp>.json; never overwritten)",
+    )
+    fix.add_argument(
+        "--restore",
+        metavar="BACKUP",
+        help="put the contacts saved in BACKUP back (plans; changes only with --apply)",
+    )
+    fix.add_argument(
+        "--azure-auth",
+        type=_one_of(AUTH_KINDS),
+        default="default",
+        metavar="KIND",
+        help=f"credential: {', '.join(AUTH_KINDS)} (default: default = DefaultAzureCredential)",
+    )
+    fix.add_argument(
+        "--azure-cloud",
+        type=_one_of(tuple(CLOUDS)),
+        default="AzureCloud",
+        metavar="NAME",
+        help=f"sovereign cloud: {', '.join(CLOUDS)} (default: AzureCloud)",
+    )
+    fix.add_argument(
+        "--azure-arm-endpoint",
+        type=_https_url,
+        metavar="URL",
+        help="ARM base URL instead of the cloud's (private link, proxies, emulators)",
+    )
+    fix.add_argument(
+        "--azure-tenant",
+        type=_guid,
+        metavar="ID",
+        help="only subscriptions of this tenant ID (with cli, also a token of that tenant)",
+    )
+    fix.set_defaults(run=_fix)
+    return parser
+
+
+def _confirm(args: argparse.Namespace) -> Callable[[int], bool]:
+    def ask(changes: int) -> bool:
+        if args.yes:
+            return True
+        try:
+            answer = input(f"Apply {changes} change{'' if changes == 1 else 's'}? [y/N] ")
+        except EOFError:
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    return ask
+
+
+def _fix(args: argparse.Namespace) -> int:
+    from compliance.fix import load_backup, run_fix, run_restore
+
+    if args.yes and not args.apply:
+        raise AuditError("fix: --yes confirms --apply; add --apply to make changes")
+    if args.apply and not args.yes and not sys.stdin.isatty():
+        raise AuditError(
+            "fix: --apply without a terminal needs --yes (nothing was changed; "
+            "run without --apply to see the plan)"
+        )
+    settings = Settings(
+        auth=args.azure_auth,
+        cloud=args.azure_cloud,
+        arm_endpoint=args.azure_arm_endpoint,
+        tenant=args.azure_tenant,
+        subscriptions=tuple(args.subscriptions),
+    )
+    if args.restore is not None:
+        if args.email or args.backup is not None:
+            raise AuditError("fix: --restore puts a backup back; it takes no --email or --backup")
+        saved = load_backup(args.restore)
+        if args.subscriptions:
+            wanted = {s.lower() for s in args.subscriptions}
+            missing = sorted(wanted - {s.subscription_id.lower() for s in saved})
+            if missing:
+                raise AuditError(
+                    f"fix: --subscription {', '.join(missing)}: not in the backup {args.restore}"
+                )
+            saved = tuple(s for s in saved if s.subscription_id.lower() in wanted)
+        return run_restore(
+            settings, saved, args.restore, apply=args.apply, confirm=_confirm(args), out=sys.stdout
+        )
+    if not args.email:
+        raise AuditError(
+            "fix: give the security contact to add with --email ADDRESS (repeatable), "
+            "or --restore BACKUP"
+        )
+    if args.backup is not None and args.backup.exists():
+        raise AuditError(f"fix: --backup {args.backup}: the file exists; a backup never overwrites")
+    emails = list(dict.fromkeys(args.email))  # repeated addresses once
+    return run_fix(
+        settings,
+        emails,
+        apply=args.apply,
+        confirm=_confirm(args),
+        backup_path=args.backup,
+        out=sys.stdout,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.run(args)
+    except AuditError as exc:
+        sys.stdout.flush()
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        print(
+            "ERROR: interrupted; what was done stays done (a backup written before the first "
+            "change puts it back)",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,611 @@
+"""The fix command: make CIS 2.13 pass where it fails, and undo it from a backup.
+
+For every selected subscription whose CIS 2.13 check fails (no security contact holds a valid
+address, or the contact is disabled) the fix adds the given addresses to the subscription's
+`default` security contact and switches it on, keeping everything else the contact holds.
+
+Planning is pure: :func:`planned_properties`, :func:`restore_change`, :func:`differences` and
+:func:`parse_backup` work on the raw JSON ARM returned, so every rule is testable without
+Azure. :func:`run_fix` and :func:`run_restore` do the I/O: they read through
+:class:`~compliance.arm.ArmReader` (read-only) and write through
+:class:`~compliance.arm.ArmWriter`, print the plan, change nothing without `apply`, write a
+backup before the first change, and read every change back.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from compliance.arm import (
+    AUTH_HINTS,
+    CLOUDS,
+    SECURITY_CONTACT_NAME,
+    ArmReader,
+    ArmWriter,
+    AuditError,
+    CredentialFailed,
+    Subscription,
+    Unverifiable,
+    WriteFailed,
+    make_credential,
+    refusal_status,
+)
+from compliance.audit import DEFAULT_CONCURRENCY, Settings, select_subscriptions
+from compliance.contacts import API_2020, API_2023, SecurityContacts, split_addresses
+from compliance.controls import BENCHMARK_ONLY, evaluate_email
+
+BACKUP_KIND = "azure-security-contacts-backup"
+BACKUP_VERSION = 1
+# The api-versions the fix reads and writes at (a backup holds one of them per contact).
+WRITE_API_VERSIONS = (API_2023, API_2020)
+
+# Asked once before the first change, with the number of changes; True goes ahead.
+Confirm = Callable[[int], bool]
+
+
+class PlanError(ValueError):
+    """The contact read is not the shape the fix can safely build on."""
+
+
+# --- pure planning ---------------------------------------------------------------------------
+
+
+def planned_properties(
+    current: Mapping[str, Any] | None, api_version: str, emails: Sequence[str]
+) -> dict[str, Any]:
+    """The properties to PUT as the `default` contact so that CIS 2.13 passes.
+
+    `current` is the contact's raw `properties` as read (None when there is no contact).
+    Everything it holds is kept, invalid addresses included; only the `emails` not there yet
+    are appended (compared case-insensitively), and at 2023-12-01-preview the contact is
+    switched on. A new contact holds just the addresses (and, at 2023, `isEnabled: true`).
+    """
+    if current is None:
+        props: dict[str, Any] = {"emails": ";".join(emails)}
+        if api_version == API_2023:
+            props["isEnabled"] = True
+        return props
+    props = copy.deepcopy(dict(current))
+    raw = props.get("emails")
+    if raw is not None and not isinstance(raw, str):
+        raise PlanError(f"properties.emails is {type(raw).__name__}, expected str")
+    existing = split_addresses(raw or "")
+    known = {a.lower() for a in existing}
+    added = []
+    for address in emails:
+        if address.lower() not in known:
+            known.add(address.lower())
+            added.append(address)
+    if added:
+        props["emails"] = ";".join([*existing, *added])
+    if api_version == API_2023 and props.get("isEnabled") is not True:
+        props["isEnabled"] = True
+    return props
+
+
+_ABSENT = object()
+
+
+def differences(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> list[tuple[str, str, str]]:
+    """(property, old, new) for every top-level property that changes, values as JSON;
+    "(none)" for a property that is not there, "(no contact)" when the contact is not."""
+    old_props = before or {}
+    new_props = after or {}
+    keys = list(new_props) + [k for k in old_props if k not in new_props]
+
+    def show(props: Mapping[str, Any] | None, key: str) -> str:
+        if props is None:
+            return "(no contact)"
+        value = props.get(key, _ABSENT)
+        return "(none)" if value is _ABSENT else json.dumps(value)
+
+    return [
+        (key, show(before, key), show(after, key))
+        for key in keys
+        if old_props.get(key, _ABSENT) != new_props.get(key, _ABSENT)
+    ]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write to one subscription's `default` security contact."""
+
+    subscription: Subscription
+    api_version: str
+    before: dict[str, Any] | None  # the contact as read (raw JSON); None: there is none
+    after: dict[str, Any] | None  # the properties to PUT; None: DELETE the contact
+
+    @property
+    def action(self) -> str:
+        if self.after is None:
+            return "delete"
+        return "create" if self.before is None else "update"
+
+    def describe(self) -> list[str]:
+        lines = [f"  {label(self.subscription)}: {self.action}, api-version {self.api_version}"]
+        before = None if self.before is None else self.before.get("properties") or {}
+        if self.after is None:
+            lines.append("    the contact did not exist before; it is deleted")
+        for key, old, new in differences(before, self.after):
+            lines.append(f"    {key}: {old} -> {new}")
+        return lines
+
+
+@dataclass(frozen=True)
+class SavedContact:
+    """One entry of a backup file: a contact as it was before the fix changed it."""
+
+    subscription_id: str
+    api_version: str
+    contact: dict[str, Any] | None  # raw JSON as read; None: there was no contact
+
+
+def restore_change(
+    subscription: Subscription, saved: SavedContact, current: dict[str, Any] | None
+) -> Change | None:
+    """What puts `saved` back, given the contact as it is now (None: nothing to do)."""
+    if saved.contact is None:
+        if current is None:
+            return None
+        return Change(subscription, saved.api_version, current, None)
+    wanted = saved.contact["properties"]
+    if current is not None and current.get("properties") == wanted:
+        return None
+    return Change(subscription, saved.api_version, current, copy.deepcopy(wanted))
+
+
+def backup_document(
+    changes: Iterable[Change], endpoint: str, created: dt.datetime
+) -> dict[str, Any]:
+    """The backup file's content: every contact `changes` touch, as read before the change."""
+    return {
+        "kind": BACKUP_KIND,
+        "version": BACKUP_VERSION,
+        "created": created.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        "armEndpoint": endpoint,
+        "contacts": {
+            c.subscription.id: {"apiVersion": c.api_version, "contact": c.before} for c in changes
+        },
+    }
+
+
+def parse_backup(data: Any) -> tuple[SavedContact, ...]:
+    """The contacts of a backup file's JSON; ValueError naming what is wrong."""
+    if not isinstance(data, dict) or data.get("kind") != BACKUP_KIND:
+        raise ValueError(f'not a backup written by the fix command (no "kind": {BACKUP_KIND!r})')
+    if data.get("version") != BACKUP_VERSION:
+        raise ValueError(f"backup version {data.get('version')!r}, expected {BACKUP_VERSION}")
+    contacts = data.get("contacts")
+    if not isinstance(contacts, dict):
+        raise ValueError('"contacts" is not an object')
+    saved = []
+    for sub_id, entry in contacts.items():
+        where = f"contacts[{sub_id!r}]"
+        if not _is_guid(sub_id):
+            raise ValueError(f"{where}: the key is not a subscription ID")
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} is not an object")
+        api_version = entry.get("apiVersion")
+        if api_version not in WRITE_API_VERSIONS:
+            raise ValueError(
+                f"{where}.apiVersion is {api_version!r}, expected one of "
+                f"{', '.join(WRITE_API_VERSIONS)}"
+            )
+        if "contact" not in entry:
+            raise ValueError(f"{where}.contact is missing (null means there was no contact)")
+        contact = entry["contact"]
+        if contact is not None and (
+            not isinstance(contact, dict) or not isinstance(contact.get("properties"), dict)
+        ):
+            raise ValueError(f"{where}.contact is neither null nor a contact with properties")
+        saved.append(SavedContact(sub_id, api_version, contact))
+    if not saved:
+        raise ValueError("the backup holds no contacts")
+    return tuple(saved)
+
+
+def load_backup(path: str | Path) -> tuple[SavedContact, ...]:
+    """The contacts saved in the backup file at `path`; AuditError when it is unusable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditError(f"--restore {path}: cannot read the backup: {exc}") from None
+    try:
+        return parse_backup(json.loads(text))
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+        raise AuditError(f"--restore {path}: not a usable backup: {exc}") from None
+
+
+def default_backup_path(now: dt.datetime) -> Path:
+    return Path(f"contacts-backup-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.json")
+
+
+def write_backup(path: Path, document: dict[str, Any]) -> None:
+    """Write the backup (never over an existing file) and flush it to disk."""
+    try:
+        with path.open("x", encoding="utf-8") as file:
+            json.dump(document, file, indent=2)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as exc:
+        raise AuditError(
+            f"--backup {path}: cannot write the backup, nothing was changed: {exc}"
+        ) from None
+
+
+def _is_guid(value: str) -> bool:
+    parts = value.split("-")
+    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and all(
+        c in "0123456789abcdefABCDEF" for p in parts for c in p
+    )
+
+
+def label(subscription: Subscription) -> str:
+    if subscription.display_name and subscription.display_name != subscription.id:
+        return f"{subscription.id} ({subscription.display_name})"
+    return subscription.id
+
+
+# --- talking to ARM --------------------------------------------------------------------------
+
+
+class Connection:
+    """The fix command's ARM access: a read-only ArmReader to find subscriptions and check
+    them, an ArmWriter for the `default` contact. One credential serves both."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        cloud = CLOUDS[settings.cloud]
+        credential = make_credential(settings.auth, cloud, settings.tenant)
+        self.reader = ArmReader(
+            credential, cloud, settings.arm_endpoint, concurrency=DEFAULT_CONCURRENCY
+        )
+        self.writer = ArmWriter(credential, cloud, settings.arm_endpoint)
+
+    @property
+    def endpoint(self) -> str:
+        return self.reader.endpoint
+
+    def visible_subscriptions(self) -> list[Subscription]:
+        """Every subscription the identity sees; AuditError (one ERROR: line) when the
+        credential or ARM fails."""
+        try:
+            return self.reader.list_subscriptions()
+        except CredentialFailed as exc:
+            auth = self.settings.auth
+            raise AuditError(f"--azure-auth={auth}: {exc}; {AUTH_HINTS[auth]}") from None
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
+@dataclass
+class Report:
+    """What one command found and did, for the summary and the exit code."""
+
+    failed: list[tuple[Subscription, str]] = field(default_factory=list)
+    skipped: list[tuple[Subscription, str]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def _read_problem(error: Unverifiable, subscription_id: str) -> str:
+    text = str(error)
+    if refusal_status(error) == 403:
+        text += (
+            f". Fixing needs the Security Admin role on /subscriptions/{subscription_id} "
+            "(it reads and writes security contacts)"
+        )
+    return text
+
+
+def _not_registered(subscription_id: str) -> str:
+    return (
+        "Defender for Cloud was never set up here (409 MissingSubscriptionRegistration), so it "
+        "has no security contact to fix: run `az provider register --namespace "
+        f"Microsoft.Security --subscription {subscription_id}`, then rerun the fix"
+    )
+
+
+def plan_fix(
+    connection: Connection, subscriptions: Sequence[Subscription], emails: Sequence[str]
+) -> tuple[list[Change], list[Subscription], Report]:
+    """Read every checkable subscription (concurrently, read-only), and for each one where
+    CIS 2.13 fails read its `default` contact raw and plan the change.
+
+    Returns the changes, the subscriptions that pass already, and the problems.
+    """
+    report = Report()
+    checkable = [s for s in subscriptions if s.checkable]
+    reads = dict(connection.reader.read_many([s.id for s in checkable]))
+    changes: list[Change] = []
+    passing: list[Subscription] = []
+    for sub in checkable:
+        read = reads[sub.id]
+        if isinstance(read, Unverifiable):
+            report.failed.append((sub, _read_problem(read, sub.id)))
+            continue
+        if not read.defender_registered:
+            report.skipped.append((sub, _not_registered(sub.id)))
+            continue
+        if evaluate_email(read, BENCHMARK_ONLY).compliant:
+            passing.append(sub)
+            continue
+        try:
+            raw = connection.writer.get_contact(sub.id, read.api_version)
+            props = planned_properties(
+                None if raw is None else raw["properties"], read.api_version, emails
+            )
+        except (WriteFailed, PlanError) as exc:
+            report.failed.append((sub, str(exc)))
+            continue
+        changes.append(Change(sub, read.api_version, raw, props))
+    return changes, passing, report
+
+
+def _confirm_fix(connection: Connection, change: Change) -> tuple[bool, str]:
+    """Read the subscription's contacts back: does CIS 2.13 pass now?"""
+    try:
+        read: SecurityContacts = connection.reader.read_security_contacts(change.subscription.id)
+    except Unverifiable as exc:
+        return False, f"written, but could not be read back: {exc}"
+    verdict = evaluate_email(read, BENCHMARK_ONLY)
+    if verdict.compliant:
+        return True, f"CIS 2.13 passes ({verdict.reason})"
+    return False, f"written, but CIS 2.13 still fails when read back: {verdict.reason}"
+
+
+def _confirm_restore(connection: Connection, change: Change) -> tuple[bool, str]:
+    """Read the contact back: is it exactly what the backup holds?"""
+    sub = change.subscription.id
+    try:
+        now = connection.writer.get_contact(sub, change.api_version)
+    except WriteFailed as exc:
+        return False, f"written, but could not be read back: {exc}"
+    if change.after is None:
+        if now is None:
+            return True, "no contact, as before the fix"
+        return False, "deleted, but it is still there when read back"
+    if now is None:
+        return False, "written, but it is missing when read back"
+    if now["properties"] != change.after:
+        changed = ", ".join(k for k, _, _ in differences(now["properties"], change.after))
+        return False, f"written, but it reads back different from the backup in: {changed}"
+    return True, "exactly as saved"
+
+
+Check = Callable[[Connection, Change], tuple[bool, str]]
+
+
+def _apply(
+    connection: Connection,
+    changes: Sequence[Change],
+    check: Check,
+    report: Report,
+    say: Callable[[str], None],
+) -> int:
+    """Make each change and read it back; returns how many were confirmed.
+
+    Each contact is read again just before its write: one that changed since the plan (say,
+    while the prompt waited) is left alone, since the write would undo someone's edit.
+    """
+    done = 0
+    for change in changes:
+        sub = change.subscription
+        try:
+            now = connection.writer.get_contact(sub.id, change.api_version)
+            if _properties(now) != _properties(change.before):
+                problem = "the contact changed since the plan was made; nothing written, rerun"
+                report.failed.append((sub, problem))
+                say(f"  {label(sub)}: FAILED: {problem}")
+                continue
+            if change.after is None:
+                connection.writer.delete_contact(sub.id, change.api_version)
+            else:
+                connection.writer.put_contact(sub.id, change.api_version, change.after)
+        except WriteFailed as exc:
+            report.failed.append((sub, str(exc)))
+            say(f"  {label(sub)}: FAILED: {exc}")
+            continue
+        ok, text = check(connection, change)
+        if not ok:
+            report.failed.append((sub, text))
+            say(f"  {label(sub)}: FAILED: {text}")
+            continue
+        done += 1
+        say(f"  {label(sub)}: {change.action}d; read back: {text}")
+    return done
+
+
+def _properties(contact: dict[str, Any] | None) -> Any:
+    return None if contact is None else contact.get("properties")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _print_problems(report: Report, say: Callable[[str], None]) -> None:
+    if report.failed:
+        say(f"Cannot be changed ({len(report.failed)}):")
+        for sub, why in report.failed:
+            say(f"  {label(sub)}: {why}")
+    if report.skipped:
+        say(f"Skipped ({len(report.skipped)}):")
+        for sub, why in report.skipped:
+            say(f"  {label(sub)}: {why}")
+
+
+def _finish(report: Report, say: Callable[[str], None]) -> int:
+    if report.failed:
+        say(
+            f"FAILED: {_plural(len(report.failed), 'subscription')} not done: "
+            + ", ".join(sub.id for sub, _ in report.failed)
+        )
+    return report.exit_code
+
+
+def _carry_out(
+    connection: Connection,
+    changes: list[Change],
+    report: Report,
+    *,
+    apply: bool,
+    confirm: Confirm,
+    before_first_change: Callable[[], None],
+    check: Check,
+    say: Callable[[str], None],
+) -> int:
+    """Plan-only, or ask, back up and apply: the part fix and restore share."""
+    n = len(changes)
+    if not apply:
+        say(f"Plan only, nothing was changed: add --apply to make {_plural(n, 'change')}.")
+        return _finish(report, say)
+    if not confirm(n):
+        say("Nothing was changed.")
+        return 1
+    before_first_change()
+    say(f"Applying {_plural(n, 'change')}:")
+    done = _apply(connection, changes, check, report, say)
+    say(f"Done: {done} of {_plural(n, 'change')} made and confirmed by reading them back.")
+    return _finish(report, say)
+
+
+def run_fix(
+    settings: Settings,
+    emails: Sequence[str],
+    *,
+    apply: bool,
+    confirm: Confirm,
+    backup_path: Path | None,
+    out: TextIO,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> int:
+    """Plan (and with `apply`, make) the changes that make CIS 2.13 pass; the exit code."""
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    connection = Connection(settings)
+    try:
+        visible = connection.visible_subscriptions()
+        selected = select_subscriptions(visible, settings)
+        changes, passing, report = plan_fix(connection, selected, emails)
+        checked = sum(s.checkable for s in selected)
+        say(
+            f"CIS 2.13 fix at {connection.endpoint}: {_plural(len(selected), 'subscription')} "
+            f"selected of {len(visible)} visible, {checked} checked"
+            + (
+                f" ({len(selected) - checked} disabled or deleted are not)"
+                if checked < len(selected)
+                else ""
+            )
+            + f"; CIS 2.13 passes on {len(passing)}."
+        )
+        _print_problems(report, say)
+        if not changes:
+            say("Nothing to change: CIS 2.13 passes wherever this command can fix it.")
+            return _finish(report, say)
+        say(f"Plan: {_plural(len(changes), 'change')} to securityContacts/{SECURITY_CONTACT_NAME}:")
+        for change in changes:
+            for line in change.describe():
+                say(line)
+        path = backup_path or default_backup_path(now())
+
+        def back_up() -> None:
+            write_backup(path, backup_document(changes, connection.endpoint, now()))
+            say(
+                f"Backup of the {_plural(len(changes), 'contact')} before the change: {path} "
+                f"(undo: python -m compliance fix --restore {path} --apply, with the same "
+                "--azure-* options)"
+            )
+
+        return _carry_out(
+            connection,
+            changes,
+            report,
+            apply=apply,
+            confirm=confirm,
+            before_first_change=back_up,
+            check=_confirm_fix,
+            say=say,
+        )
+    finally:
+        connection.close()
+
+
+def run_restore(
+    settings: Settings,
+    saved: Sequence[SavedContact],
+    source: str,
+    *,
+    apply: bool,
+    confirm: Confirm,
+    out: TextIO,
+) -> int:
+    """Plan (and with `apply`, make) the changes that put the saved contacts back exactly."""
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    connection = Connection(settings)
+    try:
+        visible = {s.id.lower(): s for s in connection.visible_subscriptions()}
+        report = Report()
+        changes: list[Change] = []
+        for entry in saved:
+            sub = visible.get(entry.subscription_id.lower())
+            if sub is None:
+                report.failed.append(
+                    (
+                        Subscription(entry.subscription_id, entry.subscription_id, "Unknown"),
+                        "not visible to this identity at this ARM endpoint",
+                    )
+                )
+                continue
+            try:
+                current = connection.writer.get_contact(sub.id, entry.api_version)
+            except WriteFailed as exc:
+                report.failed.append((sub, str(exc)))
+                continue
+            change = restore_change(sub, entry, current)
+            if change is not None:
+                changes.append(change)
+        same = len(saved) - len(changes) - len(report.failed)
+        say(
+            f"Restore from {source} at {connection.endpoint}: "
+            f"{_plural(len(saved), 'saved contact')}, {same} already as saved."
+        )
+        _print_problems(report, say)
+        if not changes:
+            say("Nothing to change: every contact that could be read is as the backup saved it.")
+            return _finish(report, say)
+        say(f"Plan: {_plural(len(changes), 'change')} to securityContacts/{SECURITY_CONTACT_NAME}:")
+        for change in changes:
+            for line in change.describe():
+                say(line)
+        return _carry_out(
+            connection,
+            changes,
+            report,
+            apply=apply,
+            confirm=confirm,
+            before_first_change=lambda: None,
+            check=_confirm_restore,
+            say=say,
+        )
+    finally:
+        connection.close()
