@@ -75,9 +75,12 @@ class CredentialFailed(AuditError):
 class Unverifiable(Exception):
     """One subscription's contacts could not be read: that case is an error, never a pass."""
 
-    def __init__(self, message: str, responses: Iterable[RawResponse] = ()) -> None:
+    def __init__(
+        self, message: str, responses: Iterable[RawResponse] = (), status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.responses = tuple(responses)  # what ARM answered, as evidence
+        self.status = status  # the HTTP status that refused the read, if one did
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,8 @@ def _refusal(response: HttpResponse, subscription_id: str, what: str) -> Unverif
     return Unverifiable(
         f"could not read {what}: HTTP {response.status_code} {code}"
         f"{': ' + message if message else ''}. "
-        f"{_unverifiable_hint(response.status_code, subscription_id)}"
+        f"{_unverifiable_hint(response.status_code, subscription_id)}",
+        status=response.status_code,
     )
 
 
@@ -640,15 +644,6 @@ def _write_hint(status: int, code: str, subscription_id: str) -> str:
     if status == 400 and code == "InvalidApiVersionParameter":
         return "This cloud does not accept the api-version the contact was read or saved with"
     return _unverifiable_hint(status, subscription_id)
-
-
-def refusal_status(error: Unverifiable) -> int | None:
-    """The HTTP status an Unverifiable from ArmReader names ("... HTTP 403 ..."), if any."""
-    words = str(error).split()
-    for i, word in enumerate(words[:-1]):
-        if word == "HTTP" and words[i + 1].isdigit():
-            return int(words[i + 1])
-    return None
 
 
 class ArmWriter:

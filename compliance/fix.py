@@ -35,7 +35,6 @@ from compliance.arm import (
     Unverifiable,
     WriteFailed,
     make_credential,
-    refusal_status,
 )
 from compliance.audit import DEFAULT_CONCURRENCY, Settings, select_subscriptions
 from compliance.contacts import API_2020, API_2023, SecurityContacts, split_addresses
@@ -304,7 +303,7 @@ class Report:
 
 def _read_problem(error: Unverifiable, subscription_id: str) -> str:
     text = str(error)
-    if refusal_status(error) == 403:
+    if error.status == 403:
         text += (
             f". Fixing needs the Security Admin role on /subscriptions/{subscription_id} "
             "(it reads and writes security contacts)"
@@ -339,7 +338,9 @@ def plan_fix(
             report.failed.append((sub, _read_problem(read, sub.id)))
             continue
         if not read.defender_registered:
-            report.skipped.append((sub, _not_registered(sub.id)))
+            # Registering the provider is a write this command does not make: the
+            # subscription stays non-compliant, so the run does not succeed.
+            report.failed.append((sub, _not_registered(sub.id)))
             continue
         if evaluate_email(read, BENCHMARK_ONLY).compliant:
             passing.append(sub)

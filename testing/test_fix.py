@@ -26,9 +26,7 @@ from compliance.arm import (
     CLOUDS,
     ArmWriter,
     Subscription,
-    Unverifiable,
     WriteFailed,
-    refusal_status,
 )
 from compliance.contacts import API_2020, API_2023
 from compliance.emulator import ArmEmulator, Fault
@@ -106,7 +104,6 @@ def load(arm: ArmEmulator) -> None:
                 securityContacts=contact(LEGACY_PROPS),
                 rejectApiVersions=[API_2023],
             ),
-            subscription(UNREGISTERED, "Unregistered", defenderRegistered=False),
             subscription(GONE, "Deleted", state="Deleted", securityContacts=[]),
         )
     )
@@ -114,7 +111,7 @@ def load(arm: ArmEmulator) -> None:
 
 def state(arm: ArmEmulator) -> dict[str, dict[str, Any]]:
     """Every subscription's stored contacts (a deep copy)."""
-    ids = [OK, EMPTY, INVALID, DISABLED, NONE, LEGACY, UNREGISTERED, GONE]
+    ids = [OK, EMPTY, INVALID, DISABLED, NONE, LEGACY, GONE]
     return {i: copy.deepcopy(arm.subscription(i).contacts) for i in ids}
 
 
@@ -280,12 +277,6 @@ def test_parse_backup_names_what_is_wrong(change: Any, message: str) -> None:
         parse_backup(backup)
 
 
-def test_refusal_status() -> None:
-    assert refusal_status(Unverifiable("could not read x: HTTP 403 AuthorizationFailed")) == 403
-    assert refusal_status(Unverifiable("could not reach ARM: HTTP")) is None
-    assert refusal_status(Unverifiable("the body is not JSON")) is None
-
-
 # --- plan only -------------------------------------------------------------------------
 
 
@@ -298,7 +289,7 @@ def test_plan_only_sends_only_gets_and_prints_each_change(fix: Any, arm: ArmEmul
     assert {r.method for r in arm.requests} == {"GET"}
     assert state(arm) == before
     assert backups(Path.cwd()) == []
-    assert "8 subscriptions selected of 8 visible, 7 checked" in out
+    assert "7 subscriptions selected of 7 visible, 6 checked" in out
     assert "CIS 2.13 passes on 1." in out
     assert "Plan: 5 changes to securityContacts/default:" in out
     assert f"{NONE} (No contact): create, api-version {API_2023}" in out
@@ -312,16 +303,12 @@ def test_plan_only_sends_only_gets_and_prints_each_change(fix: Any, arm: ArmEmul
     )
     assert f"{OK} (" not in out
     assert "Plan only, nothing was changed: add --apply to make 5 changes." in out
-    # Defender never set up: reported with the command that sets it up, not a failure
-    assert (
-        f"az provider register --namespace Microsoft.Security --subscription {UNREGISTERED}" in out
-    )
 
 
 def test_subscription_option_selects(fix: Any, arm: ArmEmulator) -> None:
     code, out, _ = fix("--email", SOC, "--subscription", EMPTY, "--azure-subscription", OK)
     assert code == 0
-    assert "2 subscriptions selected of 8 visible" in out
+    assert "2 subscriptions selected of 7 visible" in out
     assert "Plan: 1 change to" in out
 
 
@@ -356,7 +343,7 @@ def test_apply_writes_exactly_the_failing_subscriptions(fix: Any, arm: ArmEmulat
     }
     assert after[NONE] == {"default": {"emails": both, "isEnabled": True}}
     assert after[LEGACY]["default"] == LEGACY_PROPS | {"emails": both}
-    for untouched in (OK, UNREGISTERED, GONE):
+    for untouched in (OK, GONE):
         assert after[untouched] == before[untouched]
     # the 2020-only cloud is written at 2020-01-01-preview, in the 2020 shape
     assert put_bodies(arm)[LEGACY] == {
@@ -367,9 +354,6 @@ def test_apply_writes_exactly_the_failing_subscriptions(fix: Any, arm: ArmEmulat
             "notificationsByRole": {"state": "On", "roles": ["Owner", "ServiceAdmin"]},
         }
     }
-    # no automatic provider registration for the unregistered subscription
-    assert not [r for r in arm.requests if r.method == "POST"]
-    assert arm.subscription(UNREGISTERED).defender_registered is False
     # every change was read back through the list the audit reads
     for sub in FAILING:
         assert f"{sub} (" in out
@@ -496,12 +480,26 @@ def test_a_write_that_does_not_stick_is_reported(fix: Any, arm: ArmEmulator) -> 
     ) in out
 
 
-def test_unregistered_defender_is_skipped_not_failed(fix: Any, arm: ArmEmulator) -> None:
-    code, out, _ = fix("--email", SOC, "--subscription", UNREGISTERED, "--apply", "--yes")
-    assert code == 0
-    assert writes(arm) == []
+def test_unregistered_defender_is_reported_with_its_command_and_fails(
+    fix: Any, arm: ArmEmulator
+) -> None:
+    arm.load(
+        tenant(
+            subscription(UNREGISTERED, "Unregistered", defenderRegistered=False),
+            subscription(EMPTY, "Empty", securityContacts=contact(EMPTY_PROPS)),
+        )
+    )
+    code, out, _ = fix("--email", SOC, "--apply", "--yes")
+    # Registering the provider is a write the command never makes, so the run did not
+    # make every subscription pass: exit 1, with the command that would.
+    assert code == 1
+    assert writes(arm) == [("PUT", EMPTY, API_2023)]
+    assert not [r for r in arm.requests if r.method == "POST"]
+    assert arm.subscription(UNREGISTERED).defender_registered is False
     assert f"{UNREGISTERED} (Unregistered): Defender for Cloud was never set up here" in out
-    assert "Nothing to change" in out
+    assert (
+        f"az provider register --namespace Microsoft.Security --subscription {UNREGISTERED}" in out
+    )
 
 
 def test_plan_shows_read_failures_with_exit_1(fix: Any, arm: ArmEmulator) -> None:
