@@ -5,7 +5,7 @@ touch Azure; independent of pytest, so it is usable and testable on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,12 +87,14 @@ def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 class Audit:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, replay: Mapping[str, Any] | None = None) -> None:
         self.settings = settings
+        self.replay = replay  # an evidence bundle to re-run offline, instead of Azure
         self.cloud = CLOUDS[settings.cloud]
         self.visible_count = 0
         self._reader: ArmReader | None = None
         self._emulator: ArmEmulator | None = None
+        self._found: list[Subscription] = []  # every visible subscription, as listed
         self._subscriptions: list[Subscription] | None = None
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
         self._identity: dict[str, str] = {}
@@ -105,7 +107,11 @@ class Audit:
 
     def _arm(self) -> ArmReader:
         if self._reader is None:
-            if self.settings.demo:
+            if self.replay is not None:
+                from compliance.evidence import RecordedReader
+
+                self._reader = RecordedReader(self.replay)
+            elif self.settings.demo:
                 from compliance.emulator import ArmEmulator, load_tenant
 
                 self._emulator = emulator = ArmEmulator(load_tenant("demo")).start()
@@ -144,6 +150,7 @@ class Audit:
                 auth = self.settings.auth
                 raise AuditError(f"--azure-auth={auth}: {exc}; {AUTH_HINTS[auth]}") from None
             self.visible_count = len(found)
+            self._found = found
             self._subscriptions = select_subscriptions(found, self.settings)
         return self._subscriptions
 
@@ -165,6 +172,15 @@ class Audit:
             if progress is not None:
                 progress(done, len(todo), reader.throttle.throttled)
         return len(todo)
+
+    def evidence(self) -> tuple[list[Subscription], dict[str, tuple[Any, str | None]]]:
+        """The subscriptions list as read, and per subscription read its answers and, when
+        it could not be verified, why (for an evidence bundle)."""
+        reads = {
+            key: (r.responses, str(r) if isinstance(r, Unverifiable) else None)
+            for key, r in self._contacts.items()
+        }
+        return self._found, reads
 
     @property
     def identity(self) -> dict[str, str]:

@@ -33,6 +33,7 @@ from compliance.controls import (
     Control,
     Policy,
 )
+from compliance.evidence import EvidenceError, load_bundle, make_bundle, write_bundle
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -60,6 +61,7 @@ class Run:
     policy: Policy
     waivers: tuple[Waiver, ...] = ()
     waivers_source: str | None = None
+    demo_defaults: bool = False  # the demo's policy and waivers apply
     error: AuditError | None = None  # ends the run after collection
     started_monotonic_epoch: float = 0.0
     started: str = ""
@@ -229,6 +231,18 @@ _OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
         "string",
     ),
     (
+        "--azure-evidence",
+        "write an evidence bundle (every answer as received, digest-sealed) here",
+        {"metavar": "PATH"},
+        "string",
+    ),
+    (
+        "--azure-replay",
+        "re-run every check offline from an evidence bundle: no credential, no network",
+        {"metavar": "PATH"},
+        "string",
+    ),
+    (
         "--azure-findings",
         "write one JSON document of findings (one per control and subscription) here",
         {"metavar": "PATH"},
@@ -327,24 +341,40 @@ def waivers_path_for(config: pytest.Config, demo: bool) -> str | None:
     return str(DEMO_WAIVERS) if demo else None
 
 
+def _replay_bundle(config: pytest.Config, settings: Settings) -> dict[str, Any] | None:
+    path = _setting(config, "azure_replay")
+    if path is None:
+        return None
+    if settings.demo:
+        raise pytest.UsageError("--azure-replay re-runs a recorded audit: drop --azure-demo")
+    try:
+        return load_bundle(path)
+    except EvidenceError as exc:
+        raise pytest.UsageError(f"--azure-replay: {exc}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     settings = read_settings(config)
-    waivers_path = waivers_path_for(config, settings.demo)
+    workerinput = getattr(config, "workerinput", {})
+    if "azure_audit" in workerinput:  # a pytest-xdist worker: the controller read Azure
+        audit = Audit.from_snapshot(settings, workerinput["azure_audit"])
+        demo_defaults = workerinput["azure_demo_defaults"]
+    else:
+        audit = Audit(settings, replay=_replay_bundle(config, settings))
+        # The demo's policy and waivers apply to the demo and to replays of it alike.
+        demo_defaults = settings.demo or bool(audit.replay and audit.replay["run"].get("demo"))
+    waivers_path = waivers_path_for(config, demo_defaults)
     try:
         waivers = load_waivers(waivers_path, (c.key for c in CATALOGUE)) if waivers_path else ()
     except WaiverError as exc:
         raise pytest.UsageError(f"--azure-waivers: {exc}") from None
-    workerinput = getattr(config, "workerinput", {})
-    if "azure_audit" in workerinput:  # a pytest-xdist worker: the controller read Azure
-        audit = Audit.from_snapshot(settings, workerinput["azure_audit"])
-    else:
-        audit = Audit(settings)
     if _is_xdist_controller(config):
         config.pluginmanager.register(_XdistController(), "azure-xdist-controller")
     config.stash[RUN] = Run(
         audit=audit,
         cis_version=_one(config, "cis_version", cis_version) or NEWEST_CIS_VERSION,
-        policy=read_policy(config, settings.demo),
+        policy=read_policy(config, demo_defaults),
+        demo_defaults=demo_defaults,
         waivers=waivers,
         waivers_source=waivers_path,
         started_monotonic_epoch=time.time(),
@@ -382,7 +412,9 @@ class _XdistController:
         _prefetch(session.config, subscriptions)
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["azure_audit"] = node.config.stash[RUN].audit.snapshot()
+        run = node.config.stash[RUN]
+        node.workerinput["azure_audit"] = run.audit.snapshot()
+        node.workerinput["azure_demo_defaults"] = run.demo_defaults
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -394,7 +426,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN]
     s = run.audit.settings
-    if s.demo:
+    if run.audit.replay is not None:
+        recorded = run.audit.replay["run"]
+        target = (
+            f"replay of an evidence bundle recorded {recorded.get('started')} at "
+            f"{recorded.get('arm_endpoint')} (offline: no credential, no network)"
+        )
+    elif s.demo:
         target = "demo tenant on the bundled ARM emulator (no Azure account)"
     else:
         target = f"cloud {s.cloud}, auth {s.auth}, ARM {run.audit.endpoint}"
@@ -702,8 +740,12 @@ class _Reporting:
         identity = audit.identity
         who = identity.get("upn") or identity.get("unique_name") or identity.get("appid")
         tenants = sorted({s.tenant_id for s in audit.known_subscriptions() if s.tenant_id})
+        if audit.replay is not None:
+            target = f"replay of {_setting(self.config, 'azure_replay')}"
+        else:
+            target = "demo tenant (bundled emulator)" if settings.demo else settings.cloud
         return {
-            "target": "demo tenant (bundled emulator)" if settings.demo else settings.cloud,
+            "target": target,
             "arm_endpoint": audit.endpoint,
             "tenant": settings.tenant or ", ".join(tenants) or "-",
             "identity": (
@@ -740,6 +782,14 @@ class _Reporting:
             )
         if paths[1]:
             reports.write_findings_csv(Path(paths[1]), self.ordered())
+        evidence_path = _setting(self.config, "azure_evidence")
+        if evidence_path:
+            audit = self.config.stash[RUN].audit
+            found, reads = audit.evidence()
+            facts["identity_claims"] = audit.identity
+            facts["demo"] = self.config.stash[RUN].demo_defaults
+            facts["ended"] = reports.now()
+            write_bundle(Path(evidence_path), make_bundle(facts, found, reads))
 
 
 class _HtmlReport:

@@ -1,0 +1,150 @@
+"""Evidence bundles: what a run saw, kept so an auditor can re-check every verdict offline.
+
+A bundle is one JSON document (schema below) holding the run's facts, the subscriptions
+list as read and every securityContacts answer as received. Its `digest` (SHA-256 over the
+canonical JSON of everything else) shows whether it was edited since it was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from compliance.arm import ArmReader, Subscription, Throttle, Unverifiable
+from compliance.contacts import RawResponse
+from compliance.reports import redact
+
+EVIDENCE_SCHEMA = "azure-security-contacts/evidence/v1"
+
+
+class EvidenceError(ValueError):
+    """The bundle cannot be replayed; the message says why."""
+
+
+def _digest(bundle: Mapping[str, Any]) -> str:
+    content = {k: v for k, v in bundle.items() if k != "digest"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def make_bundle(
+    run: Mapping[str, Any],
+    subscriptions: Iterable[Subscription],
+    reads: Mapping[str, tuple[tuple[RawResponse, ...], str | None]],
+) -> dict[str, Any]:
+    """A bundle of `run` facts, the subscriptions list and, per subscription id, its
+    answers and, when it could not be verified, the reason."""
+    bundle: dict[str, Any] = {
+        "schema": EVIDENCE_SCHEMA,
+        "run": dict(run),
+        "subscriptions": [asdict(s) for s in subscriptions],
+        "contacts": {
+            sub_id: {
+                "responses": [{**asdict(r), "body": redact(r.body)} for r in responses],
+                "unverifiable": unverifiable,
+            }
+            for sub_id, (responses, unverifiable) in sorted(reads.items())
+        },
+    }
+    bundle["digest"] = _digest(bundle)
+    return bundle
+
+
+def write_bundle(path: Path, bundle: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_bundle(path: str | Path) -> dict[str, Any]:
+    """A bundle that is whole, of a known schema, and unedited; EvidenceError otherwise."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"{path}: cannot read the evidence bundle ({exc})") from None
+    try:
+        bundle = json.loads(text)
+    except ValueError as exc:
+        raise EvidenceError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(bundle, dict):
+        raise EvidenceError(f"{path}: not an evidence bundle (a JSON object is expected)")
+    if bundle.get("schema") != EVIDENCE_SCHEMA:
+        raise EvidenceError(
+            f"{path}: unknown schema version {bundle.get('schema')!r}; this suite reads "
+            f"{EVIDENCE_SCHEMA!r}"
+        )
+    if bundle.get("digest") != _digest(bundle):
+        raise EvidenceError(
+            f"{path}: was edited after it was written: its digest does not match its content"
+        )
+    return bundle
+
+
+def recorded_subscriptions(bundle: Mapping[str, Any]) -> list[Subscription]:
+    return [Subscription(**s) for s in bundle["subscriptions"]]
+
+
+def recorded_reads(
+    bundle: Mapping[str, Any],
+) -> dict[str, tuple[list[RawResponse], str | None]]:
+    """Per subscription id (lower case): its answers in order, and the recorded reason
+    when no answer explains why it could not be verified (e.g. ARM was unreachable)."""
+    return {
+        sub_id.lower(): (
+            [RawResponse(**r) for r in read["responses"]],
+            read.get("unverifiable"),
+        )
+        for sub_id, read in bundle["contacts"].items()
+    }
+
+
+class _RecordedAnswer:
+    """A recorded answer, shaped like the azure-core response ArmReader reads."""
+
+    def __init__(self, raw: RawResponse) -> None:
+        self.raw = raw
+        self.status_code = raw.status
+        self.headers = {"x-ms-request-id": raw.request_id} if raw.request_id else {}
+
+    def text(self) -> str:
+        return self.raw.body
+
+    def json(self) -> Any:
+        return json.loads(self.raw.body)
+
+
+class RecordedReader(ArmReader):
+    """ArmReader over a bundle: the same decisions on the same answers, with no credential
+    and no network, so a replay gives every case the outcome the recorded run gave it."""
+
+    def __init__(self, bundle: Mapping[str, Any]) -> None:
+        self.endpoint = str(bundle["run"].get("arm_endpoint", "")).rstrip("/")
+        self.concurrency = 1
+        self.throttle = Throttle(1)
+        self.identity = dict(bundle["run"].get("identity_claims") or {})
+        self._subscriptions = recorded_subscriptions(bundle)
+        self._reads = recorded_reads(bundle)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        pass
+
+    def list_subscriptions(self) -> list[Subscription]:
+        return sorted(self._subscriptions, key=lambda s: s.id.lower())
+
+    def _get(self, url: str, log: list[RawResponse]) -> Any:
+        subscription_id = url.removeprefix(self.endpoint).split("/")[2].lower()
+        with self._lock:
+            answers, unverifiable = self._reads.get(subscription_id, ([], None))
+            if not answers:
+                raise Unverifiable(
+                    unverifiable
+                    or f"the evidence bundle holds no answer for subscription {subscription_id}"
+                )
+            raw = answers.pop(0)
+        log.append(raw)
+        return _RecordedAnswer(raw)
