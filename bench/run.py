@@ -25,19 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from compliance.audit import DEFAULT_CONCURRENCY  # noqa: E402
-from compliance.emulator import ArmEmulator, Fault, tenant_from_json  # noqa: E402
+from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault, tenant_from_json  # noqa: E402
 from compliance.emulator.fake_az import install_fake_az  # noqa: E402
 
 CONTACTS = "/providers/Microsoft.Security/securityContacts"
-COMPLIANT = {
-    "emails": "soc@contoso.com",
-    "isEnabled": True,
-    "notificationsByRole": {"state": "On", "roles": ["Owner"]},
-    "notificationsSources": [
-        {"sourceType": "Alert", "minimalSeverity": "High"},
-        {"sourceType": "AttackPath", "minimalRiskLevel": "High"},
-    ],
-}
 
 
 def make_tenant(count: int) -> dict[str, object]:
@@ -48,7 +39,7 @@ def make_tenant(count: int) -> dict[str, object]:
         entry: dict[str, object] = {
             "subscriptionId": f"{i:08x}-0000-4000-8000-{i:012x}",
             "displayName": f"bench-{i:05d}",
-            "securityContacts": [{"name": "default", "properties": COMPLIANT}],
+            "securityContacts": [{"name": "default", "properties": COMPLIANT_CONTACT}],
         }
         if i % 10 == 3:
             entry["securityContacts"] = []

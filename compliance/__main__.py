@@ -10,19 +10,17 @@ credential that cannot get a token (one `ERROR:` line, no traceback).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from compliance import values
 from compliance.arm import AUTH_KINDS, CLOUDS, AuditError
 from compliance.audit import Settings
-from compliance.contacts import address_problem
 
 USAGE_ERROR = 4
 INTERRUPTED = 130
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,39 +30,25 @@ class _Parser(argparse.ArgumentParser):
         raise AuditError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+def _argument(check: Callable[[str], str]) -> Callable[[str], str]:
+    """`check` (from compliance.values) as an argparse type: its message, verbatim."""
+
+    def convert(value: str) -> str:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+_guid = _argument(values.guid)
+_https_url = _argument(values.https_url)
+_address = _argument(values.email_address)
+
+
 def _one_of(choices: Sequence[str]) -> Callable[[str], str]:
-    def validate(value: str) -> str:
-        for choice in choices:
-            if value.lower() == choice.lower():
-                return choice
-        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(choices)}")
-
-    return validate
-
-
-def _guid(value: str) -> str:
-    value = value.strip()
-    if not _GUID.match(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an ID (a GUID like 00000000-0000-0000-0000-000000000000)"
-        )
-    return value
-
-
-def _https_url(value: str) -> str:
-    if not re.match(r"^https://[^/\s]+", value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an https:// URL (bearer tokens are never sent over plain http)"
-        )
-    return value
-
-
-def _address(value: str) -> str:
-    value = value.strip()
-    problem = address_problem(value)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a valid email address: {problem}")
-    return value
+    return _argument(values.one_of(choices))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -450,6 +450,13 @@ def _print_problems(report: Report, say: Callable[[str], None]) -> None:
             say(f"  {label(sub)}: {why}")
 
 
+def _print_plan(changes: Sequence[Change], say: Callable[[str], None]) -> None:
+    say(f"Plan: {_plural(len(changes), 'change')} to securityContacts/{SECURITY_CONTACT_NAME}:")
+    for change in changes:
+        for line in change.describe():
+            say(line)
+
+
 def _finish(report: Report, say: Callable[[str], None]) -> int:
     if report.failed:
         say(
@@ -520,10 +527,7 @@ def run_fix(
         if not changes:
             say("Nothing to change: CIS 2.13 passes wherever this command can fix it.")
             return _finish(report, say)
-        say(f"Plan: {_plural(len(changes), 'change')} to securityContacts/{SECURITY_CONTACT_NAME}:")
-        for change in changes:
-            for line in change.describe():
-                say(line)
+        _print_plan(changes, say)
         path = backup_path or default_backup_path(now())
 
         def back_up() -> None:
@@ -594,10 +598,7 @@ def run_restore(
         if not changes:
             say("Nothing to change: every contact that could be read is as the backup saved it.")
             return _finish(report, say)
-        say(f"Plan: {_plural(len(changes), 'change')} to securityContacts/{SECURITY_CONTACT_NAME}:")
-        for change in changes:
-            for line in change.describe():
-                say(line)
+        _print_plan(changes, say)
         return _carry_out(
             connection,
             changes,

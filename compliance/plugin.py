@@ -21,10 +21,10 @@ import pytest
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
 from _pytest.junitxml import xml_key as junit_xml_key
 
-from compliance import __version__, reports
+from compliance import __version__, reports, values
 from compliance.arm import AUTH_KINDS, CLOUDS, AuditError, Subscription, Unverifiable
 from compliance.audit import DEFAULT_CONCURRENCY, Audit, Settings
-from compliance.contacts import RISK_LEVELS, SEVERITIES, SecurityContacts, address_problem
+from compliance.contacts import RISK_LEVELS, SEVERITIES, SecurityContacts
 from compliance.controls import (
     CATALOGUE,
     CIS_VERSIONS,
@@ -36,7 +36,6 @@ from compliance.controls import (
 from compliance.evidence import EvidenceError, load_bundle, make_bundle, write_bundle
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LIST_SEPARATORS = re.compile(r"[,;\s]+")
 
@@ -75,62 +74,34 @@ EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 # --- option values: each validator raises pytest.UsageError (one ERROR: line, exit 4) -------
 
 
-def _one_of(flag: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+def _usage(flag: str, check: Callable[[str], str]) -> Callable[[str], str]:
+    """`check` (from compliance.values) with its ValueError as a usage error naming `flag`."""
+
     def validate(value: str) -> str:
-        for choice in choices:
-            if value.lower() == choice.lower():
-                return choice
-        raise pytest.UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{flag}: {exc}") from None
 
     return validate
 
 
-auth_kind = _one_of("--azure-auth", AUTH_KINDS)
-cloud_name = _one_of("--azure-cloud", tuple(CLOUDS))
-cis_version = _one_of("--cis-version", CIS_VERSIONS)
-min_alert_severity = _one_of("--azure-min-alert-severity", SEVERITIES)
-min_attack_path_risk = _one_of("--azure-min-attack-path-risk", RISK_LEVELS)
-
-
-def _guid(flag: str) -> Callable[[str], str]:
-    def validate(value: str) -> str:
-        value = value.strip()
-        if not _GUID.match(value):
-            raise pytest.UsageError(
-                f"{flag}: {value!r} is not an ID (a GUID like 00000000-0000-0000-0000-000000000000)"
-            )
-        return value
-
-    return validate
-
-
-tenant_id = _guid("--azure-tenant")
-subscription_id = _guid("--azure-subscription")
-excluded_subscription_id = _guid("--azure-exclude-subscription")
+auth_kind = _usage("--azure-auth", values.one_of(AUTH_KINDS))
+cloud_name = _usage("--azure-cloud", values.one_of(tuple(CLOUDS)))
+cis_version = _usage("--cis-version", values.one_of(CIS_VERSIONS))
+min_alert_severity = _usage("--azure-min-alert-severity", values.one_of(SEVERITIES))
+min_attack_path_risk = _usage("--azure-min-attack-path-risk", values.one_of(RISK_LEVELS))
+tenant_id = _usage("--azure-tenant", values.guid)
+subscription_id = _usage("--azure-subscription", values.guid)
+excluded_subscription_id = _usage("--azure-exclude-subscription", values.guid)
+https_url = _usage("--azure-arm-endpoint", values.https_url)
+required_contact = _usage("--azure-required-contacts", values.email_address)
 
 
 def concurrency(value: str) -> str:
     if not value.strip().isdigit() or not 1 <= int(value) <= 256:
         raise pytest.UsageError(f"--azure-concurrency: {value!r} is not a number from 1 to 256")
     return value.strip()
-
-
-def https_url(value: str) -> str:
-    if not re.match(r"^https://[^/\s]+", value):
-        raise pytest.UsageError(
-            f"--azure-arm-endpoint: {value!r} is not an https:// URL "
-            "(bearer tokens are never sent over plain http)"
-        )
-    return value
-
-
-def required_contact(value: str) -> str:
-    problem = address_problem(value)
-    if problem:
-        raise pytest.UsageError(
-            f"--azure-required-contacts: {value!r} is not an address: {problem}"
-        )
-    return value
 
 
 def allowed_domain(value: str) -> str:

@@ -15,13 +15,13 @@ An active waiver turns a failing case into xfail; an expired one is ignored and 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+from compliance.values import guid
+
 _FIELDS = ("subscription", "control", "reason", "approved_by", "expires")
 
 
@@ -93,11 +93,13 @@ def parse_waivers(text: str, source: str, controls: Iterable[str]) -> tuple[Waiv
             if not value or not value.strip():
                 raise WaiverError(f"{where}: '{name}' is missing or empty")
         subscription = entry["subscription"].strip().lower()
-        if subscription != "*" and not _GUID.match(subscription):
+        try:
+            subscription = subscription if subscription == "*" else guid(subscription)
+        except ValueError:
             raise WaiverError(
                 f"{where}: 'subscription' must be a subscription ID or \"*\", "
                 f"not {entry['subscription']!r}"
-            )
+            ) from None
         if entry["control"] not in known:
             raise WaiverError(
                 f"{where}: 'control' {entry['control']!r} is not one of {', '.join(known)}"

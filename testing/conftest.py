@@ -19,7 +19,7 @@ import azure.mgmt.subscription  # noqa: F401
 import pytest
 
 import compliance.plugin
-from compliance.emulator import ArmEmulator, Tenant, tenant_from_json
+from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Tenant, tenant_from_json
 from compliance.emulator.fake_az import install_fake_az
 
 # The imports above are not for use here: pytester's in-process runs drop every module a run
@@ -29,15 +29,7 @@ CHECKS = ROOT / "tests" / "test_security_contacts.py"
 TENANT_ID = "11111111-2222-3333-4444-555555555555"
 
 
-COMPLIANT = {
-    "emails": "soc@contoso.com",
-    "isEnabled": True,
-    "notificationsByRole": {"state": "On", "roles": ["Owner"]},
-    "notificationsSources": [
-        {"sourceType": "Alert", "minimalSeverity": "High"},
-        {"sourceType": "AttackPath", "minimalRiskLevel": "High"},
-    ],
-}
+COMPLIANT = COMPLIANT_CONTACT
 
 
 def subscription(sub_id: str, name: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """A local HTTPS Azure Resource Manager for the demo and the suite's own tests."""
 
 from compliance.emulator.server import (
+    COMPLIANT_CONTACT,
     ArmEmulator,
     EmulatedSubscription,
     Fault,
@@ -11,6 +12,7 @@ from compliance.emulator.server import (
 )
 
 __all__ = [
+    "COMPLIANT_CONTACT",
     "ArmEmulator",
     "EmulatedSubscription",
     "Fault",

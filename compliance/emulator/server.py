@@ -31,6 +31,18 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from compliance.contacts import API_2020, API_2023, API_VERSIONS
 
+# A contact (2023-12-01-preview properties) that passes every control at the default
+# policy: what generated tenants (tests, the benchmark) start from.
+COMPLIANT_CONTACT: dict[str, Any] = {
+    "emails": "soc@contoso.com",
+    "isEnabled": True,
+    "notificationsByRole": {"state": "On", "roles": ["Owner"]},
+    "notificationsSources": [
+        {"sourceType": "Alert", "minimalSeverity": "High"},
+        {"sourceType": "AttackPath", "minimalRiskLevel": "High"},
+    ],
+}
+
 SUBSCRIPTIONS_API_VERSIONS = ("2016-06-01", "2020-01-01", "2021-01-01", "2022-12-01")
 TENANTS_DIR = Path(__file__).parent / "tenants"
 
