@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 
 import pytest
 
@@ -172,7 +174,9 @@ def test_allowed_domains(arm, audit):
     result = audit(*EMAIL, "--azure-allowed-contact-domains", "contoso.com")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*outside the allowed domains (contoso.com*): someone@gmail.com"])
-    assert "someone@gmail.com" not in result.stdout.str().split("az rest")[1]
+    # The fix keeps the allowed address and drops the other.
+    body = json.loads(re.search(r"--body '(.*?)'$", result.stdout.str(), re.M).group(1))
+    assert body["properties"]["emails"] == "soc@contoso.com"
 
 
 def test_minimal_alert_severity_policy(arm, audit):
