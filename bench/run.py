@@ -322,6 +322,8 @@ def main() -> None:
     print(json.dumps({"cpu_count": os.cpu_count(), "concurrency": DEFAULT_CONCURRENCY}))
     header = ("scenario", "wall", "requests", "conns", "peak RSS MiB", "measure", "target")
     _print_table([header, *rows])
+    if options.small:
+        print("(--small: the targets are set for the full sizes; here fixed costs dominate)")
     if options.check and problems:
         raise SystemExit("benchmark checks failed:\n  " + "\n  ".join(problems))
 

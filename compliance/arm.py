@@ -18,10 +18,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     DecodeError,
     HttpResponseError,
@@ -33,7 +35,6 @@ from azure.core.pipeline.policies import (
     ContentDecodePolicy,
     HeadersPolicy,
     HTTPPolicy,
-    NetworkTraceLoggingPolicy,
     ProxyPolicy,
     RedirectPolicy,
     RequestIdPolicy,
@@ -60,9 +61,6 @@ from compliance.contacts import (
 )
 from compliance.reports import redact
 
-# A body larger than this is not a securityContacts answer; evidence keeps its start.
-_MAX_EVIDENCE_BODY = 64 * 1024
-
 
 class AuditError(Exception):
     """Ends the whole run: nothing can be verified (one `ERROR:` line, no traceback)."""
@@ -70,6 +68,10 @@ class AuditError(Exception):
 
 class CredentialFailed(AuditError):
     """The credential could not produce a token."""
+
+    def for_auth(self, kind: str) -> AuditError:
+        """The failure as the user sees it: which --azure-auth, and what to do about it."""
+        return AuditError(f"--azure-auth={kind}: {self}; {AUTH_HINTS[kind]}")
 
 
 class Unverifiable(Exception):
@@ -275,8 +277,30 @@ class _IdentityFromToken(SansIOHTTPPolicy):  # type: ignore[type-arg]
             self._identity.update(token_claims(header.removeprefix("Bearer ")))
 
 
+class _SameEndpoint(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """The bearer token goes to the run's ARM endpoint and nowhere else, whatever a nextLink
+    (of the subscriptions list or of contacts) points at."""
+
+    def __init__(self, endpoint: str) -> None:
+        parts = urlsplit(endpoint)
+        self._origin = (parts.scheme, parts.netloc.lower())
+        self._endpoint = endpoint
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        parts = urlsplit(request.http_request.url)
+        if (parts.scheme, parts.netloc.lower()) != self._origin:
+            raise ServiceRequestError(
+                f"refused to send the token to {parts.scheme}://{parts.netloc}: the run's ARM "
+                f"endpoint is {self._endpoint}"
+            )
+
+
 def _read_only_policies(
-    credential: TokenCredential, scope: str, throttle: Throttle, identity: dict[str, str]
+    credential: TokenCredential,
+    scope: str,
+    throttle: Throttle,
+    identity: dict[str, str],
+    endpoint: str,
 ) -> list[Any]:
     """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only
     and the run's throttle."""
@@ -290,9 +314,9 @@ def _read_only_policies(
         RetryPolicy(),
         ARMChallengeAuthenticationPolicy(credential, scope),
         _IdentityFromToken(identity),
-        NetworkTraceLoggingPolicy(),
         ARMHttpLoggingPolicy(),
         _GetOnly(),
+        _SameEndpoint(endpoint),
         _ThrottlePolicy(throttle),
     ]
     return policies
@@ -325,14 +349,22 @@ class Subscription:
         return self.state not in ("Disabled", "Deleted")
 
 
-def _arm_error(response: HttpResponse) -> tuple[str, str]:
+def _body_text(response: Any) -> str:
+    """The body as text, whatever charset the answer claims (undecodable bytes replaced)."""
+    try:
+        return str(response.text())
+    except (UnicodeError, LookupError):
+        return bytes(response.body()).decode("utf-8", errors="replace")
+
+
+def _arm_error(body: str) -> tuple[str, str]:
     """ARM's error code and message from an error body, or what can be said without one."""
     try:
-        error = response.json().get("error") or {}
+        error = json.loads(body).get("error") or {}
         message = str(error.get("message") or "").strip().rstrip(".")
         return str(error.get("code") or "-"), redact(message)
     except (ValueError, AttributeError):
-        return "-", redact((response.text() or "").strip()[:200])
+        return "-", redact(body.strip()[:200])
 
 
 def _unverifiable_hint(status: int, subscription_id: str) -> str:
@@ -355,13 +387,13 @@ def _unverifiable_hint(status: int, subscription_id: str) -> str:
     return "This answer is not one Azure documents for securityContacts"
 
 
-def _refusal(response: HttpResponse, subscription_id: str, what: str) -> Unverifiable:
-    code, message = _arm_error(response)
+def _refusal(answer: RawResponse, subscription_id: str, what: str) -> Unverifiable:
+    code, message = _arm_error(answer.body)
     return Unverifiable(
-        f"could not read {what}: HTTP {response.status_code} {code}"
+        f"could not read {what}: HTTP {answer.status} {code}"
         f"{': ' + message if message else ''}. "
-        f"{_unverifiable_hint(response.status_code, subscription_id)}",
-        status=response.status_code,
+        f"{_unverifiable_hint(answer.status, subscription_id)}",
+        status=answer.status,
     )
 
 
@@ -397,7 +429,9 @@ class ArmReader:
         self._subscription_client = SubscriptionClient(
             credential,
             base_url=self.endpoint,
-            policies=_read_only_policies(credential, cloud.scope, self.throttle, self.identity),
+            policies=_read_only_policies(
+                credential, cloud.scope, self.throttle, self.identity, self.endpoint
+            ),
             transport=self._transport,
         )
         # The subscription id in the client's configuration is never used: every request
@@ -406,7 +440,9 @@ class ArmReader:
             credential,
             subscription_id="",
             base_url=self.endpoint,
-            policies=_read_only_policies(credential, cloud.scope, self.throttle, self.identity),
+            policies=_read_only_policies(
+                credential, cloud.scope, self.throttle, self.identity, self.endpoint
+            ),
             transport=self._transport,
         )
 
@@ -449,12 +485,14 @@ class ArmReader:
             ) from None
         return sorted(found, key=lambda s: s.id.lower())
 
-    def _get(self, url: str, log: list[RawResponse]) -> HttpResponse:
-        """GET `url`, appending the answer to `log`."""
+    def _get(self, url: str, log: list[RawResponse]) -> RawResponse:
+        """GET `url`: the answer as received, also appended to `log`. Whatever goes wrong
+        on the way makes only this subscription Unverifiable."""
         try:
             response: HttpResponse = self._security_client._client.send_request(
                 HttpRequest("GET", url, headers={"Accept": "application/json"})
             )
+            answer = self._recorded(url, response)
         except ClientAuthenticationError as exc:
             raise Unverifiable(f"could not get a token: {_first_line(exc)}") from None
         except DecodeError as exc:  # the pipeline already refused a body labelled JSON
@@ -469,8 +507,10 @@ class ArmReader:
             raise Unverifiable(
                 f"could not reach ARM at {self.endpoint}: {_first_line(exc)}"
             ) from None
-        log.append(self._recorded(url, response))
-        return response
+        except AzureError as exc:  # e.g. redirected too often
+            raise Unverifiable(f"ARM at {self.endpoint}: {_first_line(exc)}") from None
+        log.append(answer)
+        return answer
 
     def _recorded(self, url: str, response: Any) -> RawResponse:
         return RawResponse(
@@ -478,7 +518,7 @@ class ArmReader:
             status=response.status_code,
             request_id=response.headers.get("x-ms-request-id"),
             received_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            body=response.text()[:_MAX_EVIDENCE_BODY],
+            body=_body_text(response),
         )
 
     def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
@@ -497,20 +537,20 @@ class ArmReader:
     def _read(self, subscription_id: str, log: list[RawResponse]) -> SecurityContacts:
         path = f"/subscriptions/{subscription_id}/providers/Microsoft.Security/securityContacts"
         for api_version in (API_2023, API_2020):
-            response = self._get(f"{self.endpoint}{path}?api-version={api_version}", log)
-            if response.status_code == 200:
-                contacts = self._all_pages(response, api_version, subscription_id, log)
+            answer = self._get(f"{self.endpoint}{path}?api-version={api_version}", log)
+            if answer.status == 200:
+                contacts = self._all_pages(answer, api_version, subscription_id, log)
                 return SecurityContacts(
                     subscription_id, api_version, tuple(contacts), responses=tuple(log)
                 )
-            code = _arm_error(response)[0]
-            if response.status_code == 400 and code == "InvalidApiVersionParameter":
+            code = _arm_error(answer.body)[0]
+            if answer.status == 400 and code == "InvalidApiVersionParameter":
                 continue
-            if response.status_code == 409 and code == "MissingSubscriptionRegistration":
+            if answer.status == 409 and code == "MissingSubscriptionRegistration":
                 return SecurityContacts(
                     subscription_id, api_version, (), False, responses=tuple(log)
                 )
-            raise _refusal(response, subscription_id, "security contacts")
+            raise _refusal(answer, subscription_id, "security contacts")
         raise Unverifiable(
             f"could not read security contacts: ARM rejected api-versions {API_2023} and "
             f"{API_2020} (400 InvalidApiVersionParameter)"
@@ -527,10 +567,18 @@ class ArmReader:
                     yield futures[future], future.result()
                 except Unverifiable as exc:
                     yield futures[future], exc
+                except Exception as exc:  # one subscription's surprise is its own error
+                    yield (
+                        futures[future],
+                        Unverifiable(
+                            f"reading its security contacts failed: {type(exc).__name__}: "
+                            f"{_first_line(exc)}"
+                        ),
+                    )
 
     def _all_pages(
         self,
-        response: HttpResponse,
+        answer: RawResponse,
         api_version: str,
         subscription_id: str,
         log: list[RawResponse],
@@ -539,7 +587,7 @@ class ArmReader:
         seen: set[str] = set()
         while True:
             try:
-                page, next_link = contacts_from_page(_json(response), api_version)
+                page, next_link = contacts_from_page(_json(answer.body), api_version)
             except MalformedResponse as exc:
                 raise Unverifiable(
                     f"the securityContacts response (api-version {api_version}) is not the JSON "
@@ -555,14 +603,14 @@ class ArmReader:
                     f"or repeats: {next_link}"
                 )
             seen.add(next_link)
-            response = self._get(next_link, log)
-            if response.status_code != 200:
-                raise _refusal(response, subscription_id, "the next page of security contacts")
+            answer = self._get(next_link, log)
+            if answer.status != 200:
+                raise _refusal(answer, subscription_id, "the next page of security contacts")
 
 
-def _json(response: HttpResponse) -> Any:
+def _json(body: str) -> Any:
     try:
-        return json.loads(response.text())
+        return json.loads(body)
     except ValueError as exc:
         raise MalformedResponse(f"the body is not JSON ({exc})") from None
 
@@ -626,7 +674,7 @@ def _write_policies(
     _SecurityContactWritesOnly: no ARMAutoResourceProviderRegistrationPolicy either."""
     return [
         _SecurityContactWritesOnly(endpoint) if isinstance(policy, _GetOnly) else policy
-        for policy in _read_only_policies(credential, scope, throttle, identity)
+        for policy in _read_only_policies(credential, scope, throttle, identity, endpoint)
     ]
 
 
@@ -712,7 +760,7 @@ class ArmWriter:
         return response
 
     def _refused(self, response: HttpResponse, subscription_id: str, action: str) -> WriteFailed:
-        code, message = _arm_error(response)
+        code, message = _arm_error(_body_text(response))
         status = response.status_code
         return WriteFailed(
             f"could not {action}: HTTP {status} {code}{': ' + message if message else ''}. "
@@ -723,7 +771,7 @@ class ArmWriter:
 
     def _contact(self, response: HttpResponse, action: str) -> dict[str, Any]:
         try:
-            body = _json(response)
+            body = _json(_body_text(response))
         except MalformedResponse as exc:
             raise WriteFailed(f"the answer to {action} is not JSON: {exc}") from None
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
@@ -736,7 +784,10 @@ class ArmWriter:
         """The `default` contact as ARM returns it (raw JSON), None when there is none (404)."""
         action = f"read security contact '{SECURITY_CONTACT_NAME}'"
         response = self._send("GET", subscription_id, api_version)
-        if response.status_code == 404 and _arm_error(response)[0] != "SubscriptionNotFound":
+        if (
+            response.status_code == 404
+            and _arm_error(_body_text(response))[0] != "SubscriptionNotFound"
+        ):
             return None
         if response.status_code != 200:
             raise self._refused(response, subscription_id, action)

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from compliance.arm import (
-    AUTH_HINTS,
     CLOUDS,
     ArmReader,
     AuditError,
@@ -147,8 +146,7 @@ class Audit:
             try:
                 found = self._arm().list_subscriptions()
             except CredentialFailed as exc:
-                auth = self.settings.auth
-                raise AuditError(f"--azure-auth={auth}: {exc}; {AUTH_HINTS[auth]}") from None
+                raise exc.for_auth(self.settings.auth) from None
             self.visible_count = len(found)
             self._found = found
             self._subscriptions = select_subscriptions(found, self.settings)

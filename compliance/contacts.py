@@ -9,6 +9,7 @@ check that guesses could pass a subscription it never really saw.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ def split_addresses(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in _ADDRESS_SEPARATORS.split(raw) if part.strip())
 
 
+@functools.lru_cache(maxsize=4096)  # the same few addresses recur across subscriptions
 def address_problem(address: str) -> str | None:
     """Why `address` is not a syntactically valid email address, or None when it is.
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from compliance.contacts import (
     API_2017,
     API_2020,
+    API_2023,
     RISK_LEVELS,
     SEVERITIES,
     Contact,
@@ -106,7 +107,7 @@ def recommended_contact(read: SecurityContacts, policy: Policy) -> tuple[str, di
         {"sourceType": "AttackPath", "minimalRiskLevel": policy.min_attack_path_risk},
     ]
     props = {"isEnabled": True, **props, "notificationsSources": sources}
-    return "2023-12-01-preview", {"properties": props}
+    return API_2023, {"properties": props}
 
 
 def remediation(

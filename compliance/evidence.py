@@ -81,6 +81,13 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
         raise EvidenceError(
             f"{path}: was edited after it was written: its digest does not match its content"
         )
+    try:  # a bundle whose digest matches can still have been written by something else
+        if not isinstance(bundle["run"], dict):
+            raise TypeError("'run' is not an object")
+        recorded_subscriptions(bundle)
+        recorded_reads(bundle)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise EvidenceError(f"{path}: not laid out as {EVIDENCE_SCHEMA}: {exc!r}") from None
     return bundle
 
 
@@ -102,21 +109,6 @@ def recorded_reads(
     }
 
 
-class _RecordedAnswer:
-    """A recorded answer, shaped like the azure-core response ArmReader reads."""
-
-    def __init__(self, raw: RawResponse) -> None:
-        self.raw = raw
-        self.status_code = raw.status
-        self.headers = {"x-ms-request-id": raw.request_id} if raw.request_id else {}
-
-    def text(self) -> str:
-        return self.raw.body
-
-    def json(self) -> Any:
-        return json.loads(self.raw.body)
-
-
 class RecordedReader(ArmReader):
     """ArmReader over a bundle: the same decisions on the same answers, with no credential
     and no network, so a replay gives every case the outcome the recorded run gave it."""
@@ -136,7 +128,7 @@ class RecordedReader(ArmReader):
     def list_subscriptions(self) -> list[Subscription]:
         return sorted(self._subscriptions, key=lambda s: s.id.lower())
 
-    def _get(self, url: str, log: list[RawResponse]) -> Any:
+    def _get(self, url: str, log: list[RawResponse]) -> RawResponse:
         subscription_id = url.removeprefix(self.endpoint).split("/")[2].lower()
         with self._lock:
             answers, unverifiable = self._reads.get(subscription_id, ([], None))
@@ -147,4 +139,4 @@ class RecordedReader(ArmReader):
                 )
             raw = answers.pop(0)
         log.append(raw)
-        return _RecordedAnswer(raw)
+        return raw

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from compliance.arm import (
-    AUTH_HINTS,
     CLOUDS,
     SECURITY_CONTACT_NAME,
     ArmReader,
@@ -39,6 +38,7 @@ from compliance.arm import (
 from compliance.audit import DEFAULT_CONCURRENCY, Settings, select_subscriptions
 from compliance.contacts import API_2020, API_2023, SecurityContacts, split_addresses
 from compliance.controls import BENCHMARK_ONLY, evaluate_email
+from compliance.values import guid
 
 BACKUP_KIND = "azure-security-contacts-backup"
 BACKUP_VERSION = 1
@@ -243,10 +243,11 @@ def write_backup(path: Path, document: dict[str, Any]) -> None:
 
 
 def _is_guid(value: str) -> bool:
-    parts = value.split("-")
-    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and all(
-        c in "0123456789abcdefABCDEF" for p in parts for c in p
-    )
+    try:
+        guid(value)
+    except ValueError:
+        return False
+    return True
 
 
 def label(subscription: Subscription) -> str:
@@ -281,8 +282,7 @@ class Connection:
         try:
             return self.reader.list_subscriptions()
         except CredentialFailed as exc:
-            auth = self.settings.auth
-            raise AuditError(f"--azure-auth={auth}: {exc}; {AUTH_HINTS[auth]}") from None
+            raise exc.for_auth(self.settings.auth) from None
 
     def close(self) -> None:
         self.reader.close()
@@ -294,7 +294,6 @@ class Report:
     """What one command found and did, for the summary and the exit code."""
 
     failed: list[tuple[Subscription, str]] = field(default_factory=list)
-    skipped: list[tuple[Subscription, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -443,10 +442,6 @@ def _print_problems(report: Report, say: Callable[[str], None]) -> None:
     if report.failed:
         say(f"Cannot be changed ({len(report.failed)}):")
         for sub, why in report.failed:
-            say(f"  {label(sub)}: {why}")
-    if report.skipped:
-        say(f"Skipped ({len(report.skipped)}):")
-        for sub, why in report.skipped:
             say(f"  {label(sub)}: {why}")
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import re
+import sys
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
@@ -36,7 +38,6 @@ from compliance.controls import (
 from compliance.evidence import EvidenceError, load_bundle, make_bundle, write_bundle
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LIST_SEPARATORS = re.compile(r"[,;\s]+")
 
 # What --azure-demo audits against when the run sets no policy or waivers of its own: enough
@@ -62,7 +63,7 @@ class Run:
     waivers_source: str | None = None
     demo_defaults: bool = False  # the demo's policy and waivers apply
     error: AuditError | None = None  # ends the run after collection
-    started_monotonic_epoch: float = 0.0
+    started_at: float = 0.0  # time.time() at configure
     started: str = ""
 
 
@@ -98,17 +99,8 @@ https_url = _usage("--azure-arm-endpoint", values.https_url)
 required_contact = _usage("--azure-required-contacts", values.email_address)
 
 
-def concurrency(value: str) -> str:
-    if not value.strip().isdigit() or not 1 <= int(value) <= 256:
-        raise pytest.UsageError(f"--azure-concurrency: {value!r} is not a number from 1 to 256")
-    return value.strip()
-
-
-def allowed_domain(value: str) -> str:
-    domain = value.lower().removeprefix("@")
-    if not _DOMAIN.match(domain):
-        raise pytest.UsageError(f"--azure-allowed-contact-domains: {value!r} is not a domain")
-    return domain
+concurrency = _usage("--azure-concurrency", values.concurrency)
+allowed_domain = _usage("--azure-allowed-contact-domains", values.domain)
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -324,8 +316,27 @@ def _replay_bundle(config: pytest.Config, settings: Settings) -> dict[str, Any] 
         raise pytest.UsageError(f"--azure-replay: {exc}") from None
 
 
+def _check_output(config: pytest.Config, dest: str) -> None:
+    """Refuse an output path the run could not write, before the audit, not after it."""
+    path = _setting(config, dest)
+    if path is None:
+        return
+    flag = f"--{dest.replace('_', '-')}"
+    target = Path(path)
+    if target.is_dir():
+        raise pytest.UsageError(f"{flag}: {path} is a directory; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"{flag}: cannot create {target.parent}: {exc}") from None
+    if not os.access(target.parent, os.W_OK):
+        raise pytest.UsageError(f"{flag}: {target.parent} is not writable")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     settings = read_settings(config)
+    for dest in ("azure_findings", "azure_findings_csv", "azure_evidence"):
+        _check_output(config, dest)
     workerinput = getattr(config, "workerinput", {})
     if "azure_audit" in workerinput:  # a pytest-xdist worker: the controller read Azure
         audit = Audit.from_snapshot(settings, workerinput["azure_audit"])
@@ -348,7 +359,7 @@ def pytest_configure(config: pytest.Config) -> None:
         demo_defaults=demo_defaults,
         waivers=waivers,
         waivers_source=waivers_path,
-        started_monotonic_epoch=time.time(),
+        started_at=time.time(),
         started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     reporting = _Reporting(config)
@@ -565,7 +576,9 @@ def policy(request: pytest.FixtureRequest) -> Policy:
     return request.config.stash[RUN].policy
 
 
-def _verdict(report: pytest.TestReport) -> str | None:
+def _verdict(
+    report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> str | None:
     """What a phase's report decides about its case; None when a later phase decides."""
     if report.when == "setup":
         if report.failed:
@@ -574,6 +587,8 @@ def _verdict(report: pytest.TestReport) -> str | None:
     if report.when == "call":
         if hasattr(report, "wasxfail"):
             return "waived" if report.skipped else "compliant"
+        if report.failed and not (excinfo and excinfo.errisinstance(AssertionError)):
+            return "not_verifiable"  # the check itself broke: no verdict was reached
         return "compliant" if report.passed else "not_compliant"
     return None
 
@@ -604,17 +619,18 @@ def _finding(
     read = getattr(item, "funcargs", {}).get("security_contacts")
     remediation = ""
     responses: tuple[Any, ...] = ()
-    if isinstance(read, SecurityContacts):
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, Unverifiable):
+        reason = f"could not be verified: {error}"
+        responses = error.responses
+    elif verdict == "not_verifiable":  # the check itself broke before reaching a verdict
+        reason = f"could not be verified: the check failed: {type(error).__name__}: {error}"
+    elif isinstance(read, SecurityContacts):
         judged = control.evaluate(read, run.policy)
         reason = judged.reason
         remediation = "" if judged.compliant else judged.remediation
-    elif call.excinfo is not None and isinstance(call.excinfo.value, Unverifiable):
-        reason = f"could not be verified: {call.excinfo.value}"
-        responses = call.excinfo.value.responses
-    elif isinstance(report.longrepr, tuple):  # a skip: (path, line, message)
-        reason = report.longrepr[2].removeprefix("Skipped: ")
-    else:
-        reason = f"could not be verified: {report.longreprtext.strip().splitlines()[-1]}"
+    else:  # a skip: (path, line, message)
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")  # type: ignore[index]
     return {
         "subscription": {
             "id": subscription.id,
@@ -648,15 +664,15 @@ def pytest_runtest_makereport(
     report = yield
     control = CONTROLS.get(getattr(item, "originalname", ""))
     subscription = getattr(item, "callspec", None) and item.callspec.params.get("subscription")  # type: ignore[attr-defined]
-    verdict = _verdict(report)
+    verdict = _verdict(report, call.excinfo)
     if control is None or not isinstance(subscription, Subscription) or verdict is None:
         return report
     finding = _finding(item, report, call, control, subscription, verdict)
     raw = finding.pop("_raw")
     report.azure_finding = finding  # type: ignore[attr-defined]
     report.azure_raw = raw if verdict != "compliant" else []  # type: ignore[attr-defined]
-    if verdict not in ("not_compliant", "not_verifiable") or call.excinfo is None:
-        return report
+    if call.excinfo is None or not call.excinfo.errisinstance((AssertionError, Unverifiable)):
+        return report  # a pass, a skip, or a bug in a check: pytest's own report says most
     # The message is the whole story (reason, and how to fix it): a traceback through the
     # fixture or the assertion would only bury it. JUnit and -ra show its one-line reason.
     cis = f"CIS {finding['control']['cis_version']} {finding['control']['cis_id']}"
@@ -729,7 +745,7 @@ class _Reporting:
             "cis_version": run.cis_version,
             "suite_version": __version__,
             "started": run.started,
-            "duration_s": round(time.time() - run.started_monotonic_epoch, 1),
+            "duration_s": round(time.time() - run.started_at, 1),
             "subscriptions": len(audit.known_subscriptions()),
             "waivers": run.waivers_source or "-",
         }
@@ -743,24 +759,34 @@ class _Reporting:
         if xml is not None:
             for name, value in facts.items():
                 xml.add_global_property(f"azure.{name}", str(value))
-        paths = (
-            _setting(self.config, "azure_findings"),
-            _setting(self.config, "azure_findings_csv"),
-        )
-        if paths[0]:
-            reports.write_findings_json(
-                Path(paths[0]), reports.findings_document(facts, self.ordered())
-            )
-        if paths[1]:
-            reports.write_findings_csv(Path(paths[1]), self.ordered())
-        evidence_path = _setting(self.config, "azure_evidence")
-        if evidence_path:
-            audit = self.config.stash[RUN].audit
-            found, reads = audit.evidence()
-            facts["identity_claims"] = audit.identity
-            facts["demo"] = self.config.stash[RUN].demo_defaults
-            facts["ended"] = reports.now()
-            write_bundle(Path(evidence_path), make_bundle(facts, found, reads))
+        writers: dict[str, Callable[[Path], None]] = {
+            "azure_findings": lambda path: reports.write_findings_json(
+                path, reports.findings_document(facts, self.ordered())
+            ),
+            "azure_findings_csv": lambda path: reports.write_findings_csv(path, self.ordered()),
+            "azure_evidence": lambda path: write_bundle(path, self.bundle(facts)),
+        }
+        for dest, write in writers.items():
+            path = _setting(self.config, dest)
+            if not path:
+                continue
+            try:
+                write(Path(path))
+            except OSError as exc:
+                # The audit's other reports still get written; the run is not green.
+                sys.stderr.write(f"ERROR: --{dest.replace('_', '-')}: cannot write {path}: {exc}\n")
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def bundle(self, facts: dict[str, Any]) -> dict[str, Any]:
+        run = self.config.stash[RUN]
+        found, reads = run.audit.evidence()
+        facts = {
+            **facts,
+            "identity_claims": run.audit.identity,
+            "demo": run.demo_defaults,
+            "ended": reports.now(),
+        }
+        return make_bundle(facts, found, reads)
 
 
 class _HtmlReport:
@@ -829,10 +855,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     # items a worker or -k happened to collect, so every process agrees.
     cases = [
         (s.id, c.key)
-        for s in run.audit.subscriptions()
+        for s in run.audit.known_subscriptions()
         for c in CATALOGUE
         if c.cis_id(run.cis_version)
     ]
+    if not cases:  # no subscription was asked for: nothing to judge waivers against
+        return
     matching = [w for w in run.waivers if any(w.matches(*case) for case in cases)]
     stale = [w for w in run.waivers if w not in matching]
     expired = [w for w in matching if not w.active_on(today())]

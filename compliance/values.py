@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from compliance.contacts import address_problem
 
@@ -34,11 +35,35 @@ def one_of(choices: Sequence[str]) -> Callable[[str], str]:
 
 
 def https_url(value: str) -> str:
-    if not re.match(r"^https://[^/\s]+", value):
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme == "https" and bool(parts.hostname) and (parts.port or 443) > 0
+    except ValueError:  # e.g. an unclosed [ or a port that is not a number
+        valid = False
+    if not valid or any(c.isspace() for c in value):
         raise ValueError(
-            f"{value!r} is not an https:// URL (bearer tokens are never sent over plain http)"
+            f"{value!r} is not an https:// URL with a host "
+            "(bearer tokens are never sent over plain http)"
         )
     return value
+
+
+def concurrency(value: str) -> str:
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 256:
+        raise ValueError(f"{value!r} is not a number from 1 to 256")
+    return value
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def domain(value: str) -> str:
+    """A mail domain, lower case, without a leading @."""
+    name = value.strip().lower().removeprefix("@")
+    if not _DOMAIN.match(name):
+        raise ValueError(f"{value!r} is not a domain")
+    return name
 
 
 def email_address(value: str) -> str:
