@@ -141,7 +141,7 @@ STYLE = (
     "#results-table td.col-testId{word-break:break-all;max-width:30em}"
     "#results-table .log{white-space:normal}"
     ".azure-row pre{white-space:pre-wrap;word-break:break-word}"
-    ".azure-row table td,.azure-row table th{border:1px solid #ccc;padding:2px 6px}"
+    ".azure-row p.azure-evidence{margin:2px 0;font-family:monospace}"
     "#azure-summary td,#azure-summary th{padding:2px 10px;text-align:right}"
     "#azure-summary td:first-child{text-align:left}"
     "</style>"
@@ -195,32 +195,17 @@ def row_html(finding: Mapping[str, Any], bodies: list[str]) -> str:
             '<h4>How to fix</h4><pre class="azure-remediation">'
             f"{html.escape(finding['remediation'])}</pre>"
         )
+    # Evidence in a few short lines: a tenant of thousands of subscriptions makes a report
+    # of tens of thousands of rows, and every byte here is repeated in each.
     found = finding["evidence"]
-    facts = [f"subscription {finding['subscription']['id']} ({finding['subscription']['state']})"]
-    if "api_version" in found:
-        facts.append(f"api-version {found['api_version']}")
-    facts += [
-        f"HTTP {r['status']} at {r['received_at']}, x-ms-request-id {r['request_id']}"
+    answers = "; ".join(
+        f"HTTP {r['status']} at {r['received_at']} (x-ms-request-id {r['request_id']})"
         for r in found["responses"]
-    ]
-    parts.append(
-        "<h4>Evidence</h4><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in facts) + "</ul>"
     )
-    if found.get("contacts"):
-        head = "<tr><th>contact</th><th>addresses</th><th>enabled</th><th>alerts from</th>"
-        head += "<th>roles</th><th>attack paths from</th></tr>"
-        cells = []
-        for c in found["contacts"]:
-            values = (
-                c["name"],
-                "; ".join(c["addresses"]) or "(none)",
-                {True: "yes", False: "no", None: "-"}[c["enabled"]],
-                c["alert_minimal_severity"] or ("off" if not c["alert_notifications"] else "-"),
-                ", ".join(c["notify_roles"]) if c["notify_roles_enabled"] else "off",
-                c["attack_path_minimal_risk"] or "off",
-            )
-            cells.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values))
-        parts.append(f'<table class="azure-contacts">{head}{"</tr>".join(cells)}</tr></table>')
+    version = f", api-version {found['api_version']}" if "api_version" in found else ""
+    lines = [f"Evidence: {answers or 'no answer'}{version}"]
+    lines += [_contact_line(c) for c in found.get("contacts", ())]
+    parts.append("".join(f'<p class="azure-evidence">{html.escape(line)}</p>' for line in lines))
     for body in bodies:
         parts.append(
             "<details><summary>Raw response</summary>"
@@ -228,6 +213,17 @@ def row_html(finding: Mapping[str, Any], bodies: list[str]) -> str:
         )
     parts.append("</div>")
     return "".join(parts)
+
+
+def _contact_line(contact: Mapping[str, Any]) -> str:
+    enabled = {True: "enabled", False: "DISABLED", None: "no on/off setting"}[contact["enabled"]]
+    alerts = contact["alert_minimal_severity"] if contact["alert_notifications"] else "off"
+    roles = ", ".join(contact["notify_roles"]) if contact["notify_roles_enabled"] else "off"
+    return (
+        f"contact '{contact['name']}': {'; '.join(contact['addresses']) or '(no address)'}"
+        f" | {enabled} | alerts from {alerts or '(no severity)'} | roles {roles or '(none)'}"
+        f" | attack paths from {contact['attack_path_minimal_risk'] or 'off'}"
+    )
 
 
 # --- findings files ---------------------------------------------------------------------------
