@@ -94,7 +94,6 @@ class Bench:
             "REQUESTS_CA_BUNDLE": self.arm.ca_path,
             "PYTHONPATH": str(ROOT),
         }
-        self.peak_rss_baseline = 0.0
 
     def close(self) -> None:
         self.arm.stop()

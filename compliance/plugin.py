@@ -641,6 +641,7 @@ def _finding(
         "control": {
             "key": control.key,
             "title": control.title,
+            "rationale": control.rationale,
             "cis_version": run.cis_version,
             "cis_id": control.cis_id(run.cis_version),
             "cis": dict(control.cis_ids),

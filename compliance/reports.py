@@ -191,6 +191,7 @@ def row_html(finding: Mapping[str, Any], bodies: list[str]) -> str:
             f"{html.escape(waiver['expires'])}</p>"
         )
     if finding.get("remediation"):
+        parts.append(f"<p>Why it matters: {html.escape(finding['control']['rationale'])}</p>")
         parts.append(
             '<h4>How to fix</h4><pre class="azure-remediation">'
             f"{html.escape(finding['remediation'])}</pre>"

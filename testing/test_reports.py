@@ -123,6 +123,7 @@ def test_findings_carry_ids_reason_fix_and_evidence(arm, audit, pytester):
     assert sandbox["verdict"] == "not_compliant"
     assert sandbox["control"]["cis_id"] == "2.13"
     assert sandbox["control"]["cis"]["5.0.0"] == "8.1.13"
+    assert sandbox["control"]["rationale"].startswith("Defender for Cloud emails")
     assert "no security contact is configured" in sandbox["reason"]
     assert f"/subscriptions/{SUB_B}/providers" in sandbox["remediation"]
     assert sandbox["evidence"]["responses"][0]["status"] == 200
@@ -209,6 +210,7 @@ def test_html_rows_have_columns_and_expand_to_fix_and_evidence(arm, audit, pytes
     assert '<td class="col-control">CIS 8.1.13</td>' in cells
     assert "no security contact is configured" in cells
     assert "<h4>How to fix</h4>" in sandbox["log"]
+    assert "Why it matters: Defender for Cloud emails its security alerts" in sandbox["log"]
     assert f"/subscriptions/{SUB_B}/providers/Microsoft.Security" in sandbox["log"]
     assert "Raw response" in sandbox["log"]
     production = next(row for nodeid, row in rows.items() if SUB_A in nodeid)

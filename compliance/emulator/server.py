@@ -330,10 +330,6 @@ class ArmEmulator:
             self.tenant_id = tenant.tenant_id
             self._subscriptions = {s.id.lower(): s for s in tenant.subscriptions}
 
-    def add_subscription(self, subscription: EmulatedSubscription) -> None:
-        with self._lock:
-            self._subscriptions[subscription.id.lower()] = subscription
-
     def subscription(self, subscription_id: str) -> EmulatedSubscription:
         return self._subscriptions[subscription_id.lower()]
 
