@@ -12,8 +12,9 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,14 +26,11 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
-    DecodeError,
-    HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
 )
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import (
-    ContentDecodePolicy,
     HeadersPolicy,
     HTTPPolicy,
     ProxyPolicy,
@@ -51,8 +49,7 @@ from urllib3.util.retry import Retry
 
 from compliance import __version__
 from compliance.contacts import (
-    API_2020,
-    API_2023,
+    API_VERSIONS,
     Contact,
     MalformedResponse,
     RawResponse,
@@ -60,6 +57,7 @@ from compliance.contacts import (
     contacts_from_page,
 )
 from compliance.reports import redact
+from compliance.values import guid
 
 
 class AuditError(Exception):
@@ -309,7 +307,8 @@ def _read_only_policies(
         HeadersPolicy(),
         UserAgentPolicy(sdk_moniker=f"azure-security-contacts-audit/{__version__}"),
         ProxyPolicy(),
-        ContentDecodePolicy(),
+        # No ContentDecodePolicy: every body is parsed here, whatever its Content-Type says,
+        # so a body that is not JSON is one kind of malformed answer, not two.
         RedirectPolicy(),
         RetryPolicy(),
         ARMChallengeAuthenticationPolicy(credential, scope),
@@ -347,6 +346,90 @@ class Subscription:
     def checkable(self) -> bool:
         """Disabled and Deleted subscriptions keep no contacts worth reading."""
         return self.state not in ("Disabled", "Deleted")
+
+
+# The subscriptions list is read at this api-version: azure-mgmt-subscription 3.1.1 asks at
+# 2016-06-01, whose real answers carry no tenantId (it appears from 2020-01-01 on), so
+# --azure-tenant could not select anything on them.
+SUBSCRIPTIONS_API_VERSION = "2022-12-01"
+
+# How ARM refuses an api-version: NoRegisteredProviderFound for a resource provider's types
+# (securityContacts), InvalidApiVersionParameter for its own Microsoft.Resources endpoints.
+API_VERSION_REFUSALS = ("NoRegisteredProviderFound", "InvalidApiVersionParameter")
+_SUPPORTED_VERSIONS = re.compile(r"supported (?:api-)?versions are '([^']*)'", re.IGNORECASE)
+
+
+def supported_api_versions(message: str) -> tuple[str, ...] | None:
+    """The api-versions an ARM refusal says are supported, None when it does not say."""
+    match = _SUPPORTED_VERSIONS.search(message)
+    if match is None:
+        return None
+    return tuple(v.strip() for v in match.group(1).split(",") if v.strip())
+
+
+def fallback_api_version(message: str, refused: Iterable[str]) -> str | None:
+    """The newest securityContacts api-version this suite reads that ARM may still serve:
+    one the refusal's message lists as supported, or (when it lists none) the next one."""
+    supported = supported_api_versions(message)
+    return next(
+        (
+            version
+            for version in API_VERSIONS
+            if version not in refused and (supported is None or version in supported)
+        ),
+        None,
+    )
+
+
+class ApiVersionGate:
+    """The securityContacts api-version a run asks at first, learned from ARM once per run.
+
+    It starts at the newest version this suite reads. Until an answer shows which version the
+    endpoint serves, one read goes at a time (the others wait), so a cloud that lags public
+    Azure costs one refused request per run, not one per subscription. Once learned it never
+    changes: a later subscription that refuses it falls back on its own, and a subscription
+    that could be read at a newer version is never read at an older one for another's sake.
+    """
+
+    def __init__(self, start: str = API_VERSIONS[0]) -> None:
+        self.start = start
+        self._settled = False
+        self._probing = False
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def first_read(self) -> Iterator[None]:
+        """Around a subscription's first request(s): alone until the version is learned."""
+        with self._changed:
+            while self._probing and not self._settled:
+                self._changed.wait()
+            probe = not self._settled
+            self._probing = self._probing or probe
+        try:
+            yield
+        finally:
+            if probe:
+                with self._changed:
+                    self._probing = False
+                    self._changed.notify_all()
+
+    def served(self, version: str) -> None:
+        """ARM answered a request at `version` with something other than a refusal of it."""
+        with self._changed:
+            if not self._settled:
+                self.start = version
+                self._settled = True
+                self._changed.notify_all()
+
+
+def contacts_path(subscription_id: str, name: str | None = None) -> str:
+    """The path of a subscription's securityContacts list (or of the contact `name`).
+
+    ValueError when `subscription_id` is not a GUID: an id from an answer is never put in a
+    path unchecked (`x/../<other id>` would read another subscription's contacts).
+    """
+    path = f"/subscriptions/{guid(subscription_id)}/providers/Microsoft.Security/securityContacts"
+    return path if name is None else f"{path}/{name}"
 
 
 def _body_text(response: Any) -> str:
@@ -397,6 +480,174 @@ def _refusal(answer: RawResponse, subscription_id: str, what: str) -> Unverifiab
     )
 
 
+class TokenFailed(Unverifiable):
+    """The credential gave no token for a request."""
+
+
+# GET one URL (absolute, on the run's endpoint): the answer as received, also appended to the
+# log. Raises Unverifiable when no answer came (TokenFailed when there was no token to send).
+Get = Callable[[str, list[RawResponse]], RawResponse]
+
+
+class ContactReads:
+    """How a subscription's securityContacts are read, whatever answers them: the api-version
+    negotiation, the pages, and what makes an answer untrustworthy. The live reader gives it
+    ARM; a replay gives it an evidence bundle's recorded answers."""
+
+    def __init__(self, get: Get, endpoint: str, versions: ApiVersionGate | None = None) -> None:
+        self._get = get
+        self.endpoint = endpoint
+        self.versions = versions or ApiVersionGate()
+
+    def read(self, subscription_id: str) -> SecurityContacts:
+        """The subscription's security contacts, every page, normalized.
+
+        Raises Unverifiable when Azure's answer cannot be trusted; its `responses` are the
+        answers received.
+        """
+        log: list[RawResponse] = []
+        try:
+            return self._read(subscription_id, log)
+        except Unverifiable as exc:
+            exc.responses = tuple(log)
+            raise
+
+    def _read(self, subscription_id: str, log: list[RawResponse]) -> SecurityContacts:
+        try:
+            path = contacts_path(subscription_id)
+        except ValueError as exc:
+            raise Unverifiable(
+                f"not read: the subscriptions list gave it an id that is not a subscription ID "
+                f"({exc}), so no request was made for it"
+            ) from None
+        with self.versions.first_read():
+            api_version, answer = self._negotiate(path, log)
+        if answer.status == 200:
+            contacts = self._all_pages(answer, api_version, subscription_id, log)
+            return SecurityContacts(
+                subscription_id, api_version, tuple(contacts), responses=tuple(log)
+            )
+        code = _arm_error(answer.body)[0]
+        if answer.status == 409 and code == "MissingSubscriptionRegistration":
+            return SecurityContacts(subscription_id, api_version, (), False, responses=tuple(log))
+        raise _refusal(answer, subscription_id, "security contacts")
+
+    def _negotiate(self, path: str, log: list[RawResponse]) -> tuple[str, RawResponse]:
+        """The first answer that is not a refusal of its api-version, and that version.
+        At most one request per api-version this suite reads."""
+        version = self.versions.start
+        refused: list[str] = []
+        while True:
+            answer = self._get(f"{self.endpoint}{path}?api-version={version}", log)
+            code, message = _arm_error(answer.body) if answer.status == 400 else ("-", "")
+            if code not in API_VERSION_REFUSALS:
+                self.versions.served(version)
+                return version, answer
+            refused.append(version)
+            fallback = fallback_api_version(message, refused)
+            if fallback is None:
+                raise Unverifiable(
+                    "could not read security contacts: this ARM endpoint serves them at none of "
+                    f"the api-versions this suite reads ({', '.join(API_VERSIONS)}): "
+                    f"HTTP 400 {code}: {message}",
+                    status=400,
+                )
+            version = fallback
+
+    def _all_pages(
+        self,
+        answer: RawResponse,
+        api_version: str,
+        subscription_id: str,
+        log: list[RawResponse],
+    ) -> list[Contact]:
+        contacts: list[Contact] = []
+        seen: set[str] = set()
+        while True:
+            try:
+                page, next_link = contacts_from_page(_json(answer.body), api_version)
+            except MalformedResponse as exc:
+                raise Unverifiable(
+                    f"the securityContacts response (api-version {api_version}) is not the JSON "
+                    f"Azure documents: {exc}"
+                ) from None
+            contacts.extend(page)
+            if next_link is None:
+                return contacts
+            # The bearer token goes wherever nextLink points: only ever to this endpoint.
+            if not next_link.startswith(self.endpoint + "/") or next_link in seen:
+                raise Unverifiable(
+                    f"the securityContacts response has a nextLink that leaves {self.endpoint} "
+                    f"or repeats: {next_link}"
+                )
+            seen.add(next_link)
+            answer = self._get(next_link, log)
+            if answer.status != 200:
+                raise _refusal(answer, subscription_id, "the next page of security contacts")
+
+
+def read_many(
+    read: Callable[[str], SecurityContacts], subscription_ids: Iterable[str], concurrency: int
+) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
+    """Every subscription's contacts, read `concurrency` at a time, as each completes."""
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="contacts") as pool:
+        futures = {pool.submit(read, s): s for s in subscription_ids}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Unverifiable as exc:
+                yield futures[future], exc
+            except Exception as exc:  # one subscription's surprise is its own error
+                yield (
+                    futures[future],
+                    Unverifiable(
+                        f"reading its security contacts failed: {type(exc).__name__}: "
+                        f"{_first_line(exc)}"
+                    ),
+                )
+
+
+def subscription_from_json(item: Any, where: str) -> Subscription:
+    """One entry of the subscriptions list. An entry that is not an object makes the list
+    malformed (MalformedResponse); an id that is not a GUID is kept as given, so that its
+    cases say so, and is never put in a request."""
+    if not isinstance(item, dict):
+        raise MalformedResponse(f"{where} is {type(item).__name__}, expected an object")
+    raw_id = item.get("subscriptionId")
+    sub_id = raw_id if isinstance(raw_id, str) else "" if raw_id is None else json.dumps(raw_id)
+    name = item.get("displayName")
+    state = item.get("state")
+    tenant = item.get("tenantId")
+    return Subscription(
+        id=sub_id,
+        display_name=name if isinstance(name, str) and name else sub_id or "(no id)",
+        state=state if isinstance(state, str) else "Unknown",
+        tenant_id=tenant if isinstance(tenant, str) and tenant else None,
+    )
+
+
+def subscriptions_from_page(body: Any) -> tuple[list[Subscription], str | None]:
+    """The subscriptions of one list page, and its nextLink (None on the last page)."""
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        shape = type(body.get("value") if isinstance(body, dict) else body).__name__
+        raise MalformedResponse(f"expected an object with a 'value' list, got {shape}")
+    next_link = body.get("nextLink")
+    if next_link is not None and not isinstance(next_link, str):
+        raise MalformedResponse(f"'nextLink' is {type(next_link).__name__}, expected a string")
+    found = [subscription_from_json(v, f"value[{i}]") for i, v in enumerate(body["value"])]
+    return found, next_link or None
+
+
+def _send(client: Any, request: HttpRequest) -> HttpResponse:
+    """`request` through an Azure SDK management client's own pipeline (its policies, our
+    read-only ones included, and its transport). The generated clients hold that pipeline,
+    an azure-mgmt-core ARMPipelineClient with a public send_request, as `_client`: the
+    multi-API SecurityCenter offers no other way in (SubscriptionClient's `_send_request`
+    wraps the same call)."""
+    response: HttpResponse = client._client.send_request(request)
+    return response
+
+
 class ArmReader:
     """Read-only access to one ARM endpoint: subscriptions and their security contacts.
 
@@ -445,6 +696,7 @@ class ArmReader:
             ),
             transport=self._transport,
         )
+        self.contacts = ContactReads(self._get_contacts, self.endpoint)
 
     def close(self) -> None:
         self._subscription_client.close()
@@ -453,56 +705,62 @@ class ArmReader:
     def list_subscriptions(self) -> list[Subscription]:
         """Every subscription the identity can see (all pages), sorted by id.
 
-        Raises AuditError when the credential fails or ARM cannot be asked.
+        Raises AuditError when the credential fails, ARM cannot be asked, or the list is not
+        what Azure documents.
         """
-        try:
-            found = [
-                Subscription(
-                    id=str(s.subscription_id),
-                    display_name=str(s.display_name or s.subscription_id),
-                    state=str(s.state),
-                    # api-version 2016-06-01 has no tenantId in the model; ARM sends it anyway.
-                    tenant_id=(s.additional_properties or {}).get("tenantId"),
-                )
-                for s in self._subscription_client.subscriptions.list()
-            ]
-        except ClientAuthenticationError as exc:
-            if exc.response is not None:  # a token was sent and ARM refused it
-                code = exc.error.code if exc.error else "-"
+        url = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
+        found: list[Subscription] = []
+        seen: set[str] = set()
+        log: list[RawResponse] = []
+        while True:
+            try:
+                answer = self._get(self._subscription_client, url, log)
+            except TokenFailed as exc:
+                raise CredentialFailed(str(exc)) from None
+            except Unverifiable as exc:
+                raise AuditError(f"listing subscriptions: {exc}") from None
+            if answer.status == 401:
+                code = _arm_error(answer.body)[0]
                 raise CredentialFailed(
-                    f"ARM at {self.endpoint} refused the token: HTTP {exc.status_code} {code}"
+                    f"ARM at {self.endpoint} refused the token: HTTP {answer.status} {code}"
+                )
+            if answer.status != 200:
+                code, message = _arm_error(answer.body)
+                raise AuditError(
+                    f"listing subscriptions at {self.endpoint} failed: HTTP {answer.status} "
+                    f"{code}{': ' + message if message else ''}"
+                )
+            try:
+                page, next_link = subscriptions_from_page(_json(answer.body))
+            except MalformedResponse as exc:
+                raise AuditError(
+                    f"the subscriptions list from {self.endpoint} is not what Azure documents: "
+                    f"{exc}"
                 ) from None
-            raise CredentialFailed(f"could not get a token: {_first_line(exc)}") from None
-        except HttpResponseError as exc:
-            code = exc.error.code if exc.error else "-"
-            raise AuditError(
-                f"listing subscriptions at {self.endpoint} failed: HTTP {exc.status_code} "
-                f"{code}: {_first_line(exc)}"
-            ) from None
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise AuditError(
-                f"could not reach ARM at {self.endpoint}: {_first_line(exc)}"
-            ) from None
-        return sorted(found, key=lambda s: s.id.lower())
+            found.extend(page)
+            if next_link is None:
+                return sorted(found, key=lambda s: s.id.lower())
+            if not next_link.startswith(self.endpoint + "/") or next_link in seen:
+                raise AuditError(
+                    f"the subscriptions list from {self.endpoint} has a nextLink that leaves "
+                    f"the endpoint or repeats: {next_link}"
+                )
+            seen.add(next_link)
+            url = next_link
 
-    def _get(self, url: str, log: list[RawResponse]) -> RawResponse:
+    def _get_contacts(self, url: str, log: list[RawResponse]) -> RawResponse:
+        return self._get(self._security_client, url, log)
+
+    def _get(self, client: Any, url: str, log: list[RawResponse]) -> RawResponse:
         """GET `url`: the answer as received, also appended to `log`. Whatever goes wrong
-        on the way makes only this subscription Unverifiable."""
+        on the way raises Unverifiable."""
         try:
-            response: HttpResponse = self._security_client._client.send_request(
-                HttpRequest("GET", url, headers={"Accept": "application/json"})
+            response = _send(
+                client, HttpRequest("GET", url, headers={"Accept": "application/json"})
             )
             answer = self._recorded(url, response)
         except ClientAuthenticationError as exc:
-            raise Unverifiable(f"could not get a token: {_first_line(exc)}") from None
-        except DecodeError as exc:  # the pipeline already refused a body labelled JSON
-            if exc.response is not None:
-                log.append(self._recorded(url, exc.response))
-            status = exc.response.status_code if exc.response is not None else 200
-            raise Unverifiable(
-                f"the securityContacts response (HTTP {status}) is not the JSON Azure "
-                f"documents: {_first_line(exc)}"
-            ) from None
+            raise TokenFailed(f"could not get a token: {_first_line(exc)}") from None
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise Unverifiable(
                 f"could not reach ARM at {self.endpoint}: {_first_line(exc)}"
@@ -522,90 +780,14 @@ class ArmReader:
         )
 
     def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
-        """The subscription's security contacts, every page, normalized.
-
-        Asks at 2023-12-01-preview and falls back to 2020-01-01-preview where a cloud
-        rejects that version. Raises Unverifiable when Azure's answer cannot be trusted.
-        """
-        log: list[RawResponse] = []
-        try:
-            return self._read(subscription_id, log)
-        except Unverifiable as exc:
-            exc.responses = tuple(log)
-            raise
-
-    def _read(self, subscription_id: str, log: list[RawResponse]) -> SecurityContacts:
-        path = f"/subscriptions/{subscription_id}/providers/Microsoft.Security/securityContacts"
-        for api_version in (API_2023, API_2020):
-            answer = self._get(f"{self.endpoint}{path}?api-version={api_version}", log)
-            if answer.status == 200:
-                contacts = self._all_pages(answer, api_version, subscription_id, log)
-                return SecurityContacts(
-                    subscription_id, api_version, tuple(contacts), responses=tuple(log)
-                )
-            code = _arm_error(answer.body)[0]
-            if answer.status == 400 and code == "InvalidApiVersionParameter":
-                continue
-            if answer.status == 409 and code == "MissingSubscriptionRegistration":
-                return SecurityContacts(
-                    subscription_id, api_version, (), False, responses=tuple(log)
-                )
-            raise _refusal(answer, subscription_id, "security contacts")
-        raise Unverifiable(
-            f"could not read security contacts: ARM rejected api-versions {API_2023} and "
-            f"{API_2020} (400 InvalidApiVersionParameter)"
-        )
+        """The subscription's security contacts (see ContactReads.read)."""
+        return self.contacts.read(subscription_id)
 
     def read_many(
         self, subscription_ids: Iterable[str]
     ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
         """Every subscription's contacts, read `concurrency` at a time, as each completes."""
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="contacts") as pool:
-            futures = {pool.submit(self.read_security_contacts, s): s for s in subscription_ids}
-            for future in as_completed(futures):
-                try:
-                    yield futures[future], future.result()
-                except Unverifiable as exc:
-                    yield futures[future], exc
-                except Exception as exc:  # one subscription's surprise is its own error
-                    yield (
-                        futures[future],
-                        Unverifiable(
-                            f"reading its security contacts failed: {type(exc).__name__}: "
-                            f"{_first_line(exc)}"
-                        ),
-                    )
-
-    def _all_pages(
-        self,
-        answer: RawResponse,
-        api_version: str,
-        subscription_id: str,
-        log: list[RawResponse],
-    ) -> list[Contact]:
-        contacts: list[Contact] = []
-        seen: set[str] = set()
-        while True:
-            try:
-                page, next_link = contacts_from_page(_json(answer.body), api_version)
-            except MalformedResponse as exc:
-                raise Unverifiable(
-                    f"the securityContacts response (api-version {api_version}) is not the JSON "
-                    f"Azure documents: {exc}"
-                ) from None
-            contacts.extend(page)
-            if next_link is None:
-                return contacts
-            # The bearer token goes wherever nextLink points: only ever to this endpoint.
-            if not next_link.startswith(self.endpoint + "/") or next_link in seen:
-                raise Unverifiable(
-                    f"the securityContacts response has a nextLink that leaves {self.endpoint} "
-                    f"or repeats: {next_link}"
-                )
-            seen.add(next_link)
-            answer = self._get(next_link, log)
-            if answer.status != 200:
-                raise _refusal(answer, subscription_id, "the next page of security contacts")
+        return read_many(self.contacts.read, subscription_ids, self.concurrency)
 
 
 def _json(body: str) -> Any:
@@ -689,7 +871,7 @@ def _write_hint(status: int, code: str, subscription_id: str) -> str:
             "Defender for Cloud was never set up on this subscription: run `az provider register "
             f"--namespace Microsoft.Security --subscription {subscription_id}`, then rerun"
         )
-    if status == 400 and code == "InvalidApiVersionParameter":
+    if status == 400 and code in API_VERSION_REFUSALS:
         return "This cloud does not accept the api-version the contact was read or saved with"
     return _unverifiable_hint(status, subscription_id)
 
@@ -747,11 +929,6 @@ class ArmWriter:
             response: HttpResponse = self._client._client.send_request(request)
         except ClientAuthenticationError as exc:
             raise WriteFailed(f"could not get a token: {_first_line(exc)}") from None
-        except DecodeError as exc:
-            raise WriteFailed(
-                f"the answer to {method} securityContacts/{SECURITY_CONTACT_NAME} is not the "
-                f"JSON Azure documents: {_first_line(exc)}"
-            ) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
             maybe = "" if method == "GET" else " (the change may or may not have been made)"
             raise WriteFailed(

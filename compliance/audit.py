@@ -18,10 +18,11 @@ from compliance.arm import (
     Unverifiable,
     make_credential,
 )
-from compliance.contacts import Contact, RawResponse, SecurityContacts
+from compliance.contacts import Contact, RawResponse, SecurityContacts, UnknownValue
 
 if TYPE_CHECKING:
     from compliance.emulator import ArmEmulator
+    from compliance.evidence import RecordedReader
 
 
 # Measured with bench/run.py --sweep (N=1000, 50 ms per request, 2 cores): 16 reads the
@@ -80,9 +81,11 @@ def select_subscriptions(found: list[Subscription], settings: Settings) -> list[
     return selected
 
 
-def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
-    """Sequences back as the tuples the frozen models hold (serializers return lists)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+def _contact(fields: dict[str, Any]) -> Contact:
+    """A Contact from its asdict() form (sequences come back as lists)."""
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    values["unknown"] = tuple(UnknownValue(**u) for u in fields.get("unknown", ()))
+    return Contact(**values)
 
 
 class Audit:
@@ -91,7 +94,7 @@ class Audit:
         self.replay = replay  # an evidence bundle to re-run offline, instead of Azure
         self.cloud = CLOUDS[settings.cloud]
         self.visible_count = 0
-        self._reader: ArmReader | None = None
+        self._reader: ArmReader | RecordedReader | None = None
         self._emulator: ArmEmulator | None = None
         self._found: list[Subscription] = []  # every visible subscription, as listed
         self._subscriptions: list[Subscription] | None = None
@@ -104,7 +107,7 @@ class Audit:
             return self._reader.endpoint
         return (self.settings.arm_endpoint or self.cloud.arm_endpoint).rstrip("/")
 
-    def _arm(self) -> ArmReader:
+    def _arm(self) -> ArmReader | RecordedReader:
         if self._reader is None:
             if self.replay is not None:
                 from compliance.evidence import RecordedReader
@@ -185,6 +188,11 @@ class Audit:
         """Who the audit ran as, from the token's claims (empty until the first request)."""
         return self._reader.identity if self._reader is not None else self._identity
 
+    def served_api_version(self) -> str | None:
+        """The securityContacts api-version this run learned the endpoint serves (None
+        before the first read)."""
+        return self._reader.contacts.versions.start if self._reader is not None else None
+
     def api_versions(self) -> list[str]:
         """The securityContacts api-versions the answers came at."""
         return sorted(
@@ -219,7 +227,7 @@ class Audit:
             if "unverifiable" in value:
                 audit._contacts[key] = Unverifiable(value["unverifiable"], responses)
                 continue
-            contacts = tuple(Contact(**_tuples(c)) for c in value["contacts"])
+            contacts = tuple(_contact(c) for c in value["contacts"])
             audit._contacts[key] = SecurityContacts(
                 **{**value, "contacts": contacts, "responses": responses}
             )
@@ -230,7 +238,7 @@ class Audit:
         key = subscription.id.lower()
         if key not in self._contacts:
             try:
-                self._contacts[key] = self._arm().read_security_contacts(subscription.id)
+                self._contacts[key] = self._arm().contacts.read(subscription.id)
             except Unverifiable as exc:
                 self._contacts[key] = exc
         result = self._contacts[key]

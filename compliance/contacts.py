@@ -4,7 +4,11 @@ Defender for Cloud has answered in three shapes over the years (2017-08-01-previ
 2020-01-01-preview, 2023-12-01-preview). Checks never look at raw JSON: they read
 :class:`Contact`, which :func:`normalize_contacts` builds from whichever shape came back.
 Anything that is not the documented shape raises :class:`MalformedResponse`, because a
-check that guesses could pass a subscription it never really saw.
+check that guesses could pass a subscription it never really saw. Two things real ARM sends
+are not errors, though the specification's examples never show them: the 2020-01-01-preview
+list as a bare JSON array, and `minimalSeverity: ""` (not set) when alert emails are off. And
+the specification marks the enums extensible (`modelAsString`): a value this suite does not
+know is kept as an :class:`UnknownValue`, so that only the controls that read it are affected.
 """
 
 from __future__ import annotations
@@ -31,6 +35,22 @@ RISK_LEVELS = ("Low", "Medium", "High", "Critical")
 
 class MalformedResponse(ValueError):
     """The body is not the securityContacts JSON that Azure documents."""
+
+
+@dataclass(frozen=True)
+class UnknownValue:
+    """A value of an extensible enum that this suite does not know: Azure may have added it.
+
+    The setting it stands for reads as not set (None), and a control whose verdict depends on
+    it is not verifiable rather than guessed.
+    """
+
+    setting: str  # the Contact field it would have set (or "notifications_sources")
+    where: str  # its place in the answer, e.g. value[0].properties.alertNotifications.state
+    value: str
+
+    def describe(self) -> str:
+        return f"{self.where} is {self.value!r}, a value this suite does not know"
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,11 @@ class Contact:
     notify_roles_enabled: bool | None = None
     notify_roles: tuple[str, ...] = ()
     attack_path_minimal_risk: str | None = None
+    unknown: tuple[UnknownValue, ...] = ()
+
+    def unknown_for(self, *settings: str) -> UnknownValue | None:
+        """The first value this suite does not know among `settings`, None if there is none."""
+        return next((u for u in self.unknown if u.setting in settings), None)
 
     @property
     def valid_addresses(self) -> tuple[str, ...]:
@@ -104,35 +129,59 @@ def _optional(props: Mapping[str, Any], key: str, kind: type, where: str) -> Any
     return None if value is None else _expect(value, kind, f"{where}.{key}")
 
 
-def _level(value: str | None, levels: tuple[str, ...], where: str) -> str | None:
-    if value is not None and value not in levels:
-        raise MalformedResponse(f"{where} is {value!r}, expected one of {', '.join(levels)}")
-    return value
+class _Enums:
+    """Reads a contact's extensible enums, keeping every value it does not know."""
 
+    def __init__(self) -> None:
+        self.unknown: list[UnknownValue] = []
 
-def _on_off(value: str | None, where: str) -> bool | None:
-    if value is None:
-        return None
-    if value not in ("On", "Off"):
-        raise MalformedResponse(f"{where} is {value!r}, expected 'On' or 'Off'")
-    return value == "On"
+    def keep(self, setting: str, where: str, value: str) -> None:
+        self.unknown.append(UnknownValue(setting, where, value))
 
+    def level(
+        self, value: str | None, levels: tuple[str, ...], setting: str, where: str
+    ) -> str | None:
+        if value is None or value == "":  # real ARM's "" at 2020-01-01-preview: not set
+            return None
+        if value not in levels:
+            self.keep(setting, where, value)
+            return None
+        return value
 
-def _roles(props: Mapping[str, Any], where: str) -> tuple[bool | None, tuple[str, ...]]:
-    by_role = _optional(props, "notificationsByRole", dict, where)
-    if by_role is None:
-        return None, ()
-    where = f"{where}.notificationsByRole"
-    roles = _optional(by_role, "roles", list, where) or []
-    for i, role in enumerate(roles):
-        _expect(role, str, f"{where}.roles[{i}]")
-    return _on_off(_optional(by_role, "state", str, where), f"{where}.state"), tuple(roles)
+    def on_off(self, value: str | None, setting: str, where: str) -> bool | None:
+        if value is None:
+            return None
+        if value not in ("On", "Off"):
+            self.keep(setting, where, value)
+            return None
+        return value == "On"
+
+    def roles(self, props: Mapping[str, Any], where: str) -> tuple[bool | None, tuple[str, ...]]:
+        by_role = _optional(props, "notificationsByRole", dict, where)
+        if by_role is None:
+            return None, ()
+        where = f"{where}.notificationsByRole"
+        roles = _optional(by_role, "roles", list, where) or []
+        for i, role in enumerate(roles):
+            _expect(role, str, f"{where}.roles[{i}]")
+        state = self.on_off(
+            _optional(by_role, "state", str, where), "notify_roles_enabled", f"{where}.state"
+        )
+        # Roles are an extensible enum too, but only "Owner" is ever looked for.
+        return state, tuple(roles)
 
 
 def _contact_2017(name: str, props: Mapping[str, Any], where: str) -> Contact:
-    to_admins = _on_off(_optional(props, "alertsToAdmins", str, where), f"{where}.alertsToAdmins")
-    alerts = _on_off(
-        _optional(props, "alertNotifications", str, where), f"{where}.alertNotifications"
+    enums = _Enums()
+    to_admins = enums.on_off(
+        _optional(props, "alertsToAdmins", str, where),
+        "notify_roles_enabled",
+        f"{where}.alertsToAdmins",
+    )
+    alerts = enums.on_off(
+        _optional(props, "alertNotifications", str, where),
+        "alert_notifications",
+        f"{where}.alertNotifications",
     )
     return Contact(
         name=name,
@@ -144,32 +193,37 @@ def _contact_2017(name: str, props: Mapping[str, Any], where: str) -> Contact:
         notify_roles_enabled=to_admins,
         # 2017's "alertsToAdmins" mails the subscription's admins and owners.
         notify_roles=("Owner",) if to_admins else (),
+        unknown=tuple(enums.unknown),
     )
 
 
 def _contact_2020(name: str, props: Mapping[str, Any], where: str) -> Contact:
+    enums = _Enums()
     alerts = _optional(props, "alertNotifications", dict, where) or {}
-    roles_on, roles = _roles(props, where)
+    at = f"{where}.alertNotifications"
+    roles_on, roles = enums.roles(props, where)
     return Contact(
         name=name,
         addresses=split_addresses(_optional(props, "emails", str, where) or ""),
         phone=_optional(props, "phone", str, where),
-        alert_notifications=_on_off(
-            _optional(alerts, "state", str, f"{where}.alertNotifications"),
-            f"{where}.alertNotifications.state",
+        alert_notifications=enums.on_off(
+            _optional(alerts, "state", str, at), "alert_notifications", f"{at}.state"
         ),
-        alert_minimal_severity=_level(
-            _optional(alerts, "minimalSeverity", str, f"{where}.alertNotifications"),
+        alert_minimal_severity=enums.level(
+            _optional(alerts, "minimalSeverity", str, at),
             SEVERITIES,
-            f"{where}.alertNotifications.minimalSeverity",
+            "alert_minimal_severity",
+            f"{at}.minimalSeverity",
         ),
         notify_roles_enabled=roles_on,
         notify_roles=roles,
+        unknown=tuple(enums.unknown),
     )
 
 
 def _contact_2023(name: str, props: Mapping[str, Any], where: str) -> Contact:
-    roles_on, roles = _roles(props, where)
+    enums = _Enums()
+    roles_on, roles = enums.roles(props, where)
     sources = _optional(props, "notificationsSources", list, where) or []
     alert_severity: str | None = None
     attack_path_risk: str | None = None
@@ -180,15 +234,21 @@ def _contact_2023(name: str, props: Mapping[str, Any], where: str) -> Contact:
         kind = _expect(source.get("sourceType"), str, f"{at}.sourceType")
         if kind == "Alert":
             alert_source = True
-            alert_severity = _level(
-                _optional(source, "minimalSeverity", str, at), SEVERITIES, f"{at}.minimalSeverity"
+            alert_severity = enums.level(
+                _optional(source, "minimalSeverity", str, at),
+                SEVERITIES,
+                "alert_minimal_severity",
+                f"{at}.minimalSeverity",
             )
         elif kind == "AttackPath":
-            attack_path_risk = _level(
+            attack_path_risk = enums.level(
                 _optional(source, "minimalRiskLevel", str, at),
                 RISK_LEVELS,
+                "attack_path_minimal_risk",
                 f"{at}.minimalRiskLevel",
             )
+        else:  # a source Azure added since: it could be what a control looks for, renamed
+            enums.keep("notifications_sources", f"{at}.sourceType", kind)
     return Contact(
         name=name,
         addresses=split_addresses(_optional(props, "emails", str, where) or ""),
@@ -199,6 +259,7 @@ def _contact_2023(name: str, props: Mapping[str, Any], where: str) -> Contact:
         notify_roles_enabled=roles_on,
         notify_roles=roles,
         attack_path_minimal_risk=attack_path_risk,
+        unknown=tuple(enums.unknown),
     )
 
 
@@ -218,10 +279,18 @@ def normalize_contact(item: Any, api_version: str, where: str = "contact") -> Co
 
 
 def contacts_from_page(body: Any, api_version: str) -> tuple[list[Contact], str | None]:
-    """The contacts of one list page and the page's `nextLink` (None on the last page)."""
-    _expect(body, dict, "response body")
-    values = _expect(body.get("value"), list, "response body 'value'")
-    next_link = _optional(body, "nextLink", str, "response body")
+    """The contacts of one list page and the page's `nextLink` (None on the last page).
+
+    The specification's page is `{"value": [...], "nextLink": ...}`; real ARM answers
+    2020-01-01-preview with a bare JSON array (azure-rest-api-specs #29458), taken here at
+    any api-version as the one and last page.
+    """
+    if isinstance(body, list):
+        values, next_link = body, None
+    else:
+        _expect(body, (dict, list), "response body")
+        values = _expect(body.get("value"), list, "response body 'value'")
+        next_link = _optional(body, "nextLink", str, "response body")
     contacts = [normalize_contact(v, api_version, f"value[{i}]") for i, v in enumerate(values)]
     return contacts, next_link or None
 

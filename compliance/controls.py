@@ -19,6 +19,7 @@ from compliance.contacts import (
     SEVERITIES,
     Contact,
     SecurityContacts,
+    UnknownValue,
     address_problem,
 )
 
@@ -44,6 +45,9 @@ class Verdict:
     compliant: bool
     reason: str
     remediation: str = ""
+    # False when the answer holds a value this suite does not know, and the verdict depends
+    # on it: the case is an error (not verifiable), never a pass or a guessed failure.
+    verifiable: bool = True
 
     @property
     def message(self) -> str:
@@ -154,23 +158,43 @@ def _no_contact(read: SecurityContacts) -> str | None:
     return None
 
 
+# What a control makes of one contact: None when it passes, why not, or the unknown value
+# that leaves it undecided.
+Problem = Callable[[Contact], str | UnknownValue | None]
+
+
 def _judge(
     control: Control,
     read: SecurityContacts,
     policy: Policy,
-    problem: Callable[[Contact], str | None],
+    problem: Problem,
     passed: Callable[[Contact], str],
 ) -> Verdict:
-    """Pass on the first contact that is not disabled and has no `problem`; else list them."""
+    """Pass on the first contact that is not disabled and has no `problem`. Otherwise fail
+    listing them, unless a contact's problem is a value this suite does not know: then the
+    verdict could go either way, and is not verifiable."""
     missing = _no_contact(read)
     if missing:
         return Verdict(False, missing, remediation(control, read, policy))
-    problems = []
+    problems: list[str] = []
+    unknown: list[str] = []
     for contact in read.contacts:
         why = "is disabled (isEnabled: false)" if contact.disabled else problem(contact)
         if why is None:
             return Verdict(True, f"security contact '{contact.name}' {passed(contact)}")
-        problems.append(f"security contact '{contact.name}' {why}")
+        if isinstance(why, UnknownValue):
+            unknown.append(f"security contact '{contact.name}': {why.describe()}")
+        else:
+            problems.append(f"security contact '{contact.name}' {why}")
+    if unknown:
+        return Verdict(
+            False,
+            "; ".join(unknown) + " (Azure may have added it since), and the verdict depends on it",
+            f"  Check the setting in the portal: Microsoft Defender for Cloud > Environment "
+            f"settings > subscription {read.subscription_id} > Email notifications. A newer "
+            "version of this suite may know the value.",
+            verifiable=False,
+        )
     return Verdict(False, "; ".join(problems), remediation(control, read, policy))
 
 
@@ -232,11 +256,17 @@ def evaluate_alert_severity(read: SecurityContacts, policy: Policy = BENCHMARK_O
     """Alert emails are on, from the policy's minimal severity (High by default) or lower."""
     threshold = policy.min_alert_severity
 
-    def problem(c: Contact) -> str | None:
+    def problem(c: Contact) -> str | UnknownValue | None:
         if not c.alert_notifications:
-            return "has alert notifications turned off"
+            return (
+                c.unknown_for("alert_notifications", "notifications_sources")
+                or "has alert notifications turned off"
+            )
         if c.alert_minimal_severity is None:
-            return "has alert notifications on but no minimal severity"
+            return (
+                c.unknown_for("alert_minimal_severity")
+                or "has alert notifications on but no minimal severity"
+            )
         if not _at_least(c.alert_minimal_severity, threshold, SEVERITIES):
             return (
                 f"is notified only from severity {c.alert_minimal_severity}; "
@@ -258,9 +288,11 @@ def evaluate_owner_notifications(
 ) -> Verdict:
     """Alert emails also go to the subscription's Owners."""
 
-    def problem(c: Contact) -> str | None:
+    def problem(c: Contact) -> str | UnknownValue | None:
         if not c.notify_roles_enabled:
-            return "does not notify by role (notificationsByRole.state is not On)"
+            return c.unknown_for("notify_roles_enabled") or (
+                "does not notify by role (notificationsByRole.state is not On)"
+            )
         if "Owner" not in c.notify_roles:
             roles = ", ".join(c.notify_roles) or "none"
             return f"notifies roles {roles}, not Owner"
@@ -288,10 +320,13 @@ def evaluate_attack_path(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY
             "waiver for control attack_path_notifications until it does.",
         )
 
-    def problem(c: Contact) -> str | None:
+    def problem(c: Contact) -> str | UnknownValue | None:
         risk = c.attack_path_minimal_risk
         if risk is None:
-            return "has no attack path notifications"
+            return (
+                c.unknown_for("attack_path_minimal_risk", "notifications_sources")
+                or "has no attack path notifications"
+            )
         if not _at_least(risk, threshold, RISK_LEVELS):
             return f"is notified only from attack path risk {risk}; required: {threshold} or lower"
         return None

@@ -10,13 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from compliance.arm import ArmReader, Subscription, Throttle, Unverifiable
-from compliance.contacts import RawResponse
+from compliance.arm import (
+    ApiVersionGate,
+    ContactReads,
+    Subscription,
+    Throttle,
+    Unverifiable,
+    read_many,
+)
+from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts
 from compliance.reports import redact
 
 EVIDENCE_SCHEMA = "azure-security-contacts/evidence/v1"
@@ -109,18 +116,25 @@ def recorded_reads(
     }
 
 
-class RecordedReader(ArmReader):
-    """ArmReader over a bundle: the same decisions on the same answers, with no credential
-    and no network, so a replay gives every case the outcome the recorded run gave it."""
+class RecordedReader:
+    """The audit's reader over a bundle: its subscriptions list, and its answers given to the
+    same ContactReads decisions a live run makes, with no credential and no network, so a
+    replay gives every case the outcome the recorded run gave it."""
+
+    concurrency = 1
 
     def __init__(self, bundle: Mapping[str, Any]) -> None:
-        self.endpoint = str(bundle["run"].get("arm_endpoint", "")).rstrip("/")
-        self.concurrency = 1
+        run = bundle["run"]
+        self.endpoint = str(run.get("arm_endpoint", "")).rstrip("/")
         self.throttle = Throttle(1)
-        self.identity = dict(bundle["run"].get("identity_claims") or {})
+        self.identity = dict(run.get("identity_claims") or {})
         self._subscriptions = recorded_subscriptions(bundle)
         self._reads = recorded_reads(bundle)
         self._lock = threading.Lock()
+        # Ask first at the api-version the recorded run learned, as it did after its first
+        # read (bundles written before it was recorded always started at the newest).
+        versions = ApiVersionGate(run.get("served_api_version") or API_VERSIONS[0])
+        self.contacts = ContactReads(self._get, self.endpoint, versions)
 
     def close(self) -> None:
         pass
@@ -128,15 +142,23 @@ class RecordedReader(ArmReader):
     def list_subscriptions(self) -> list[Subscription]:
         return sorted(self._subscriptions, key=lambda s: s.id.lower())
 
+    def read_many(
+        self, subscription_ids: Iterable[str]
+    ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
+        return read_many(self.contacts.read, subscription_ids, self.concurrency)
+
     def _get(self, url: str, log: list[RawResponse]) -> RawResponse:
-        subscription_id = url.removeprefix(self.endpoint).split("/")[2].lower()
+        """The recorded answer to GET `url`, each used once; Unverifiable when the bundle
+        holds none (with the reason the recorded run gave, when it gave one)."""
+        path = url.removeprefix(self.endpoint)
+        subscription_id = path.split("/")[2].lower()
         with self._lock:
             answers, unverifiable = self._reads.get(subscription_id, ([], None))
-            if not answers:
+            raw = next((a for a in answers if a.path == path), None)
+            if raw is None:
                 raise Unverifiable(
-                    unverifiable
-                    or f"the evidence bundle holds no answer for subscription {subscription_id}"
+                    unverifiable or f"the evidence bundle holds no answer to GET {path}"
                 )
-            raw = answers.pop(0)
+            answers.remove(raw)
         log.append(raw)
         return raw

@@ -34,6 +34,7 @@ from compliance.controls import (
     NEWEST_CIS_VERSION,
     Control,
     Policy,
+    Verdict,
 )
 from compliance.evidence import EvidenceError, load_bundle, make_bundle, write_bundle
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
@@ -68,6 +69,7 @@ class Run:
 
 
 RUN = pytest.StashKey[Run]()
+VERDICT = pytest.StashKey[Verdict]()
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 
@@ -576,6 +578,23 @@ def policy(request: pytest.FixtureRequest) -> Policy:
     return request.config.stash[RUN].policy
 
 
+@pytest.fixture
+def verdict(
+    request: pytest.FixtureRequest, security_contacts: SecurityContacts, policy: Policy
+) -> Verdict:
+    """The verdict of the requesting check's control on its subscription, judged once.
+
+    A verdict that depends on a value this suite does not know is raised here, in setup:
+    the case is an error (not verifiable), never a pass.
+    """
+    control = CONTROLS[request.node.originalname]
+    judged = control.evaluate(security_contacts, policy)
+    request.node.stash[VERDICT] = judged
+    if not judged.verifiable:
+        raise Unverifiable(f"{judged.reason}\n{judged.remediation}", security_contacts.responses)
+    return judged
+
+
 def _verdict(
     report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None
 ) -> str | None:
@@ -617,16 +636,19 @@ def _finding(
     """The case as one finding (plain data: it crosses from xdist workers intact)."""
     run = item.config.stash[RUN]
     read = getattr(item, "funcargs", {}).get("security_contacts")
+    judged = item.stash.get(VERDICT, None)
     remediation = ""
     responses: tuple[Any, ...] = ()
     error = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(error, Unverifiable):
+    if judged is not None and not judged.verifiable:
+        reason = f"could not be verified: {judged.reason}"
+        remediation = judged.remediation
+    elif isinstance(error, Unverifiable):
         reason = f"could not be verified: {error}"
         responses = error.responses
     elif verdict == "not_verifiable":  # the check itself broke before reaching a verdict
         reason = f"could not be verified: the check failed: {type(error).__name__}: {error}"
-    elif isinstance(read, SecurityContacts):
-        judged = control.evaluate(read, run.policy)
+    elif judged is not None:
         reason = judged.reason
         remediation = "" if judged.compliant else judged.remediation
     else:  # a skip: (path, line, message)
@@ -784,6 +806,7 @@ class _Reporting:
         facts = {
             **facts,
             "identity_claims": run.audit.identity,
+            "served_api_version": run.audit.served_api_version(),
             "demo": run.demo_defaults,
             "ended": reports.now(),
         }

@@ -43,8 +43,9 @@ def subscription(sub_id: str, name: str | None = None, **extra: Any) -> dict[str
     return entry
 
 
-def tenant(*subscriptions: dict[str, Any], tenant_id: str = TENANT_ID) -> Tenant:
-    return tenant_from_json({"tenantId": tenant_id, "subscriptions": list(subscriptions)})
+def tenant(*subscriptions: dict[str, Any], tenant_id: str = TENANT_ID, **extra: Any) -> Tenant:
+    """A tenant of `subscriptions`; `extra` are tenant-file keys (e.g. servedApiVersions)."""
+    return tenant_from_json({"tenantId": tenant_id, "subscriptions": list(subscriptions), **extra})
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +61,7 @@ def arm(arm_emulator: ArmEmulator) -> Iterator[ArmEmulator]:
     arm_emulator.clear()
     arm_emulator.latency = 0.0
     arm_emulator.subscriptions_page_size = arm_emulator.contacts_page_size = 100
+    arm_emulator.subscriptions_body = None
     yield arm_emulator
     arm_emulator.check()
 

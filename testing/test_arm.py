@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from azure.core.rest import HttpRequest
 
-from compliance.arm import CLOUDS, ArmReader, AuditError, CredentialFailed, Unverifiable
-from compliance.contacts import API_2020, API_2023
+from compliance.arm import (
+    CLOUDS,
+    ArmReader,
+    AuditError,
+    CredentialFailed,
+    Unverifiable,
+    fallback_api_version,
+)
+from compliance.contacts import API_2017, API_2020, API_2023
 from compliance.emulator import ArmEmulator, Fault
 from compliance.emulator.server import EmulatorCredential
 from conftest import TENANT_ID, subscription, tenant
@@ -38,6 +46,10 @@ def reader(arm: ArmEmulator) -> Iterator[ArmReader]:
 
 def contacts_requests(arm: ArmEmulator) -> list[tuple[str, str | None]]:
     return [(r.method, r.api_version) for r in arm.requests]
+
+
+def error_code(body: str) -> str:
+    return str(json.loads(body)["error"]["code"])
 
 
 # --- list_subscriptions ------------------------------------------------------------------
@@ -68,6 +80,67 @@ def test_list_subscriptions_all_pages_sorted(arm: ArmEmulator, reader: ArmReader
     assert [s.checkable for s in found] == [True, False, True]
     assert len(arm.requests) == 2  # two pages
     assert "$skiptoken" in arm.requests[1].query
+
+
+def test_list_subscriptions_asks_at_a_version_that_names_the_tenant(
+    arm: ArmEmulator, reader: ArmReader
+) -> None:
+    arm.load(tenant(subscription(SUB)))
+    (found,) = reader.list_subscriptions()
+    assert found.tenant_id == TENANT_ID
+    assert arm.requests[0].api_version == "2022-12-01"
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("<html>Sign in</html>", "the body is not JSON"),
+        ('{"value": "nope"}', "expected an object with a 'value' list, got str"),
+        ("[]", "expected an object with a 'value' list, got list"),
+        ('{"value": [null]}', "value[0] is NoneType, expected an object"),
+        ('{"value": [42]}', "value[0] is int, expected an object"),
+        ('{"value": [], "nextLink": 7}', "'nextLink' is int"),
+    ],
+    ids=["html", "value-a-string", "bare-array", "null-entry", "numeric-entry", "bad-next-link"],
+)
+def test_a_malformed_subscriptions_list_is_an_audit_error(
+    arm: ArmEmulator, reader: ArmReader, body: str, problem: str
+) -> None:
+    arm.subscriptions_body = body
+    with pytest.raises(AuditError, match=r"subscriptions list .* is not what Azure documents") as e:
+        reader.list_subscriptions()
+    assert problem in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"subscriptionId": "x/../" + SUB, "displayName": "Evil", "state": "Enabled"},
+         ("x/../" + SUB, "Evil", "Enabled")),
+        ({"displayName": "No id"}, ("", "No id", "Unknown")),
+        ({"subscriptionId": 42, "state": 7}, ("42", "42", "Unknown")),
+        ({"subscriptionId": SUB, "displayName": ["x"]}, (SUB, SUB, "Unknown")),
+    ],
+    ids=["traversal", "missing-id", "numeric-id", "name-not-text"],
+)  # fmt: skip
+def test_odd_subscription_entries_are_kept_as_given(
+    arm: ArmEmulator, reader: ArmReader, entry: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    arm.subscriptions_body = json.dumps({"value": [entry]})
+    (found,) = reader.list_subscriptions()
+    assert (found.id, found.display_name, found.state) == expected
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "repeat"])
+def test_subscriptions_next_link_elsewhere_or_repeating_is_refused(
+    arm: ArmEmulator, reader: ArmReader, where: str
+) -> None:
+    again = f"{arm.url}/subscriptions?api-version=2022-12-01"
+    link = "https://evil.example/subscriptions" if where == "elsewhere" else again
+    arm.subscriptions_body = json.dumps({"value": [], "nextLink": link})
+    with pytest.raises(AuditError, match="nextLink that leaves the endpoint or repeats"):
+        reader.list_subscriptions()
+    assert len(arm.requests) == (1 if where == "elsewhere" else 2)
 
 
 def test_list_subscriptions_refused_token(arm: ArmEmulator) -> None:
@@ -115,15 +188,101 @@ def test_falls_back_to_2020_when_2023_is_rejected(arm: ArmEmulator, reader: ArmR
     assert result.api_version == API_2020
     assert [c.addresses for c in result.contacts] == [("soc@contoso.com",)]
     assert contacts_requests(arm) == [("GET", API_2023), ("GET", API_2020)]
+    assert error_code(result.responses[0].body) == "NoRegisteredProviderFound"
 
 
-def test_both_versions_rejected_is_unverifiable(arm: ArmEmulator, reader: ArmReader) -> None:
-    arm.load(tenant(subscription(SUB, rejectApiVersions=[API_2023, API_2020])))
+def test_falls_back_to_2017_when_only_2017_is_served(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB), servedApiVersions=[API_2017]))
+    result = reader.read_security_contacts(SUB)
+    assert result.api_version == API_2017
+    assert [c.addresses for c in result.contacts] == [("soc@contoso.com",)]
+    # The refusal listed what the cloud serves: 2020 was never asked.
+    assert contacts_requests(arm) == [("GET", API_2023), ("GET", API_2017)]
+
+
+def test_refusal_without_a_list_tries_each_version_once(
+    arm: ArmEmulator, reader: ArmReader
+) -> None:
+    arm.load(tenant(subscription(SUB)))
+    refusal = Fault(400, "NoRegisteredProviderFound", "No registered resource provider.", times=2)
+    arm.fail(SUB, refusal)
+    result = reader.read_security_contacts(SUB)
+    assert result.api_version == API_2017
+    assert contacts_requests(arm) == [("GET", API_2023), ("GET", API_2020), ("GET", API_2017)]
+
+
+@pytest.mark.parametrize("code", ["NoRegisteredProviderFound", "InvalidApiVersionParameter"])
+def test_every_version_refused_is_unverifiable(
+    arm: ArmEmulator, reader: ArmReader, code: str
+) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(400, code, "The supported api-versions are '2015-06-01-preview'."))
     with pytest.raises(Unverifiable) as caught:
         reader.read_security_contacts(SUB)
-    assert API_2023 in str(caught.value)
-    assert API_2020 in str(caught.value)
-    assert contacts_requests(arm) == [("GET", API_2023), ("GET", API_2020)]
+    message = str(caught.value)
+    assert f"none of the api-versions this suite reads ({API_2023}, {API_2020}, {API_2017})" in (
+        message
+    )
+    assert f"HTTP 400 {code}" in message
+    assert "2015-06-01-preview" in message
+    assert contacts_requests(arm) == [("GET", API_2023)]  # nothing it lists is readable
+
+
+@pytest.mark.parametrize(
+    ("message", "refused", "expected"),
+    [
+        ("The supported api-versions are '2017-08-01-preview, 2020-01-01-preview'.", [API_2023],
+         API_2020),
+        ("The supported api-versions are '2017-08-01-preview'. The supported locations are "
+         "'westeurope'.", [API_2023], API_2017),
+        ("The supported versions are '2020-01-01-preview,2023-12-01-preview'.", [API_2020],
+         API_2023),
+        ("The supported api-versions are '2024-01-01'.", [API_2023], None),
+        ("Something else.", [API_2023], API_2020),
+        ("Something else.", [API_2023, API_2020], API_2017),
+        ("Something else.", [API_2023, API_2020, API_2017], None),
+    ],
+)  # fmt: skip
+def test_fallback_api_version(message: str, refused: list[str], expected: str | None) -> None:
+    assert fallback_api_version(message, refused) == expected
+
+
+def test_a_run_learns_the_served_version_once(arm: ArmEmulator) -> None:
+    """A cloud that serves only 2020: one refused request in the whole run, whatever the
+    concurrency, and every subscription judged."""
+    ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(40)]
+    arm.load(tenant(*(subscription(i) for i in ids), servedApiVersions=[API_2017, API_2020]))
+    arm.latency = 0.01
+    reader = ArmReader(arm.credential(), CLOUDS["AzureCloud"], arm.url, arm.ca_path, concurrency=16)
+    try:
+        results = dict(reader.read_many(ids))
+    finally:
+        reader.close()
+    assert all(r.api_version == API_2020 for r in results.values())  # type: ignore[union-attr]
+    assert contacts_requests(arm).count(("GET", API_2023)) == 1
+    assert contacts_requests(arm).count(("GET", API_2020)) == len(ids)
+
+
+def test_a_later_refusal_falls_back_for_that_subscription_only(arm: ArmEmulator) -> None:
+    first, legacy, last = (f"{i}0000000-0000-4000-8000-000000000000" for i in (1, 2, 3))
+    arm.load(tenant(subscription(first), subscription(legacy, rejectApiVersions=[API_2023]),
+                    subscription(last)))  # fmt: skip
+    reader = make_reader(arm)
+    try:
+        versions = [reader.read_security_contacts(s).api_version for s in (first, legacy, last)]
+    finally:
+        reader.close()
+    assert versions == [API_2023, API_2020, API_2023]
+
+
+@pytest.mark.parametrize("bad_id", ["x/../" + SUB, "#x", "/x", "%2e%2e", "", "None"])
+def test_an_id_that_is_not_a_guid_is_never_requested(
+    arm: ArmEmulator, reader: ArmReader, bad_id: str
+) -> None:
+    arm.load(tenant(subscription(SUB)))
+    with pytest.raises(Unverifiable, match=r"not a subscription ID.*no request was made"):
+        reader.read_security_contacts(bad_id)
+    assert arm.requests == []
 
 
 def test_unregistered_defender_is_not_registered(arm: ArmEmulator, reader: ArmReader) -> None:
@@ -191,7 +350,7 @@ def test_repeating_next_link_is_refused(arm: ArmEmulator, reader: ArmReader) -> 
         (Fault(status=500, retry_after=0.01), "HTTP 500 InternalServerError"),
         (Fault(status=400, body='{"message": "no error object"}'), "HTTP 400 -"),
         # Answers that are not JSON keep their status in the message.
-        (Fault(status=400, body="<html>x</html>"), r"HTTP 400\) is not the JSON"),
+        (Fault(status=400, body="<html>x</html>"), "HTTP 400 -: <html>x</html>"),
         (
             Fault(status=200, body="<html>x</html>", content_type="text/html"),
             "the body is not JSON",
@@ -241,8 +400,8 @@ def test_one_500_then_ok_is_retried(arm: ArmEmulator, reader: ArmReader) -> None
 
 @pytest.mark.parametrize(
     "body",
-    ['{"value": [ not json', '{"value": "not a list"}', "[]"],
-    ids=["not-json", "value-not-a-list", "not-an-object"],
+    ['{"value": [ not json', '{"value": "not a list"}', '"[]"', "[1]", "null"],
+    ids=["not-json", "value-not-a-list", "a-string", "array-of-numbers", "null"],
 )
 def test_malformed_body_is_unverifiable(arm: ArmEmulator, reader: ArmReader, body: str) -> None:
     arm.load(tenant(subscription(SUB)))

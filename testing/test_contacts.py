@@ -15,6 +15,7 @@ from compliance.contacts import (
     API_2023,
     Contact,
     MalformedResponse,
+    UnknownValue,
     address_problem,
     contacts_from_page,
     normalize_contact,
@@ -213,7 +214,9 @@ def page(properties: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "api_version", "where"),
     [
-        pytest.param([], API_2023, "response body", id="body-not-dict"),
+        pytest.param("[]", API_2023, "response body", id="body-a-string"),
+        pytest.param(None, API_2020, "response body", id="body-null"),
+        pytest.param([1], API_2020, "value[0]", id="bare-array-of-numbers"),
         pytest.param({}, API_2023, "'value'", id="value-missing"),
         pytest.param({"value": {"name": "default"}}, API_2023, "'value'", id="value-not-list"),
         pytest.param({"value": ["default"]}, API_2023, "value[0]", id="element-not-dict"),
@@ -261,16 +264,16 @@ def page(properties: Any) -> dict[str, Any]:
             id="roles-not-list-2020",
         ),
         pytest.param(
-            page({"email": "a@x.com", "alertsToAdmins": "Yes"}),
+            page({"email": "a@x.com", "alertsToAdmins": True}),
             API_2017,
             "value[0].properties.alertsToAdmins",
-            id="on-off-not-on-or-off-2017",
+            id="on-off-not-a-string-2017",
         ),
         pytest.param(
-            page({"emails": "a@x.com", "alertNotifications": {"state": "on"}}),
+            page({"emails": "a@x.com", "alertNotifications": {"minimalSeverity": 3}}),
             API_2020,
-            "value[0].properties.alertNotifications.state",
-            id="on-off-wrong-case-2020",
+            "value[0].properties.alertNotifications.minimalSeverity",
+            id="severity-not-a-string-2020",
         ),
     ],
 )
@@ -283,6 +286,80 @@ def test_malformed_single_contact_names_the_field() -> None:
     item = {"name": "default", "properties": {"emails": ["john@contoso.com"]}}
     with pytest.raises(MalformedResponse, match=r"contact\.properties\.emails is list"):
         normalize_contact(item, API_2020)
+
+
+# --- what real ARM sends beyond the specification ---------------------------------------
+
+
+@pytest.mark.parametrize("api_version", [API_2017, API_2020, API_2023])
+def test_a_bare_array_is_one_whole_page(api_version: str) -> None:
+    item = {"name": "default", "properties": {"email": "a@x.com", "emails": "a@x.com"}}
+    contacts, next_link = contacts_from_page([item, item], api_version)
+    assert [c.addresses for c in contacts] == [("a@x.com",), ("a@x.com",)]
+    assert next_link is None
+
+
+def test_empty_minimal_severity_at_2020_is_not_set() -> None:
+    (contact,), _ = contacts_from_page(
+        [{"name": "default", "properties": {"emails": "a@x.com",
+          "alertNotifications": {"state": "Off", "minimalSeverity": ""}}}],
+        API_2020,
+    )  # fmt: skip
+    assert contact.alert_notifications is False
+    assert contact.alert_minimal_severity is None
+    assert contact.unknown == ()
+
+
+@pytest.mark.parametrize(
+    ("api_version", "properties", "setting", "where", "value"),
+    [
+        pytest.param(API_2017, {"email": "a@x.com", "alertsToAdmins": "Yes"},
+                     "notify_roles_enabled", "alertsToAdmins", "Yes", id="2017-alertsToAdmins"),
+        pytest.param(API_2017, {"email": "a@x.com", "alertNotifications": "Enabled"},
+                     "alert_notifications", "alertNotifications", "Enabled",
+                     id="2017-alertNotifications"),
+        pytest.param(API_2020, {"emails": "a@x.com", "alertNotifications": {"state": "on"}},
+                     "alert_notifications", "alertNotifications.state", "on", id="2020-state"),
+        pytest.param(API_2020, {"emails": "a@x.com",
+                                "alertNotifications": {"state": "On", "minimalSeverity": "Info"}},
+                     "alert_minimal_severity", "alertNotifications.minimalSeverity", "Info",
+                     id="2020-severity"),
+        pytest.param(API_2023, {"emails": "a@x.com",
+                                "notificationsByRole": {"state": "Partial", "roles": ["Owner"]}},
+                     "notify_roles_enabled", "notificationsByRole.state", "Partial",
+                     id="2023-roles-state"),
+        pytest.param(API_2023, {"emails": "a@x.com", "notificationsSources": [
+                         {"sourceType": "Alert", "minimalSeverity": "Informational"}]},
+                     "alert_minimal_severity", "notificationsSources[0].minimalSeverity",
+                     "Informational", id="2023-severity"),
+        pytest.param(API_2023, {"emails": "a@x.com", "notificationsSources": [
+                         {"sourceType": "AttackPath", "minimalRiskLevel": "Severe"}]},
+                     "attack_path_minimal_risk", "notificationsSources[0].minimalRiskLevel",
+                     "Severe", id="2023-risk"),
+        pytest.param(API_2023, {"emails": "a@x.com", "notificationsSources": [
+                         {"sourceType": "Recommendation"}]},
+                     "notifications_sources", "notificationsSources[0].sourceType",
+                     "Recommendation", id="2023-source-type"),
+    ],
+)  # fmt: skip
+def test_an_unknown_enum_value_is_kept_not_refused(
+    api_version: str, properties: dict[str, Any], setting: str, where: str, value: str
+) -> None:
+    (contact,), _ = contacts_from_page(page(properties), api_version)
+    assert contact.unknown == (UnknownValue(setting, f"value[0].properties.{where}", value),)
+    assert contact.unknown_for(setting) == contact.unknown[0]
+    assert contact.unknown_for("no_such_setting") is None
+    assert contact.addresses == ("a@x.com",)  # the rest of the contact is read as usual
+
+
+def test_unknown_roles_are_kept_as_roles() -> None:
+    (contact,), _ = contacts_from_page(
+        page({"emails": "a@x.com",
+              "notificationsByRole": {"state": "On", "roles": ["Owner", "SecurityOfficer"]}}),
+        API_2023,
+    )  # fmt: skip
+    assert contact.notify_roles == ("Owner", "SecurityOfficer")
+    assert contact.unknown == ()
 
 
 # --- Contact properties -----------------------------------------------------------------

@@ -291,6 +291,70 @@ def test_the_contact_that_is_not_disabled_is_the_one_that_counts(control: Contro
     assert "old" not in verdict.reason
 
 
+# --- values this suite does not know (extensible enums) --------------------------------
+
+# Per control, a 2023 change that leaves only that control's verdict on an unknown value.
+UNKNOWN_FOR = {
+    ALERT_SEVERITY.key: {"notificationsSources": [
+        {"sourceType": "Alert", "minimalSeverity": "Informational"}, ATTACK_HIGH]},
+    OWNER_NOTIFICATIONS.key: {"notificationsByRole": {"state": "Partial", "roles": ["Owner"]}},
+    ATTACK_PATH.key: {"notificationsSources": [
+        ALERT_HIGH, {"sourceType": "AttackPath", "minimalRiskLevel": "Severe"}]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("key", UNKNOWN_FOR)
+def test_an_unknown_value_makes_only_the_control_that_reads_it_not_verifiable(key: str) -> None:
+    contacts = shaped(API_2023, **UNKNOWN_FOR[key])
+    for control in CATALOGUE:
+        verdict = control.evaluate(contacts, BENCHMARK_ONLY)
+        if control.key == key:
+            assert not verdict.verifiable
+            assert not verdict.compliant  # asserting it can never pass
+            assert "a value this suite does not know" in verdict.reason
+            assert "the verdict depends on it" in verdict.reason
+            assert "Email notifications" in verdict.remediation
+        else:
+            assert verdict.verifiable and verdict.compliant, (control.key, verdict.reason)
+
+
+def test_an_unknown_source_type_leaves_alerts_and_attack_paths_undecided() -> None:
+    contacts = shaped(API_2023, notificationsSources=[{"sourceType": "Recommendation"}])
+    assert not evaluate_alert_severity(contacts).verifiable
+    assert not evaluate_attack_path(contacts).verifiable
+    assert "notificationsSources[0].sourceType is 'Recommendation'" in (
+        evaluate_attack_path(contacts).reason
+    )
+    assert evaluate_email(contacts).compliant
+    assert evaluate_owner_notifications(contacts).compliant
+
+
+def test_an_unknown_value_does_not_matter_where_another_contact_passes() -> None:
+    odd = contact(API_2023, {**GOOD[API_2023], "notificationsByRole": {"state": "Partial"}})
+    verdict = evaluate_owner_notifications(read(dataclasses.replace(odd, name="odd"), GOOD_CONTACT))
+    assert verdict.verifiable and verdict.compliant
+
+
+def test_an_unknown_value_does_not_matter_on_a_disabled_contact() -> None:
+    props = {**GOOD[API_2023], "isEnabled": False, "notificationsByRole": {"state": "Partial"}}
+    verdict = evaluate_owner_notifications(read(contact(API_2023, props)))
+    assert verdict.verifiable and not verdict.compliant
+    assert "is disabled" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("api", "alerts"),
+    [(API_2020, {"state": "Off", "minimalSeverity": ""}),
+     (API_2020, {"state": "On", "minimalSeverity": ""})],
+    ids=["off", "on-without-severity"],
+)  # fmt: skip
+def test_empty_severity_fails_saying_so(api: str, alerts: dict[str, str]) -> None:
+    verdict = evaluate_alert_severity(shaped(api, alertNotifications=alerts))
+    assert verdict.verifiable and not verdict.compliant
+    expected = "turned off" if alerts["state"] == "Off" else "on but no minimal severity"
+    assert expected in verdict.reason
+
+
 def test_every_failing_contact_is_listed() -> None:
     verdict = evaluate_owner_notifications(
         read(
@@ -671,8 +735,9 @@ def test_validate_catalogue_rejects_contradictions(controls: list[Control], erro
         validate_catalogue(controls)
 
 
-def checks_in_tests_dir() -> dict[str, tuple[set[str], set[str]]]:
-    """Each test function in tests/test_security_contacts.py: its markers and the names it calls."""
+def checks_in_tests_dir() -> dict[str, tuple[set[str], list[str], str]]:
+    """Each test function in tests/test_security_contacts.py: its markers, its arguments and
+    its body (without the docstring)."""
     found = {}
     for node in ast.parse(CHECKS.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
@@ -681,12 +746,8 @@ def checks_in_tests_dir() -> dict[str, tuple[set[str], set[str]]]:
                 for d in node.decorator_list
                 if isinstance(d, ast.Attribute) and ast.unparse(d.value) == "pytest.mark"
             }
-            calls = {
-                n.func.id
-                for n in ast.walk(node)
-                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-            }
-            found[node.name] = (markers, calls)
+            body = "\n".join(ast.unparse(n) for n in node.body[1:])
+            found[node.name] = (markers, [a.arg for a in node.args.args], body)
     return found
 
 
@@ -694,6 +755,7 @@ def test_every_control_has_its_check_function() -> None:
     checks = checks_in_tests_dir()
     assert set(checks) == set(CONTROLS)
     for control in CATALOGUE:
-        markers, calls = checks[control.test_name]
-        assert control.key in markers, control.test_name
-        assert control.evaluate.__name__ in calls, control.test_name
+        markers, arguments, body = checks[control.test_name]
+        assert markers == {control.key}, control.test_name
+        assert arguments == ["verdict"], control.test_name
+        assert body == "assert verdict.compliant, verdict.message", control.test_name

@@ -176,7 +176,9 @@ def test_list_2023_has_the_example_keys(one_sub: ArmEmulator) -> None:
 
 @pytest.mark.parametrize("api_version", API_VERSIONS)
 def test_list_and_get_agree(one_sub: ArmEmulator, api_version: str) -> None:
-    listed = call(one_sub, "GET", CONTACTS, api_version).json()["value"]
+    listed = call(one_sub, "GET", CONTACTS, api_version).json()
+    if api_version != API_2020:  # real ARM answers a bare array at 2020-01-01-preview
+        listed = listed["value"]
     got = call(one_sub, "GET", f"{CONTACTS}/default", api_version).json()
     assert listed == [got]
 
@@ -229,20 +231,47 @@ def test_put_without_properties_is_400(one_sub: ArmEmulator) -> None:
 # --- securityContacts: paging ------------------------------------------------------------
 
 
-def test_contacts_paging(arm: ArmEmulator) -> None:
+@pytest.mark.parametrize("api_version", [API_2017, API_2023])
+def test_contacts_paging(arm: ArmEmulator, api_version: str) -> None:
     contacts = [{"name": n, "properties": {"emails": f"{n}@contoso.com"}} for n in ("a", "b")]
     arm.load(tenant(subscription(SUB, securityContacts=contacts)))
     arm.contacts_page_size = 1
 
-    first = call(arm, "GET", CONTACTS, API_2020).json()
+    first = call(arm, "GET", CONTACTS, api_version).json()
     assert [c["name"] for c in first["value"]] == ["a"]
     assert first["nextLink"].startswith(arm.url + CONTACTS)
     assert "$skipToken=" in first["nextLink"]
-    assert f"api-version={API_2020}" in first["nextLink"]
+    assert f"api-version={api_version}" in first["nextLink"]
 
     second = call(arm, "GET", first["nextLink"], api_version=None).json()
     assert [c["name"] for c in second["value"]] == ["b"]
     assert "nextLink" not in second
+
+
+def test_contacts_at_2020_are_a_bare_array_whatever_the_page_size(arm: ArmEmulator) -> None:
+    contacts = [{"name": n, "properties": {"emails": f"{n}@contoso.com"}} for n in ("a", "b")]
+    arm.load(tenant(subscription(SUB, securityContacts=contacts)))
+    arm.contacts_page_size = 1
+    body = call(arm, "GET", CONTACTS, API_2020).json()
+    assert [c["name"] for c in body] == ["a", "b"]
+
+
+def test_2020_alert_emails_off_have_an_empty_severity(arm: ArmEmulator) -> None:
+    off = {"emails": "a@contoso.com", "isEnabled": True}
+    arm.load(tenant(subscription(SUB, securityContacts=[{"name": "default", "properties": off}])))
+    (contact,) = call(arm, "GET", CONTACTS, API_2020).json()
+    assert contact["properties"]["alertNotifications"] == {"state": "Off", "minimalSeverity": ""}
+
+
+@pytest.mark.parametrize(("api_version", "has_tenant"), [("2016-06-01", False),
+                                                         ("2020-01-01", True),
+                                                         ("2022-12-01", True)])  # fmt: skip
+def test_subscriptions_tenant_id_only_from_2020(
+    arm: ArmEmulator, api_version: str, has_tenant: bool
+) -> None:
+    arm.load(tenant(subscription(SUB)))
+    (item,) = call(arm, "GET", "/subscriptions", api_version).json()["value"]
+    assert ("tenantId" in item) is has_tenant
 
 
 # --- faults ------------------------------------------------------------------------------
@@ -289,14 +318,29 @@ def test_reject_api_versions(arm: ArmEmulator) -> None:
     arm.load(tenant(subscription(SUB, rejectApiVersions=[API_2023])))
     rejected = call(arm, "GET", CONTACTS, API_2023)
     assert rejected.status_code == 400
-    assert error_code(rejected) == "InvalidApiVersionParameter"
-    assert API_2023 in rejected.json()["error"]["message"]
+    assert error_code(rejected) == "NoRegisteredProviderFound"
+    message = rejected.json()["error"]["message"]
+    assert f"API version '{API_2023}' for type 'securityContacts'" in message
+    assert f"The supported api-versions are '{API_2017}, {API_2020}'" in message
     assert call(arm, "GET", CONTACTS, API_2020).status_code == 200
+    assert call(arm, "GET", CONTACTS, API_2017).status_code == 200
+
+
+def test_a_cloud_that_serves_only_older_versions(arm: ArmEmulator) -> None:
+    arm.load(tenant(subscription(SUB), servedApiVersions=[API_2017]))
+    assert error_code(call(arm, "GET", CONTACTS, API_2023)) == "NoRegisteredProviderFound"
+    assert error_code(call(arm, "GET", CONTACTS, API_2020)) == "NoRegisteredProviderFound"
     assert call(arm, "GET", CONTACTS, API_2017).status_code == 200
 
 
 def test_contacts_unknown_api_version_is_400(one_sub: ArmEmulator) -> None:
     response = call(one_sub, "GET", CONTACTS, "2099-01-01")
+    assert response.status_code == 400
+    assert error_code(response) == "NoRegisteredProviderFound"
+
+
+def test_subscriptions_unknown_api_version_is_invalid_api_version(one_sub: ArmEmulator) -> None:
+    response = call(one_sub, "GET", "/subscriptions", "2099-01-01")
     assert response.status_code == 400
     assert error_code(response) == "InvalidApiVersionParameter"
 

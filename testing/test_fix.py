@@ -898,11 +898,9 @@ def test_writer_get_put_delete(writer: ArmWriter, arm: ArmEmulator) -> None:
             "az provider register --namespace Microsoft.Security",
         ),
         (Fault(400, "InvalidApiVersionParameter", "No."), "does not accept the api-version"),
+        (Fault(400, "NoRegisteredProviderFound", "No."), "does not accept the api-version"),
         (Fault(200, body="not json", content_type="text/plain"), "is not JSON"),
-        (
-            Fault(200, body="<html>", content_type="application/json"),
-            "is not the JSON Azure documents",
-        ),
+        (Fault(200, body="<html>", content_type="application/json"), "is not JSON"),
     ],
 )
 def test_writer_failures(writer: ArmWriter, arm: ArmEmulator, fault: Fault, message: str) -> None:

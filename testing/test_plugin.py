@@ -359,7 +359,7 @@ def test_untrusted_certificate_is_an_error_not_a_pass(arm, audit, monkeypatch):
     arm.load(tenant(subscription(SUB_A)))
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     result = audit()
-    assert_run_error(result, f"could not reach ARM at {arm.url}:*")
+    assert_run_error(result, f"listing subscriptions: could not reach ARM at {arm.url}:*")
 
 
 def test_subscription_list_refused(arm, audit, monkeypatch):

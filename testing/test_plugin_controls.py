@@ -143,6 +143,38 @@ def test_siblings_on_a_cloud_without_2023_api(arm, audit):
     result.stdout.fnmatch_lines(["*only at api-version 2020-01-01-preview*no attack path*"])
 
 
+@pytest.mark.parametrize(
+    ("served", "outcomes"),
+    [
+        (["2020-01-01-preview"], {"passed": 30, "failed": 10}),
+        (["2017-08-01-preview"], {"passed": 30, "failed": 10}),
+    ],
+    ids=["2020-only", "2017-only"],
+)
+def test_a_legacy_cloud_is_judged_with_one_refused_request_per_run(arm, audit, served, outcomes):
+    subs = [subscription(f"{i:08x}-0000-4000-8000-000000000000") for i in range(10)]
+    arm.load(tenant(*subs, servedApiVersions=served))
+    result = audit()
+    result.assert_outcomes(**outcomes)  # attack paths fail: no such setting before 2023
+    result.stdout.fnmatch_lines([f"*only at api-version {served[0]}*no attack path*"])
+    asked = [r.api_version for r in arm.requests if r.path.endswith("/securityContacts")]
+    assert asked.count("2023-12-01-preview") == 1
+    assert asked.count(served[0]) == 10
+    assert len(asked) == 11
+
+
+def test_an_unknown_value_makes_only_its_control_an_error(arm, audit):
+    arm.load(tenant(with_contact(SUB_A, notificationsByRole={"state": "Partial", "roles": []})))
+    result = audit()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "Could not be verified: *notificationsByRole.state is 'Partial', a value this "
+            "suite does not know*",
+        ]
+    )
+
+
 def test_one_read_serves_every_control(arm, audit):
     arm.load(tenant(subscription(SUB_A)))
     audit().assert_outcomes(passed=4)

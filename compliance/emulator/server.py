@@ -2,12 +2,28 @@
 
 It serves the subscriptions list (paged) and Microsoft.Security securityContacts
 list/get/put/delete in api-versions 2017-08-01-preview, 2020-01-01-preview and
-2023-12-01-preview, shaped like the public REST specification's examples. It checks the
-bearer token, logs every request, and can be told to misbehave per subscription (latency,
-401/403/404/409/429/500 answers, malformed bodies, a rejected api-version).
+2023-12-01-preview. It checks the bearer token, logs every request, and can be told to
+misbehave per subscription (latency, 401/403/404/409/429/500 answers, malformed bodies, a
+rejected api-version), to be a cloud that serves only older api-versions, or to answer with
+bodies recorded from real Azure.
 
 Contacts are stored in the 2023-12-01-preview shape (what the portal writes) and converted
 when asked for an older version, as ARM does.
+
+Where real ARM's recorded answers and the REST specification disagree, the emulator answers
+as real ARM does (the recordings are in testing/data/recorded/, with their provenance):
+
+behaviour                                   emulator                             source
+securityContacts list, 2023-12-01-preview   {"value": [...], "nextLink": ...}    spec; recordings
+securityContacts list, 2020-01-01-preview   a bare JSON array, one page          recordings
+2020 alert emails off                       {"state": "Off", "minimalSeverity": ""}  recordings
+securityContacts list, 2017-08-01-preview   {"value": [...]}                     spec; recordings
+api-version the cloud does not serve        400 NoRegisteredProviderFound,       recordings
+  (securityContacts)                          the supported versions listed
+unknown api-version (subscriptions list)    400 InvalidApiVersionParameter       recordings
+subscriptions list at 2016-06-01            no tenantId                          recordings
+subscriptions list at 2020-01-01 and later  tenantId                             recordings; spec
+Defender for Cloud never set up             409 MissingSubscriptionRegistration  recordings
 """
 
 from __future__ import annotations
@@ -44,6 +60,8 @@ COMPLIANT_CONTACT: dict[str, Any] = {
 }
 
 SUBSCRIPTIONS_API_VERSIONS = ("2016-06-01", "2020-01-01", "2021-01-01", "2022-12-01")
+# Real answers to the subscriptions list carry tenantId from this api-version on.
+TENANT_ID_SINCE = "2020-01-01"
 TENANTS_DIR = Path(__file__).parent / "tenants"
 
 
@@ -92,12 +110,16 @@ class EmulatedSubscription:
     defender_registered: bool = True
     reject_api_versions: set[str] = field(default_factory=set)
     faults: list[Fault] = field(default_factory=list)
+    # securityContacts list answers recorded from real Azure, by api-version: (status, body
+    # text), sent verbatim; the other api-versions are refused as a cloud without them.
+    recorded: dict[str, tuple[int, str]] = field(default_factory=dict)
 
-    def as_arm(self) -> dict[str, Any]:
+    def as_arm(self, api_version: str) -> dict[str, Any]:
+        tenant = {"tenantId": self.tenant_id} if api_version >= TENANT_ID_SINCE else {}
         return {
             "id": f"/subscriptions/{self.id}",
             "subscriptionId": self.id,
-            "tenantId": self.tenant_id,
+            **tenant,
             "displayName": self.display_name,
             "state": self.state,
             "subscriptionPolicies": {
@@ -113,6 +135,9 @@ class EmulatedSubscription:
 class Tenant:
     tenant_id: str
     subscriptions: tuple[EmulatedSubscription, ...]
+    # The securityContacts api-versions the tenant's cloud serves (sovereign clouds lag
+    # public Azure): the others are refused with 400 NoRegisteredProviderFound.
+    served_api_versions: tuple[str, ...] = API_VERSIONS
 
 
 def load_tenant(source: str | Path) -> Tenant:
@@ -141,9 +166,14 @@ def tenant_from_json(data: dict[str, Any]) -> Tenant:
                 defender_registered=item.get("defenderRegistered", True),
                 reject_api_versions=set(item.get("rejectApiVersions", [])),
                 faults=[Fault.from_json(f) for f in item.get("faults", [])],
+                recorded={
+                    r["api_version"]: (int(r["status"]), r["body"])
+                    for r in item.get("recordedAnswers", [])
+                },
             )
         )
-    return Tenant(tenant_id, tuple(subs))
+    served = tuple(data.get("servedApiVersions", API_VERSIONS))
+    return Tenant(tenant_id, tuple(subs), served)
 
 
 # --- shape conversion between the stored 2023 properties and older api-versions ------------
@@ -169,9 +199,11 @@ def render_properties(props: dict[str, Any], api_version: str) -> dict[str, Any]
         out: dict[str, Any] = {"emails": props.get("emails", "")}
         if "phone" in props:
             out["phone"] = props["phone"]
-        out["alertNotifications"] = {"state": "On" if alerts_on else "Off"}
-        if alert is not None and "minimalSeverity" in alert:
-            out["alertNotifications"]["minimalSeverity"] = alert["minimalSeverity"]
+        out["alertNotifications"] = {
+            "state": "On" if alerts_on else "Off",
+            # Real ARM sends "" for a contact whose alert emails are off.
+            "minimalSeverity": alert.get("minimalSeverity", "") if alerts_on and alert else "",
+        }
         if "notificationsByRole" in props:
             out["notificationsByRole"] = props["notificationsByRole"]
         return out
@@ -272,6 +304,8 @@ class ArmEmulator:
         )
         self.latency = latency
         self.subscriptions_page_size = subscriptions_page_size
+        # When set, every subscriptions-list request is answered 200 with this text as is.
+        self.subscriptions_body: str | None = None
         self.contacts_page_size = contacts_page_size
         self.requests: list[RecordedRequest] = []
         self.errors: list[BaseException] = []
@@ -281,6 +315,7 @@ class ArmEmulator:
         self._lock = threading.Lock()
         self._subscriptions: dict[str, EmulatedSubscription] = {}
         self.tenant_id = ""
+        self.served_api_versions: tuple[str, ...] = API_VERSIONS
         if tenant is not None:
             self.load(tenant)
         self._server: ThreadingHTTPServer | None = None
@@ -328,6 +363,7 @@ class ArmEmulator:
     def load(self, tenant: Tenant) -> None:
         with self._lock:
             self.tenant_id = tenant.tenant_id
+            self.served_api_versions = tenant.served_api_versions
             self._subscriptions = {s.id.lower(): s for s in tenant.subscriptions}
 
     def subscription(self, subscription_id: str) -> EmulatedSubscription:
@@ -392,11 +428,13 @@ class ArmEmulator:
         version = query.get("api-version")
         if version not in SUBSCRIPTIONS_API_VERSIONS:
             return _invalid_api_version(version, SUBSCRIPTIONS_API_VERSIONS)
+        if self.subscriptions_body is not None:
+            return _Answer(200, self.subscriptions_body)
         with self._lock:
             everything = sorted(self._subscriptions.values(), key=lambda s: s.display_name)
         start = int(query.get("$skiptoken", "0"))
         page = everything[start : start + self.subscriptions_page_size]
-        body: dict[str, Any] = {"value": [s.as_arm() for s in page]}
+        body: dict[str, Any] = {"value": [s.as_arm(version) for s in page]}
         if start + self.subscriptions_page_size < len(everything):
             nxt = start + self.subscriptions_page_size
             body["nextLink"] = f"{self.url}/subscriptions?api-version={version}&$skiptoken={nxt}"
@@ -423,9 +461,11 @@ class ArmEmulator:
         if answer is not None:
             return answer
         version = query.get("api-version")
-        if version not in API_VERSIONS or version in sub.reject_api_versions:
-            allowed = [v for v in API_VERSIONS if v not in sub.reject_api_versions]
-            return _invalid_api_version(version, tuple(allowed))
+        served = tuple(sub.recorded) or tuple(
+            v for v in self.served_api_versions if v not in sub.reject_api_versions
+        )
+        if version not in served:
+            return _no_registered_provider(version, served)
         if not sub.defender_registered:
             return _error(
                 409,
@@ -436,6 +476,9 @@ class ArmEmulator:
         if name is None:
             if method != "GET":
                 return _error(405, "MethodNotAllowed", f"{method} is not allowed here.")
+            if version in sub.recorded:
+                status, text = sub.recorded[version]
+                return _Answer(status, text)
             return self._list_contacts(sub, version, query)
         return self._one_contact(method, sub, name, version, body)
 
@@ -475,6 +518,9 @@ class ArmEmulator:
                 self._contact_json(sub, n, version)
                 for n in names[start : start + self.contacts_page_size]
             ]
+        if version == API_2020:  # real ARM: a bare array, all at once
+            with self._lock:
+                return _Answer(200, [self._contact_json(sub, n, version) for n in names])
         body: dict[str, Any] = {"value": page}
         if start + self.contacts_page_size < len(names):
             body["nextLink"] = (
@@ -524,6 +570,17 @@ class _Answer:
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Answer:
     return _Answer(status, {"error": {"code": code, "message": message}}, headers or {})
+
+
+def _no_registered_provider(version: str | None, served: tuple[str, ...]) -> _Answer:
+    """How ARM refuses an api-version a resource provider's type is not served at."""
+    return _error(
+        400,
+        "NoRegisteredProviderFound",
+        f"No registered resource provider found for location 'global' and API version "
+        f"'{version}' for type 'securityContacts'. The supported api-versions are "
+        f"'{', '.join(sorted(served))}'. The supported locations are ', global'.",
+    )
 
 
 def _invalid_api_version(version: str | None, allowed: tuple[str, ...]) -> _Answer:
