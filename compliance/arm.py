@@ -56,6 +56,7 @@ from compliance.contacts import (
     SecurityContacts,
     contacts_from_page,
 )
+from compliance.remediation import DEFAULT_CONTACT, contact_name_allowed
 from compliance.reports import redact
 from compliance.values import guid
 
@@ -804,8 +805,6 @@ def _json(body: str) -> Any:
 # swapped for one that lets through, besides GET, only PUT and DELETE of a subscription's
 # `default` security contact.
 
-SECURITY_CONTACT_NAME = "default"  # the only contact name 2023-12-01-preview knows
-
 
 class WriteFailed(Exception):
     """One request of the fix command for one subscription failed: the message says why
@@ -819,8 +818,8 @@ class WriteFailed(Exception):
 
 class _SecurityContactWritesOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
     """The fix command's promise in code: besides GET, only PUT and DELETE of
-    `{endpoint}/subscriptions/{id}/providers/Microsoft.Security/securityContacts/default`
-    leave the process."""
+    `{endpoint}/subscriptions/{id}/providers/Microsoft.Security/securityContacts/{name}`
+    leave the process, for the names it plans (`default`, and `default1`... at 2017)."""
 
     def __init__(self, endpoint: str) -> None:
         self._endpoint = endpoint.rstrip("/")
@@ -838,7 +837,7 @@ class _SecurityContactWritesOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
             or len(rest) != 7
             or not rest[2]
             or [part.lower() for part in [*rest[:2], "*", *rest[3:6]]] != allowed
-            or rest[6] != SECURITY_CONTACT_NAME
+            or not contact_name_allowed(rest[6])
         ):
             raise RuntimeError(
                 f"the fix command writes only security contacts; refused {method} {url}"
@@ -907,26 +906,24 @@ class ArmWriter:
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
 
-    def contact_url(self, subscription_id: str, api_version: str) -> str:
-        return (
-            f"{self.endpoint}/subscriptions/{subscription_id}/providers/Microsoft.Security/"
-            f"securityContacts/{SECURITY_CONTACT_NAME}?api-version={api_version}"
-        )
+    def contact_url(self, subscription_id: str, api_version: str, name: str) -> str:
+        path = contacts_path(subscription_id, name)
+        return f"{self.endpoint}{path}?api-version={api_version}"
 
     def _send(
-        self, method: str, subscription_id: str, api_version: str, body: Any = None
+        self, method: str, subscription_id: str, api_version: str, name: str, body: Any = None
     ) -> HttpResponse:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         request = HttpRequest(
             method,
-            self.contact_url(subscription_id, api_version),
+            self.contact_url(subscription_id, api_version, name),
             headers=headers,
             content=None if body is None else json.dumps(body),
         )
         try:
-            response: HttpResponse = self._client._client.send_request(request)
+            response = _send(self._client, request)
         except ClientAuthenticationError as exc:
             raise WriteFailed(f"could not get a token: {_first_line(exc)}") from None
         except (ServiceRequestError, ServiceResponseError) as exc:
@@ -957,10 +954,12 @@ class ArmWriter:
             )
         return body
 
-    def get_contact(self, subscription_id: str, api_version: str) -> dict[str, Any] | None:
-        """The `default` contact as ARM returns it (raw JSON), None when there is none (404)."""
-        action = f"read security contact '{SECURITY_CONTACT_NAME}'"
-        response = self._send("GET", subscription_id, api_version)
+    def get_contact(
+        self, subscription_id: str, api_version: str, name: str = DEFAULT_CONTACT
+    ) -> dict[str, Any] | None:
+        """The contact `name` as ARM returns it (raw JSON), None when there is none (404)."""
+        action = f"read security contact '{name}'"
+        response = self._send("GET", subscription_id, api_version, name)
         if (
             response.status_code == 404
             and _arm_error(_body_text(response))[0] != "SubscriptionNotFound"
@@ -971,18 +970,24 @@ class ArmWriter:
         return self._contact(response, action)
 
     def put_contact(
-        self, subscription_id: str, api_version: str, properties: dict[str, Any]
+        self,
+        subscription_id: str,
+        api_version: str,
+        properties: dict[str, Any],
+        name: str = DEFAULT_CONTACT,
     ) -> dict[str, Any]:
-        """PUT `properties` as the whole `default` contact; ARM's answer (raw JSON)."""
-        action = f"write security contact '{SECURITY_CONTACT_NAME}'"
-        response = self._send("PUT", subscription_id, api_version, {"properties": properties})
+        """PUT `properties` as the whole contact `name`; ARM's answer (raw JSON)."""
+        action = f"write security contact '{name}'"
+        response = self._send("PUT", subscription_id, api_version, name, {"properties": properties})
         if response.status_code not in (200, 201):
             raise self._refused(response, subscription_id, action)
         return self._contact(response, action)
 
-    def delete_contact(self, subscription_id: str, api_version: str) -> None:
-        """DELETE the `default` contact (already gone counts as done)."""
-        action = f"delete security contact '{SECURITY_CONTACT_NAME}'"
-        response = self._send("DELETE", subscription_id, api_version)
+    def delete_contact(
+        self, subscription_id: str, api_version: str, name: str = DEFAULT_CONTACT
+    ) -> None:
+        """DELETE the contact `name` (already gone counts as done)."""
+        action = f"delete security contact '{name}'"
+        response = self._send("DELETE", subscription_id, api_version, name)
         if response.status_code not in (200, 204):
             raise self._refused(response, subscription_id, action)

@@ -13,10 +13,11 @@ know is kept as an :class:`UnknownValue`, so that only the controls that read it
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -94,6 +95,9 @@ class Contact:
     notify_roles: tuple[str, ...] = ()
     attack_path_minimal_risk: str | None = None
     unknown: tuple[UnknownValue, ...] = ()
+    # The contact as ARM returned it (what a change must start from: it keeps settings this
+    # model does not hold).
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def unknown_for(self, *settings: str) -> UnknownValue | None:
         """The first value this suite does not know among `settings`, None if there is none."""
@@ -275,7 +279,7 @@ def normalize_contact(item: Any, api_version: str, where: str = "contact") -> Co
     _expect(item, dict, where)
     name = _optional(item, "name", str, where) or "(unnamed)"
     props = _expect(item.get("properties", {}), dict, f"{where}.properties")
-    return parse(name, props, f"{where}.properties")
+    return dataclasses.replace(parse(name, props, f"{where}.properties"), raw=item)
 
 
 def contacts_from_page(body: Any, api_version: str) -> tuple[list[Contact], str | None]:

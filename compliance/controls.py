@@ -7,7 +7,6 @@ rule is testable on hand-built models.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -21,6 +20,14 @@ from compliance.contacts import (
     SecurityContacts,
     UnknownValue,
     address_problem,
+)
+from compliance.remediation import (
+    DEFAULT_CONTACT,
+    Goal,
+    commands,
+    fix_command,
+    plan,
+    summary,
 )
 
 CIS_VERSIONS = ("1.1.0", "1.3.0", "1.4.0", "1.5.0", "2.0.0", "2.1.0", "3.0.0", "4.0.0", "5.0.0")
@@ -82,44 +89,30 @@ def _ids(*numbers: str | None) -> dict[str, str]:
 # --- remediation ------------------------------------------------------------------------------
 
 
-def recommended_contact(read: SecurityContacts, policy: Policy) -> tuple[str, dict[str, object]]:
-    """The api-version and PUT body of a `default` contact that passes every control.
+def goal(policy: Policy, api_version: str) -> Goal:
+    """What every control (and the policy) needs of a subscription's contacts."""
+    return Goal(
+        emails=policy.required_contacts,
+        owner=True,
+        alert_severity=policy.min_alert_severity,
+        attack_path_risk=policy.min_attack_path_risk if api_version == API_2023 else None,
+    )
 
-    It keeps what is there (valid addresses, phone, roles) and adds what is missing, so the
-    command a failure prints takes away only what the policy forbids.
-    """
-    current = [c for c in read.contacts if not c.disabled] or list(read.contacts)
-    allowed = {d.lower() for d in policy.allowed_contact_domains}
-    addresses: list[str] = []
-    for address in [a for c in current for a in c.valid_addresses] + list(policy.required_contacts):
-        if allowed and address.rpartition("@")[2].lower() not in allowed:
-            continue
-        if address.lower() not in (a.lower() for a in addresses):
-            addresses.append(address)
-    roles = sorted({r for c in current for r in c.notify_roles} | {"Owner"})
-    phone = next((c.phone for c in current if c.phone), None)
-    props: dict[str, object] = {
-        "emails": ";".join(addresses) or "security-team@your-domain",
-        **({"phone": phone} if phone else {}),
-        "notificationsByRole": {"state": "On", "roles": roles},
-    }
-    alerts = {"state": "On", "minimalSeverity": policy.min_alert_severity}
-    if read.api_version == API_2020:  # a cloud without 2023-12-01-preview
-        return API_2020, {"properties": {**props, "alertNotifications": alerts}}
-    sources = [
-        {"sourceType": "Alert", "minimalSeverity": policy.min_alert_severity},
-        {"sourceType": "AttackPath", "minimalRiskLevel": policy.min_attack_path_risk},
-    ]
-    props = {"isEnabled": True, **props, "notificationsSources": sources}
-    return API_2023, {"properties": props}
+
+def _has_an_address(read: SecurityContacts, policy: Policy) -> bool:
+    """Whether the planned contacts will hold a valid address (the planner switches the
+    `default` contact on, and adds only the policy's required contacts)."""
+    return bool(policy.required_contacts) or any(
+        c.valid_addresses for c in read.contacts if not c.disabled or c.name == DEFAULT_CONTACT
+    )
 
 
 def remediation(
     control: Control, read: SecurityContacts, policy: Policy, portal: str | None = None
 ) -> str:
-    """Portal steps and an `az` command, for this subscription, that make `control` pass."""
+    """Portal steps and commands, for this subscription, that make `control` pass: from the
+    same planner as the fix command, so they only add (see compliance.remediation)."""
     sub = read.subscription_id
-    api_version, body = recommended_contact(read, policy)
     steps = []
     if not read.defender_registered:
         steps.append(
@@ -130,15 +123,15 @@ def remediation(
         "  Portal: Microsoft Defender for Cloud > Environment settings > subscription "
         f"{sub} > Email notifications: {portal or control.portal}, then Save."
     )
-    path = (
-        f"/subscriptions/{sub}/providers/Microsoft.Security/securityContacts/default"
-        f"?api-version={api_version}"
-    )
-    steps.append(
-        "  CLI (a PUT replaces the whole contact; this body keeps its current addresses, "
-        f"phone and roles): az rest --method put --url '{path}' --body '{json.dumps(body)}'"
-    )
-    steps.append(f"  REST: PUT {path}\n  {json.dumps(body)}")
+    if portal is not None:  # the organisation's policy asks for a choice only people make
+        return "\n".join(steps)
+    if control is CONTACT_EMAIL and not _has_an_address(read, policy):
+        steps.append(fix_command(sub))
+        return "\n".join(steps)
+    writes = plan(read.contacts, read.api_version, goal(policy, read.api_version))
+    if writes:
+        steps.append(f"  The commands below {summary(writes)}.")
+        steps.extend(commands(sub, read.api_version, writes))
     return "\n".join(steps)
 
 
@@ -207,25 +200,15 @@ def _email_problem(contact: Contact) -> str | None:
     return f"has only invalid email addresses: {listed}"
 
 
-def _policy_problems(read: SecurityContacts, policy: Policy) -> list[str]:
+def _policy_problems(read: SecurityContacts, policy: Policy) -> tuple[list[str], list[str]]:
+    """The policy's problems with the enabled contacts' addresses: required ones missing, and
+    ones outside the allowed domains."""
     configured = [a for c in read.contacts if not c.disabled for a in c.addresses]
-    problems = []
     present = {a.lower() for a in configured if address_problem(a) is None}
     missing = [a for a in policy.required_contacts if a.lower() not in present]
-    if missing:
-        problems.append(
-            f"required security contacts are missing (organisation policy): {', '.join(missing)}"
-        )
-    if policy.allowed_contact_domains:
-        allowed = {d.lower() for d in policy.allowed_contact_domains}
-        outside = [a for a in configured if a.rpartition("@")[2].lower() not in allowed]
-        if outside:
-            problems.append(
-                "addresses outside the allowed domains "
-                f"({', '.join(policy.allowed_contact_domains)}; organisation policy): "
-                f"{', '.join(outside)}"
-            )
-    return problems
+    allowed = {d.lower() for d in policy.allowed_contact_domains}
+    outside = [a for a in configured if allowed and a.rpartition("@")[2].lower() not in allowed]
+    return missing, outside
 
 
 def evaluate_email(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> Verdict:
@@ -237,14 +220,30 @@ def evaluate_email(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> V
         _email_problem,
         lambda c: f"sends to {', '.join(c.valid_addresses)}",
     )
-    problems = _policy_problems(read, policy) if verdict.compliant else []
-    if problems:
-        portal = (
-            "under 'Additional email addresses', keep only addresses on the allowed domains "
-            "and add every required contact"
+    if not verdict.compliant:
+        return verdict
+    missing, outside = _policy_problems(read, policy)
+    problems = []
+    if missing:
+        problems.append(
+            f"required security contacts are missing (organisation policy): {', '.join(missing)}"
         )
-        return Verdict(False, "; ".join(problems), remediation(CONTACT_EMAIL, read, policy, portal))
-    return verdict
+    if outside:
+        problems.append(
+            "addresses outside the allowed domains "
+            f"({', '.join(policy.allowed_contact_domains)}; organisation policy): "
+            f"{', '.join(outside)}"
+        )
+    if not problems:
+        return verdict
+    # Removing an address is a choice for people, never a command this suite prints.
+    portal = (
+        f"under 'Additional email addresses', remove {', '.join(outside)} (outside the allowed "
+        "domains)" + (" and add every required contact" if missing else "")
+        if outside
+        else None
+    )
+    return Verdict(False, "; ".join(problems), remediation(CONTACT_EMAIL, read, policy, portal))
 
 
 def _at_least(value: str | None, threshold: str, levels: tuple[str, ...]) -> bool:

@@ -2,12 +2,15 @@
 
 For every selected subscription whose CIS 2.13 check fails (no security contact holds a valid
 address, or the contact is disabled) the fix adds the given addresses to the subscription's
-`default` security contact and switches it on, keeping everything else the contact holds.
+`default` security contact and switches it on, keeping everything else the contact holds. At
+2017-08-01-preview, where a contact holds one address, each address becomes a contact of its
+own (`default1`, `default2`, ...). The changes come from the same planner as the advice every
+report prints (:mod:`compliance.remediation`), at the api-version each contact was read at.
 
-Planning is pure: :func:`planned_properties`, :func:`restore_change`, :func:`differences` and
-:func:`parse_backup` work on the raw JSON ARM returned, so every rule is testable without
-Azure. :func:`run_fix` and :func:`run_restore` do the I/O: they read through
-:class:`~compliance.arm.ArmReader` (read-only) and write through
+Planning is pure: :func:`restore_change`, :func:`differences` and :func:`parse_backup` work on
+the raw JSON ARM returned, so every rule is testable without Azure. :func:`run_fix` and
+:func:`run_restore` do the I/O: they read through :class:`~compliance.arm.ArmReader`
+(read-only) and write through
 :class:`~compliance.arm.ArmWriter`, print the plan, change nothing without `apply`, write a
 backup before the first change, and read every change back.
 """
@@ -25,7 +28,6 @@ from typing import Any, TextIO
 
 from compliance.arm import (
     CLOUDS,
-    SECURITY_CONTACT_NAME,
     ArmReader,
     ArmWriter,
     AuditError,
@@ -36,57 +38,21 @@ from compliance.arm import (
     make_credential,
 )
 from compliance.audit import DEFAULT_CONCURRENCY, Settings, select_subscriptions
-from compliance.contacts import API_2020, API_2023, SecurityContacts, split_addresses
+from compliance.contacts import API_VERSIONS, SecurityContacts
 from compliance.controls import BENCHMARK_ONLY, evaluate_email
+from compliance.remediation import DEFAULT_CONTACT, Goal, contact_name_allowed, plan
 from compliance.values import guid
 
 BACKUP_KIND = "azure-security-contacts-backup"
-BACKUP_VERSION = 1
+BACKUP_VERSION = 2
 # The api-versions the fix reads and writes at (a backup holds one of them per contact).
-WRITE_API_VERSIONS = (API_2023, API_2020)
+WRITE_API_VERSIONS = API_VERSIONS
 
 # Asked once before the first change, with the number of changes; True goes ahead.
 Confirm = Callable[[int], bool]
 
 
-class PlanError(ValueError):
-    """The contact read is not the shape the fix can safely build on."""
-
-
 # --- pure planning ---------------------------------------------------------------------------
-
-
-def planned_properties(
-    current: Mapping[str, Any] | None, api_version: str, emails: Sequence[str]
-) -> dict[str, Any]:
-    """The properties to PUT as the `default` contact so that CIS 2.13 passes.
-
-    `current` is the contact's raw `properties` as read (None when there is no contact).
-    Everything it holds is kept, invalid addresses included; only the `emails` not there yet
-    are appended (compared case-insensitively), and at 2023-12-01-preview the contact is
-    switched on. A new contact holds just the addresses (and, at 2023, `isEnabled: true`).
-    """
-    if current is None:
-        props: dict[str, Any] = {"emails": ";".join(emails)}
-        if api_version == API_2023:
-            props["isEnabled"] = True
-        return props
-    props = copy.deepcopy(dict(current))
-    raw = props.get("emails")
-    if raw is not None and not isinstance(raw, str):
-        raise PlanError(f"properties.emails is {type(raw).__name__}, expected str")
-    existing = split_addresses(raw or "")
-    known = {a.lower() for a in existing}
-    added = []
-    for address in emails:
-        if address.lower() not in known:
-            known.add(address.lower())
-            added.append(address)
-    if added:
-        props["emails"] = ";".join([*existing, *added])
-    if api_version == API_2023 and props.get("isEnabled") is not True:
-        props["isEnabled"] = True
-    return props
 
 
 _ABSENT = object()
@@ -116,12 +82,13 @@ def differences(
 
 @dataclass(frozen=True)
 class Change:
-    """One write to one subscription's `default` security contact."""
+    """One write to one of a subscription's security contacts."""
 
     subscription: Subscription
     api_version: str
-    before: dict[str, Any] | None  # the contact as read (raw JSON); None: there is none
+    before: Mapping[str, Any] | None  # the contact as read (raw JSON); None: there is none
     after: dict[str, Any] | None  # the properties to PUT; None: DELETE the contact
+    name: str = DEFAULT_CONTACT
 
     @property
     def action(self) -> str:
@@ -130,7 +97,10 @@ class Change:
         return "create" if self.before is None else "update"
 
     def describe(self) -> list[str]:
-        lines = [f"  {label(self.subscription)}: {self.action}, api-version {self.api_version}"]
+        lines = [
+            f"  {label(self.subscription)}: {self.action} securityContacts/{self.name}, "
+            f"api-version {self.api_version}"
+        ]
         before = None if self.before is None else self.before.get("properties") or {}
         if self.after is None:
             lines.append("    the contact did not exist before; it is deleted")
@@ -146,6 +116,7 @@ class SavedContact:
     subscription_id: str
     api_version: str
     contact: dict[str, Any] | None  # raw JSON as read; None: there was no contact
+    name: str = DEFAULT_CONTACT
 
 
 def restore_change(
@@ -155,11 +126,11 @@ def restore_change(
     if saved.contact is None:
         if current is None:
             return None
-        return Change(subscription, saved.api_version, current, None)
+        return Change(subscription, saved.api_version, current, None, saved.name)
     wanted = saved.contact["properties"]
     if current is not None and current.get("properties") == wanted:
         return None
-    return Change(subscription, saved.api_version, current, copy.deepcopy(wanted))
+    return Change(subscription, saved.api_version, current, copy.deepcopy(wanted), saved.name)
 
 
 def backup_document(
@@ -171,28 +142,46 @@ def backup_document(
         "version": BACKUP_VERSION,
         "created": created.astimezone(dt.UTC).isoformat(timespec="seconds"),
         "armEndpoint": endpoint,
-        "contacts": {
-            c.subscription.id: {"apiVersion": c.api_version, "contact": c.before} for c in changes
-        },
+        "contacts": [
+            {
+                "subscriptionId": c.subscription.id,
+                "name": c.name,
+                "apiVersion": c.api_version,
+                "contact": c.before,
+            }
+            for c in changes
+        ],
     }
 
 
 def parse_backup(data: Any) -> tuple[SavedContact, ...]:
-    """The contacts of a backup file's JSON; ValueError naming what is wrong."""
+    """The contacts of a backup file's JSON; ValueError naming what is wrong. Version 1
+    (one `default` contact per subscription) is read too."""
     if not isinstance(data, dict) or data.get("kind") != BACKUP_KIND:
         raise ValueError(f'not a backup written by the fix command (no "kind": {BACKUP_KIND!r})')
-    if data.get("version") != BACKUP_VERSION:
-        raise ValueError(f"backup version {data.get('version')!r}, expected {BACKUP_VERSION}")
     contacts = data.get("contacts")
-    if not isinstance(contacts, dict):
-        raise ValueError('"contacts" is not an object')
+    if data.get("version") == 1 and isinstance(contacts, dict):
+        contacts = [
+            {**entry, "subscriptionId": sub_id, "name": DEFAULT_CONTACT}
+            if isinstance(entry, dict)
+            else entry
+            for sub_id, entry in contacts.items()
+        ]
+    elif data.get("version") != BACKUP_VERSION:
+        raise ValueError(f"backup version {data.get('version')!r}, expected {BACKUP_VERSION}")
+    if not isinstance(contacts, list):
+        raise ValueError('"contacts" is not a list')
     saved = []
-    for sub_id, entry in contacts.items():
-        where = f"contacts[{sub_id!r}]"
-        if not _is_guid(sub_id):
-            raise ValueError(f"{where}: the key is not a subscription ID")
+    for i, entry in enumerate(contacts):
+        where = f"contacts[{i}]"
         if not isinstance(entry, dict):
             raise ValueError(f"{where} is not an object")
+        sub_id = entry.get("subscriptionId")
+        if not isinstance(sub_id, str) or not _is_guid(sub_id):
+            raise ValueError(f"{where}.subscriptionId is not a subscription ID")
+        name = entry.get("name")
+        if not isinstance(name, str) or not contact_name_allowed(name):
+            raise ValueError(f"{where}.name is {name!r}, not a contact the fix command writes")
         api_version = entry.get("apiVersion")
         if api_version not in WRITE_API_VERSIONS:
             raise ValueError(
@@ -206,7 +195,7 @@ def parse_backup(data: Any) -> tuple[SavedContact, ...]:
             not isinstance(contact, dict) or not isinstance(contact.get("properties"), dict)
         ):
             raise ValueError(f"{where}.contact is neither null nor a contact with properties")
-        saved.append(SavedContact(sub_id, api_version, contact))
+        saved.append(SavedContact(sub_id, api_version, contact, name))
     if not saved:
         raise ValueError("the backup holds no contacts")
     return tuple(saved)
@@ -344,15 +333,11 @@ def plan_fix(
         if evaluate_email(read, BENCHMARK_ONLY).compliant:
             passing.append(sub)
             continue
-        try:
-            raw = connection.writer.get_contact(sub.id, read.api_version)
-            props = planned_properties(
-                None if raw is None else raw["properties"], read.api_version, emails
-            )
-        except (WriteFailed, PlanError) as exc:
-            report.failed.append((sub, str(exc)))
-            continue
-        changes.append(Change(sub, read.api_version, raw, props))
+        raw = {c.name: c.raw for c in read.contacts}
+        changes.extend(
+            Change(sub, read.api_version, raw.get(write.name), write.after, write.name)
+            for write in plan(read.contacts, read.api_version, Goal(emails=tuple(emails)))
+        )
     return changes, passing, report
 
 
@@ -372,7 +357,7 @@ def _confirm_restore(connection: Connection, change: Change) -> tuple[bool, str]
     """Read the contact back: is it exactly what the backup holds?"""
     sub = change.subscription.id
     try:
-        now = connection.writer.get_contact(sub, change.api_version)
+        now = connection.writer.get_contact(sub, change.api_version, change.name)
     except WriteFailed as exc:
         return False, f"written, but could not be read back: {exc}"
     if change.after is None:
@@ -406,16 +391,16 @@ def _apply(
     for change in changes:
         sub = change.subscription
         try:
-            now = connection.writer.get_contact(sub.id, change.api_version)
+            now = connection.writer.get_contact(sub.id, change.api_version, change.name)
             if _properties(now) != _properties(change.before):
                 problem = "the contact changed since the plan was made; nothing written, rerun"
                 report.failed.append((sub, problem))
                 say(f"  {label(sub)}: FAILED: {problem}")
                 continue
             if change.after is None:
-                connection.writer.delete_contact(sub.id, change.api_version)
+                connection.writer.delete_contact(sub.id, change.api_version, change.name)
             else:
-                connection.writer.put_contact(sub.id, change.api_version, change.after)
+                connection.writer.put_contact(sub.id, change.api_version, change.after, change.name)
         except WriteFailed as exc:
             report.failed.append((sub, str(exc)))
             say(f"  {label(sub)}: FAILED: {exc}")
@@ -430,7 +415,7 @@ def _apply(
     return done
 
 
-def _properties(contact: dict[str, Any] | None) -> Any:
+def _properties(contact: Mapping[str, Any] | None) -> Any:
     return None if contact is None else contact.get("properties")
 
 
@@ -446,7 +431,7 @@ def _print_problems(report: Report, say: Callable[[str], None]) -> None:
 
 
 def _print_plan(changes: Sequence[Change], say: Callable[[str], None]) -> None:
-    say(f"Plan: {_plural(len(changes), 'change')} to securityContacts/{SECURITY_CONTACT_NAME}:")
+    say(f"Plan: {_plural(len(changes), 'change')} to security contacts:")
     for change in changes:
         for line in change.describe():
             say(line)
@@ -577,7 +562,7 @@ def run_restore(
                 )
                 continue
             try:
-                current = connection.writer.get_contact(sub.id, entry.api_version)
+                current = connection.writer.get_contact(sub.id, entry.api_version, entry.name)
             except WriteFailed as exc:
                 report.failed.append((sub, str(exc)))
                 continue

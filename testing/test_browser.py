@@ -66,7 +66,7 @@ def test_summary_counts_match_junit_and_a_failing_row_shows_its_fix(browser, dem
     expansion = failing.locator(".azure-row")
     expansion.wait_for(state="visible")
     assert "How to fix" in expansion.inner_text()
-    assert "az rest --method put" in expansion.inner_text()
+    assert "python -m compliance fix --subscription" in expansion.inner_text()
     assert "expired and was ignored" in failing.inner_text() or "Waiver (expired)" in (
         expansion.inner_text()
     )

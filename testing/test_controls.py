@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,6 @@ from compliance.controls import (
     evaluate_attack_path,
     evaluate_email,
     evaluate_owner_notifications,
-    recommended_contact,
     validate_catalogue,
 )
 
@@ -119,19 +119,25 @@ def shaped(api: str, **changes: Any) -> SecurityContacts:
     return read(contact(api, props), api=api)
 
 
-def put_api(contacts: SecurityContacts) -> str:
-    """The api-version a remediation PUTs with: 2020 for a 2020 read, else the current one."""
-    return API_2020 if contacts.api_version == API_2020 else API_2023
+FIX_COMMAND = f'python -m compliance fix --subscription {SUB} --email "$SECURITY_CONTACT"'
 
 
-def assert_says_how_to_fix(verdict: Verdict, api_version: str = API_2023) -> None:
+def assert_says_how_to_fix(
+    verdict: Verdict, api_version: str = API_2023, *, command: str = "az"
+) -> None:
+    """The failure says how to fix it: the portal, and the `az rest` PUT of the default contact
+    at the api-version it was read at, or (command="fix") the fix command, or (command="")
+    no command at all."""
     assert not verdict.compliant
     message = verdict.message
     assert message.startswith(f"{verdict.reason}\nHow to fix:\n")
     assert SUB in message
     assert "Environment settings" in message
     url = f"/subscriptions/{SUB}/providers/Microsoft.Security/securityContacts/default"
-    assert f"az rest --method put --url '{url}?api-version={api_version}'" in message
+    assert (f"az rest --method put --url '{url}?api-version={api_version}'" in message) is (
+        command == "az"
+    )
+    assert (FIX_COMMAND in message) is (command == "fix")
 
 
 # --- each control on each API shape -------------------------------------------------------
@@ -257,7 +263,8 @@ def test_control_fails_saying_why_and_how_to_fix(
     contacts = shaped(api, **changes)
     verdict = control.evaluate(contacts, BENCHMARK_ONLY)
     assert reason in verdict.reason
-    assert_says_how_to_fix(verdict, put_api(contacts))
+    # An address only people can choose: the fix command takes it and keeps everything else.
+    assert_says_how_to_fix(verdict, api, command="fix" if control is CONTACT_EMAIL else "az")
     assert REGISTER not in verdict.message
 
 
@@ -390,7 +397,7 @@ def test_nobody_to_notify_fails_every_control(
 ) -> None:
     verdict = control.evaluate(read(registered=registered), BENCHMARK_ONLY)
     assert reason in verdict.reason
-    assert_says_how_to_fix(verdict)
+    assert_says_how_to_fix(verdict, command="fix" if control is CONTACT_EMAIL else "az")
     assert (REGISTER in verdict.remediation) is not registered
 
 
@@ -471,8 +478,13 @@ def test_required_contacts_missing_are_named(api: str) -> None:
         "required security contacts are missing (organisation policy): "
         "ciso@contoso.com, cert@contoso.com"
     )
-    assert_says_how_to_fix(verdict, put_api(shaped(api)))
-    assert "add every required contact" in verdict.remediation
+    added = after_commands(shaped(api), verdict.remediation)
+    assert evaluate_email(added, policy).compliant
+    if api == API_2017:  # a contact per address, beside the one that is there
+        assert [c.name for c in added.contacts] == ["default", "default1", "default2"]
+    else:
+        assert_says_how_to_fix(verdict, api)
+        assert "soc@contoso.com;ciso@contoso.com;cert@contoso.com" in verdict.remediation
 
 
 @pytest.mark.parametrize(
@@ -508,8 +520,11 @@ def test_addresses_outside_allowed_domains_are_named(api: str) -> None:
         "addresses outside the allowed domains (contoso.com, ms.com; organisation policy): "
         "ops@fabrikam.com, x@mail.contoso.com"
     )
-    assert_says_how_to_fix(verdict, put_api(contacts))
-    assert "keep only addresses on the allowed domains" in verdict.remediation
+    # Removing addresses is a choice for people: the portal, named, and no command.
+    assert_says_how_to_fix(verdict, api, command="")
+    assert "remove ops@fabrikam.com, x@mail.contoso.com (outside the allowed domains)" in (
+        verdict.remediation
+    )
 
 
 def test_allowed_domains_ignore_case() -> None:
@@ -554,99 +569,79 @@ def test_contact_policy_concerns_only_the_email_control(control: Control) -> Non
     assert control.evaluate(contacts, policy).compliant
 
 
-# --- recommended_contact and remediation ----------------------------------------------------
+# --- remediation: the planner's PUT, quoted for a shell --------------------------------
 
 
-def test_recommended_contact_keeps_what_is_there_and_adds_what_is_missing() -> None:
-    current = shaped(
-        API_2023,
-        emails="soc@contoso.com;SOC@contoso.com;admin@localhost;ops@fabrikam.com",
-        notificationsByRole={"state": "Off", "roles": ["AccountAdmin"]},
-    )
-    policy = Policy(
-        required_contacts=("Soc@Contoso.com", "ciso@contoso.com"),
-        allowed_contact_domains=("contoso.com",),
-        min_alert_severity="Medium",
-        min_attack_path_risk="Critical",
-    )
-    assert recommended_contact(current, policy) == (
-        API_2023,
-        {
-            "properties": {
-                "isEnabled": True,
-                "emails": "soc@contoso.com;ciso@contoso.com",
-                "phone": PHONE,
-                "notificationsByRole": {"state": "On", "roles": ["AccountAdmin", "Owner"]},
-                "notificationsSources": [
-                    {"sourceType": "Alert", "minimalSeverity": "Medium"},
-                    {"sourceType": "AttackPath", "minimalRiskLevel": "Critical"},
-                ],
-            }
-        },
-    )
+def planned_contacts(remediation: str, api: str) -> list[Contact]:
+    """The contacts the remediation's `az rest` commands would PUT (parsed the way a POSIX
+    shell parses them)."""
+    found = []
+    for line in remediation.splitlines():
+        if "az rest --method put" in line:
+            words = shlex.split(line.split("CLI: ", 1)[1])
+            name = words[words.index("--url") + 1].split("?")[0].rsplit("/", 1)[1]
+            body = json.loads(words[words.index("--body") + 1])
+            found.append(normalize_contact({"name": name, **body}, api))
+    return found
 
 
-def test_recommended_contact_for_a_2020_read_uses_the_2020_shape() -> None:
-    current = shaped(API_2020, emails="soc@contoso.com;ops@fabrikam.com", notificationsByRole=None)
-    assert recommended_contact(current, STRICT) == (
-        API_2020,
-        {
-            "properties": {
-                "emails": "soc@contoso.com;ciso@contoso.com",
-                "phone": PHONE,
-                "notificationsByRole": {"state": "On", "roles": ["Owner"]},
-                "alertNotifications": {"state": "On", "minimalSeverity": "Low"},
-            }
-        },
-    )
-
-
-def test_recommended_contact_takes_addresses_from_enabled_contacts_only() -> None:
-    old = dataclasses.replace(GOOD_CONTACT, name="old", addresses=("old@contoso.com",))
-    contacts = read(dataclasses.replace(old, enabled=False), GOOD_CONTACT)
-    _, body = recommended_contact(contacts, BENCHMARK_ONLY)
-    props: Any = body["properties"]
-    assert props["emails"] == "soc@contoso.com"
-
-
-def test_recommended_contact_revives_a_contact_when_every_one_is_disabled() -> None:
-    _, body = recommended_contact(shaped(API_2023, isEnabled=False), BENCHMARK_ONLY)
-    props: Any = body["properties"]
-    assert props["isEnabled"] is True
-    assert props["emails"] == "soc@contoso.com"
-
-
-def test_recommended_contact_with_nothing_to_keep_has_a_placeholder_and_owner() -> None:
-    _, body = recommended_contact(read(), BENCHMARK_ONLY)
-    props: Any = body["properties"]
-    assert props["emails"] == "security-team@your-domain"
-    assert "phone" not in props
-    assert props["notificationsByRole"] == {"state": "On", "roles": ["Owner"]}
+def after_commands(contacts: SecurityContacts, remediation: str) -> SecurityContacts:
+    planned = {c.name: c for c in planned_contacts(remediation, contacts.api_version)}
+    kept = [c for c in contacts.contacts if c.name not in planned]
+    return dataclasses.replace(contacts, contacts=(*kept, *planned.values()))
 
 
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("policy", [BENCHMARK_ONLY, STRICT], ids=["benchmark", "strict"])
-def test_recommended_contact_passes_every_control(api: str, policy: Policy) -> None:
+def test_the_printed_commands_make_every_other_control_pass(api: str, policy: Policy) -> None:
+    # BAD has contoso.com and fabrikam.com addresses: the strict policy's domain rule fails
+    # until a person removes one, so only the email control may still fail afterwards.
     before = read(contact(api, BAD[api]), api=api)
-    api_version, body = recommended_contact(before, policy)
-    after = read(normalize_contact({"name": "default", **body}, api_version), api=api_version)
-    failing = [c.key for c in CATALOGUE if not c.evaluate(after, policy).compliant]
-    assert failing == ([ATTACK_PATH.key] if api == API_2020 else [])
+    verdict = evaluate_owner_notifications(before, policy)
+    after = after_commands(before, verdict.remediation)
+    failing = {c.key for c in CATALOGUE if not c.evaluate(after, policy).compliant}
+    expected = set() if api == API_2023 else {ATTACK_PATH.key}  # no such setting before 2023
+    if policy is STRICT:
+        expected.add(CONTACT_EMAIL.key)  # ops@fabrikam.com stays until a person removes it
+        if api == API_2017:
+            expected.add(ALERT_SEVERITY.key)  # 2017 knows only High; the policy asks Low
+    assert failing == expected
 
 
-@pytest.mark.parametrize("api", APIS)
-def test_remediation_command_puts_the_recommended_contact(api: str) -> None:
-    contacts = read(contact(api, BAD[api]), api=api)
-    verdict = evaluate_owner_notifications(contacts, STRICT)
-    match = re.search(r"az rest --method put --url '([^']+)' --body '([^']+)'", verdict.message)
-    assert match, verdict.message
-    api_version, body = recommended_contact(contacts, STRICT)
-    assert api_version == put_api(contacts)
-    assert match[1] == (
-        f"/subscriptions/{SUB}/providers/Microsoft.Security/securityContacts/default"
-        f"?api-version={api_version}"
-    )
-    assert json.loads(match[2]) == body
+@pytest.mark.parametrize("api", [API_2020, API_2023])
+def test_the_printed_commands_never_loosen_or_drop(api: str) -> None:
+    """Medium alerts and attack paths stay Medium (the default policy asks High); every
+    address, invalid ones too, and every role stays."""
+    props = {
+        **GOOD[api],
+        EMAILS[api]: "soc@contoso.com;not-an-address",
+        "notificationsByRole": {"state": "Off", "roles": ["Contributor"]},
+    }
+    if api == API_2023:
+        props["notificationsSources"] = [
+            {"sourceType": "Alert", "minimalSeverity": "Medium"},
+            {"sourceType": "AttackPath", "minimalRiskLevel": "Medium"},
+        ]
+    else:
+        props["alertNotifications"] = {"state": "On", "minimalSeverity": "Medium"}
+    verdict = evaluate_owner_notifications(read(contact(api, props), api=api))
+    (planned,) = planned_contacts(verdict.remediation, api)
+    assert planned.addresses == ("soc@contoso.com", "not-an-address")
+    assert planned.notify_roles == ("Contributor", "Owner")
+    assert planned.alert_minimal_severity == "Medium"
+    assert planned.attack_path_minimal_risk == ("Medium" if api == API_2023 else None)
+    assert planned.phone == PHONE
+    assert "every address, role and phone kept; no threshold raised" in verdict.remediation
+
+
+def test_hostile_values_are_quoted_for_the_shell() -> None:
+    phone = "+1 555 0100'$(touch PWNED)'"
+    contacts = shaped(API_2023, emails="o'brien@contoso.com", phone=phone,
+                      notificationsByRole=None)  # fmt: skip
+    verdict = evaluate_owner_notifications(contacts)
+    (planned,) = planned_contacts(verdict.remediation, API_2023)
+    assert planned.phone == phone  # one word for the shell, exactly the value
+    assert planned.addresses == ("o'brien@contoso.com",)
 
 
 def test_remediation_for_each_control_names_its_portal_setting() -> None:

@@ -93,7 +93,9 @@ def test_a_subscription_the_bundle_never_read_is_an_error_in_replay(pytester, ar
         "--azure-evidence=ev.json", "-k", SUB_A)  # fmt: skip
     replay = run(pytester, "--azure-replay=ev.json", "-m", "contact_email")
     replay.assert_outcomes(passed=1, errors=1)
-    replay.stdout.fnmatch_lines(["*the evidence bundle holds no answer to GET /subscriptions/bbbb*"])
+    replay.stdout.fnmatch_lines(
+        ["*the evidence bundle holds no answer to GET /subscriptions/bbbb*"]
+    )
 
 
 @pytest.mark.parametrize(

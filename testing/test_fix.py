@@ -28,19 +28,18 @@ from compliance.arm import (
     Subscription,
     WriteFailed,
 )
-from compliance.contacts import API_2020, API_2023
+from compliance.contacts import API_2017, API_2020, API_2023, normalize_contact
 from compliance.emulator import ArmEmulator, Fault
 from compliance.fix import (
     BACKUP_KIND,
     Change,
-    PlanError,
     SavedContact,
     backup_document,
     differences,
     parse_backup,
-    planned_properties,
     restore_change,
 )
+from compliance.remediation import Goal, plan
 from conftest import ROOT, subscription, tenant
 
 OK = "00000000-0000-4000-8000-000000000001"
@@ -154,6 +153,17 @@ def backups(directory: Path) -> list[Path]:
 # --- planning: pure functions on raw JSON -----------------------------------------------
 
 
+def planned_properties(
+    current: dict[str, Any] | None, api_version: str, emails: list[str]
+) -> dict[str, Any]:
+    """What the fix PUTs as the `default` contact, from its properties as read."""
+    contacts = [] if current is None else contact(current)
+    read = [normalize_contact(c, api_version) for c in contacts]
+    (write,) = plan(read, api_version, Goal(emails=tuple(emails)))
+    assert write.name == "default"
+    return write.after
+
+
 def test_new_contact_holds_just_the_addresses() -> None:
     assert planned_properties(None, API_2023, [SOC, "b@x.com"]) == {
         "emails": f"{SOC};b@x.com",
@@ -191,9 +201,18 @@ def test_disabled_contact_is_switched_on_only_at_2023() -> None:
     assert "isEnabled" not in planned
 
 
-def test_emails_that_are_not_a_string_are_refused() -> None:
-    with pytest.raises(PlanError, match=r"properties\.emails is list"):
-        planned_properties({"emails": ["a@x.com"]}, API_2023, [SOC])
+def test_at_2017_each_address_is_a_contact_of_its_own() -> None:
+    existing = normalize_contact(
+        {"name": "default1", "properties": {"email": "bad_at_x", "alertsToAdmins": "On"}},
+        API_2017,
+    )
+    writes = plan([existing], API_2017, Goal(emails=(SOC, "bad_at_x", "b@x.com")))
+    assert [(w.name, w.before, w.after) for w in writes] == [
+        ("default2", None, {"email": SOC, "alertNotifications": "On", "alertsToAdmins": "On"}),
+        ("default3", None,
+         {"email": "b@x.com", "alertNotifications": "On", "alertsToAdmins": "On"}),
+    ]  # fmt: skip
+    assert existing.raw["properties"] == {"email": "bad_at_x", "alertsToAdmins": "On"}
 
 
 def test_differences_show_old_and_new_values_as_json() -> None:
@@ -247,26 +266,33 @@ def test_backup_document_round_trips() -> None:
 
 
 def good_backup() -> dict[str, Any]:
-    return {
+    entry = {"subscriptionId": EMPTY, "name": "default", "apiVersion": API_2023}
+    return {"kind": BACKUP_KIND, "version": 2, "contacts": [entry | {"contact": raw(EMPTY_PROPS)}]}
+
+
+def test_a_version_1_backup_is_still_read() -> None:
+    old = {
         "kind": BACKUP_KIND,
         "version": 1,
         "contacts": {EMPTY: {"apiVersion": API_2023, "contact": raw(EMPTY_PROPS)}},
     }
+    assert parse_backup(old) == (SavedContact(EMPTY, API_2023, raw(EMPTY_PROPS)),)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (lambda b: b.pop("kind"), "not a backup written by the fix command"),
-        (lambda b: b.update(version=2), "backup version 2"),
-        (lambda b: b.update(contacts=[]), '"contacts" is not an object'),
-        (lambda b: b.update(contacts={}), "holds no contacts"),
-        (lambda b: b["contacts"].update({"not-a-guid": {}}), "not a subscription ID"),
-        (lambda b: b["contacts"].update({NONE: "x"}), "is not an object"),
-        (lambda b: b["contacts"][EMPTY].update(apiVersion="2017-08-01-preview"), "apiVersion"),
-        (lambda b: b["contacts"][EMPTY].pop("contact"), "contact is missing"),
-        (lambda b: b["contacts"][EMPTY].update(contact={"name": "x"}), "neither null nor"),
-        (lambda b: b["contacts"][EMPTY].update(contact=[]), "neither null nor"),
+        (lambda b: b.update(version=3), "backup version 3"),
+        (lambda b: b.update(contacts={}), '"contacts" is not a list'),
+        (lambda b: b.update(contacts=[]), "holds no contacts"),
+        (lambda b: b["contacts"][0].update(subscriptionId="x"), "not a subscription ID"),
+        (lambda b: b["contacts"].append("x"), "is not an object"),
+        (lambda b: b["contacts"][0].update(name="../x"), "not a contact the fix command"),
+        (lambda b: b["contacts"][0].update(apiVersion="2019-01-01-preview"), "apiVersion"),
+        (lambda b: b["contacts"][0].pop("contact"), "contact is missing"),
+        (lambda b: b["contacts"][0].update(contact={"name": "x"}), "neither null nor"),
+        (lambda b: b["contacts"][0].update(contact=[]), "neither null nor"),
     ],
 )
 def test_parse_backup_names_what_is_wrong(change: Any, message: str) -> None:
@@ -291,12 +317,17 @@ def test_plan_only_sends_only_gets_and_prints_each_change(fix: Any, arm: ArmEmul
     assert backups(Path.cwd()) == []
     assert "7 subscriptions selected of 7 visible, 6 checked" in out
     assert "CIS 2.13 passes on 1." in out
-    assert "Plan: 5 changes to securityContacts/default:" in out
-    assert f"{NONE} (No contact): create, api-version {API_2023}" in out
+    assert "Plan: 5 changes to security contacts:" in out
+    assert f"{NONE} (No contact): create securityContacts/default, api-version {API_2023}" in out
     assert f'emails: (no contact) -> "{SOC}"' in out
-    assert f"{DISABLED} (Disabled contact): update, api-version {API_2023}" in out
+    assert (
+        f"{DISABLED} (Disabled contact): update securityContacts/default, api-version {API_2023}"
+        in out
+    )
     assert "isEnabled: false -> true" in out
-    assert f"{LEGACY} (Legacy cloud): update, api-version {API_2020}" in out
+    assert (
+        f"{LEGACY} (Legacy cloud): update securityContacts/default, api-version {API_2020}" in out
+    )
     assert (
         'emails: "soc_at_fabrikam.com; admin@localhost" -> '
         f'"soc_at_fabrikam.com;admin@localhost;{SOC}"' in out
@@ -512,12 +543,13 @@ def test_plan_shows_read_failures_with_exit_1(fix: Any, arm: ArmEmulator) -> Non
 
 
 def test_failing_raw_read_of_the_contact_is_reported(fix: Any, arm: ArmEmulator) -> None:
-    # The list answers, the GET of the one contact does not.
+    # The list answers; the GET of the one contact, just before the write, does not.
     arm.fail(NONE, Fault(200, body=json.dumps({"value": []}), times=1))
     arm.fail(NONE, Fault(200, body="[]", times=1))
-    code, out, _ = fix("--email", SOC, "--subscription", NONE)
+    code, out, _ = fix("--email", SOC, "--subscription", NONE, "--apply", "--yes")
     assert code == 1
     assert "is not a security contact (no 'properties' object)" in out
+    assert writes(arm) == []
 
 
 # --- restore ---------------------------------------------------------------------------
@@ -535,7 +567,7 @@ def test_restore_puts_every_contact_back_exactly(fix: Any, arm: ArmEmulator) -> 
     assert code == 0
     assert {r.method for r in arm.requests} == {"GET"}
     assert state(arm) == fixed
-    assert f"{NONE} (No contact): delete, api-version {API_2023}" in out
+    assert f"{NONE} (No contact): delete securityContacts/default, api-version {API_2023}" in out
     assert "Plan only, nothing was changed: add --apply to make 5 changes." in out
 
     arm.clear()
@@ -556,6 +588,31 @@ def test_restore_puts_every_contact_back_exactly(fix: Any, arm: ArmEmulator) -> 
     assert writes(arm) == []
     assert "5 saved contacts, 5 already as saved." in out
     assert "Nothing to change" in out
+
+
+def test_a_2017_only_cloud_gets_a_contact_per_address_and_its_restore(
+    fix: Any, arm: ArmEmulator
+) -> None:
+    old = {"name": "default1", "properties": {"emails": "bad_at_x", "isEnabled": True}}
+    arm.load(tenant(subscription(EMPTY, "Legacy 2017", securityContacts=[old]),
+                    servedApiVersions=[API_2017]))  # fmt: skip
+    code, out, _ = fix("--email", SOC, "--email", "b@contoso.com", "--apply", "--yes")
+    assert code == 0, out
+    assert f"create securityContacts/default2, api-version {API_2017}" in out
+    assert f"create securityContacts/default3, api-version {API_2017}" in out
+    assert [w for w in writes(arm)] == [("PUT", EMPTY, API_2017)] * 2
+    puts = [r for r in arm.requests if r.method == "PUT"]
+    assert [r.path.rsplit("/", 1)[1] for r in puts] == ["default2", "default3"]
+    assert puts[0].body == {
+        "properties": {"email": SOC, "alertNotifications": "On", "alertsToAdmins": "Off"}
+    }
+    assert "Done: 2 of 2 changes made and confirmed" in out
+    assert set(arm.subscription(EMPTY).contacts) == {"default1", "default2", "default3"}
+
+    (backup,) = backups(Path.cwd())
+    code, out, _ = fix("--restore", str(backup), "--apply", "--yes")
+    assert code == 0, out
+    assert set(arm.subscription(EMPTY).contacts) == {"default1"}
 
 
 def test_restore_one_subscription_and_failures(fix: Any, arm: ArmEmulator) -> None:
@@ -582,7 +639,9 @@ def test_restore_of_a_subscription_no_longer_visible(
     other = "99999999-0000-4000-8000-000000000000"
     backup = tmp_path / "b.json"
     document = good_backup()
-    document["contacts"][other] = {"apiVersion": API_2023, "contact": None}
+    document["contacts"].append(
+        {"subscriptionId": other, "name": "default", "apiVersion": API_2023, "contact": None}
+    )
     backup.write_text(json.dumps(document))
     arm.fail(EMPTY, Fault(403, "AuthorizationFailed", "No.", methods=frozenset({"GET"})))
     code, out, _ = fix("--restore", str(backup))

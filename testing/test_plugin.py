@@ -82,9 +82,16 @@ def test_non_compliant_subscription_fails_saying_why_and_how_to_fix(arm, audit, 
             reason,
             "How to fix:",
             f"*Portal: Microsoft Defender for Cloud > Environment settings > subscription {SUB_A}*",
-            f"*az *{SUB_A}*",
         ]
     )
+    # With an address to keep, the PUT that switches the contact on; without one, the fix
+    # command, which takes the address.
+    command = (
+        f"az rest --method put --url '/subscriptions/{SUB_A}/"
+        if "disabled" in reason
+        else f"python -m compliance fix --subscription {SUB_A} --email"
+    )
+    assert command in result.stdout.str()
     # The report is the verdict, not a traceback through the assertion.
     result.stdout.no_fnmatch_line("*AssertionError*")
     result.stdout.no_fnmatch_line("*assert False*")

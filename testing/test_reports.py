@@ -125,7 +125,7 @@ def test_findings_carry_ids_reason_fix_and_evidence(arm, audit, pytester):
     assert sandbox["control"]["cis"]["5.0.0"] == "8.1.13"
     assert sandbox["control"]["rationale"].startswith("Defender for Cloud emails")
     assert "no security contact is configured" in sandbox["reason"]
-    assert f"/subscriptions/{SUB_B}/providers" in sandbox["remediation"]
+    assert f"python -m compliance fix --subscription {SUB_B}" in sandbox["remediation"]
     assert sandbox["evidence"]["responses"][0]["status"] == 200
     assert sandbox["evidence"]["responses"][0]["request_id"]
     assert by_sub[SUB_A]["evidence"]["contacts"][0]["addresses"] == ["soc@contoso.com"]
@@ -143,7 +143,7 @@ def test_junit_failure_message_is_one_line_and_body_has_the_fix(arm, audit, pyte
         "CIS 5.0.0 8.1.13: no security contact is configured: Defender for Cloud notifies nobody"
     )
     assert "How to fix:" in failure.text
-    assert f"az rest --method put --url '/subscriptions/{SUB_B}" in failure.text
+    assert f"python -m compliance fix --subscription {SUB_B}" in failure.text
     error = next(root.iter("error"))
     assert "\n" not in error.get("message")
     assert "HTTP 403 AuthorizationFailed" in error.get("message")
@@ -211,7 +211,7 @@ def test_html_rows_have_columns_and_expand_to_fix_and_evidence(arm, audit, pytes
     assert "no security contact is configured" in cells
     assert "<h4>How to fix</h4>" in sandbox["log"]
     assert "Why it matters: Defender for Cloud emails its security alerts" in sandbox["log"]
-    assert f"/subscriptions/{SUB_B}/providers/Microsoft.Security" in sandbox["log"]
+    assert f"python -m compliance fix --subscription {SUB_B}" in sandbox["log"]
     assert "Raw response" in sandbox["log"]
     production = next(row for nodeid, row in rows.items() if SUB_A in nodeid)
     assert "soc@contoso.com" in production["log"]  # the contacts, as evidence
