@@ -74,6 +74,23 @@ def test_bundle_holds_what_was_seen_and_no_secret(pytester, arm, fake_az):
     assert "HTTP 403" in refused["unverifiable"]
 
 
+def test_replay_of_a_legacy_cloud_asks_first_at_the_version_it_learned(pytester, arm, fake_az):
+    """The live run's first read learned the cloud serves 2020 only: its refused 2023 request
+    is one subscription's evidence. The replay starts at 2020 as the live run went on, so
+    every case gets its recorded outcome whichever subscription it reads first."""
+    subs = [subscription(f"{i}0000000-0000-4000-8000-000000000000") for i in range(1, 6)]
+    arm.load(tenant(*subs, servedApiVersions=["2020-01-01-preview"]))
+    run(pytester, "--azure-auth=cli", f"--azure-arm-endpoint={arm.url}",
+        "--azure-evidence=ev.json", "--junitxml=live.xml")  # fmt: skip
+    bundle = load_bundle(pytester.path / "ev.json")
+    assert bundle["run"]["served_api_version"] == "2020-01-01-preview"
+    first = [r["status"] for r in bundle["contacts"][subs[0]["subscriptionId"]]["responses"]]
+    assert first == [400, 200]
+    replay = run(pytester, "--azure-replay=ev.json", "--junitxml=replay.xml")
+    assert per_case(pytester.path / "replay.xml") == per_case(pytester.path / "live.xml")
+    replay.assert_outcomes(passed=15, failed=5)
+
+
 def test_replay_under_xdist_matches(pytester, arm, fake_az, monkeypatch):
     arm.load(tenant(subscription(SUB_A), subscription(SUB_B, securityContacts=[])))
     run(pytester, "--azure-auth=cli", f"--azure-arm-endpoint={arm.url}",
