@@ -14,8 +14,10 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +59,8 @@ from compliance.contacts import (
     contacts_from_page,
 )
 from compliance.remediation import DEFAULT_CONTACT, contact_name_allowed
-from compliance.reports import redact
+from compliance.secrets import redact, remember
+from compliance.text import one_line
 from compliance.values import guid
 
 
@@ -71,6 +74,23 @@ class CredentialFailed(AuditError):
     def for_auth(self, kind: str) -> AuditError:
         """The failure as the user sees it: which --azure-auth, and what to do about it."""
         return AuditError(f"--azure-auth={kind}: {self}; {AUTH_HINTS[kind]}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far a run goes with an ARM endpoint that does not answer as it should: every
+    loop and wait is bounded, and what passes a bound is not verifiable, saying which."""
+
+    request_timeout: float = 60.0  # seconds for one answer, whole (not per read)
+    max_pages: int = 1000  # pages followed per listing (the subscriptions, one's contacts)
+    max_retry_after: float = 120.0  # the longest Retry-After waited before a retry
+    read_deadline: float = 1800.0  # seconds for reading every subscription's contacts
+    max_answer_bytes: int = 16 * 1024 * 1024  # one answer, decompressed
+
+
+class AnswerRefused(Exception):
+    """An answer passed a bound of the run's Limits; not an azure-core error, so that no
+    retry repeats it."""
 
 
 class Unverifiable(Exception):
@@ -265,15 +285,17 @@ def token_claims(token: str) -> dict[str, str]:
 
 
 class _IdentityFromToken(SansIOHTTPPolicy):  # type: ignore[type-arg]
-    """Notes who the first request ran as, from the bearer token's claims."""
+    """Notes who the first request ran as, from the bearer token's claims, and remembers
+    every token sent so that no output of the run can hold it (compliance.secrets)."""
 
     def __init__(self, identity: dict[str, str]) -> None:
         self._identity = identity
 
     def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        token = request.http_request.headers.get("Authorization", "").removeprefix("Bearer ")
+        remember(token)
         if not self._identity:
-            header = request.http_request.headers.get("Authorization", "")
-            self._identity.update(token_claims(header.removeprefix("Bearer ")))
+            self._identity.update(token_claims(token))
 
 
 class _SameEndpoint(SansIOHTTPPolicy):  # type: ignore[type-arg]
@@ -294,12 +316,28 @@ class _SameEndpoint(SansIOHTTPPolicy):  # type: ignore[type-arg]
             )
 
 
+class _RetryPolicy(RetryPolicy):  # type: ignore[type-arg]
+    """azure-core's retries, except that a Retry-After longer than the run allows is not
+    waited out: that answer is the last, and the subscription is not verifiable."""
+
+    def __init__(self, max_retry_after: float) -> None:
+        super().__init__()
+        self._max_retry_after = max_retry_after
+
+    def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
+        retry_after = self.get_retry_after(response)
+        if retry_after is not None and retry_after > self._max_retry_after:
+            return False
+        return bool(super().is_retry(settings, response))
+
+
 def _read_only_policies(
     credential: TokenCredential,
     scope: str,
     throttle: Throttle,
     identity: dict[str, str],
     endpoint: str,
+    limits: Limits,
 ) -> list[Any]:
     """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only
     and the run's throttle."""
@@ -311,7 +349,7 @@ def _read_only_policies(
         # No ContentDecodePolicy: every body is parsed here, whatever its Content-Type says,
         # so a body that is not JSON is one kind of malformed answer, not two.
         RedirectPolicy(),
-        RetryPolicy(),
+        _RetryPolicy(limits.max_retry_after),
         ARMChallengeAuthenticationPolicy(credential, scope),
         _IdentityFromToken(identity),
         ARMHttpLoggingPolicy(),
@@ -322,11 +360,66 @@ def _read_only_policies(
     return policies
 
 
-def _pooled_session(size: int) -> requests.Session:
+class _BoundedAdapter(HTTPAdapter):
+    """requests' adapter, reading every answer whole within the run's request timeout and
+    size cap. requests' own timeout is per read: a server that sends a byte a second would
+    hold a request forever, and a small compressed answer can inflate to gigabytes."""
+
+    def __init__(self, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._limits = limits
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        started = time.monotonic()
+        response = super().send(request, stream=True, **kwargs)
+        if stream:
+            return response
+        try:
+            body = self._read(response, started)
+        except BaseException:
+            response.close()  # the connection is in an unknown state: not reused
+            raise
+        response.raw.release_conn()
+        # requests' way to hold a body already read (its own content property fills it).
+        response._content = body
+        return response
+
+    def _read(self, response: requests.Response, started: float) -> bytes:
+        limits = self._limits
+        body = bytearray()
+        while chunk := response.raw.read1(65536, decode_content=True):
+            body += chunk
+            if len(body) > limits.max_answer_bytes:
+                raise AnswerRefused(
+                    f"the answer (HTTP {response.status_code}) is larger than "
+                    f"{limits.max_answer_bytes} bytes, far more than Azure sends for it"
+                )
+            if time.monotonic() - started > limits.request_timeout:
+                raise AnswerRefused(
+                    f"the answer (HTTP {response.status_code}) took longer than "
+                    f"{limits.request_timeout:g} s to arrive (--azure-request-timeout)"
+                )
+        return bytes(body)
+
+
+def _transport(limits: Limits, verify: str | bool, concurrency: int) -> RequestsTransport:
+    return RequestsTransport(
+        session=_pooled_session(concurrency, limits),
+        session_owner=True,
+        connection_verify=verify,
+        connection_timeout=min(30.0, limits.request_timeout),
+        read_timeout=min(60.0, limits.request_timeout),
+    )
+
+
+def _pooled_session(size: int, limits: Limits) -> requests.Session:
     """One keep-alive pool big enough for every concurrent request: no TLS handshake per
     subscription. Retries stay azure-core's job, as in its own transport."""
     session = requests.Session()
-    adapter = HTTPAdapter(
+    adapter = _BoundedAdapter(
+        limits,
         pool_connections=1,
         pool_maxsize=size,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),
@@ -446,9 +539,9 @@ def _arm_error(body: str) -> tuple[str, str]:
     try:
         error = json.loads(body).get("error") or {}
         message = str(error.get("message") or "").strip().rstrip(".")
-        return str(error.get("code") or "-"), redact(message)
+        return one_line(str(error.get("code") or "-")[:100]), one_line(redact(message[:2000]))
     except (ValueError, AttributeError):
-        return "-", redact(body.strip()[:200])
+        return "-", one_line(redact(body.strip()[:200]))
 
 
 def _unverifiable_hint(status: int, subscription_id: str) -> str:
@@ -471,14 +564,61 @@ def _unverifiable_hint(status: int, subscription_id: str) -> str:
     return "This answer is not one Azure documents for securityContacts"
 
 
-def _refusal(answer: RawResponse, subscription_id: str, what: str) -> Unverifiable:
+def _refusal(answer: RawResponse, subscription_id: str, what: str, limits: Limits) -> Unverifiable:
     code, message = _arm_error(answer.body)
+    hint = _unverifiable_hint(answer.status, subscription_id)
+    wait = _seconds(answer.retry_after)
+    if wait is not None and wait > limits.max_retry_after:
+        hint = (
+            f"ARM asked to wait {wait:g} s before asking again (Retry-After), longer than this "
+            f"run waits ({limits.max_retry_after:g} s, --azure-max-retry-after); rerun later"
+        )
     return Unverifiable(
         f"could not read {what}: HTTP {answer.status} {code}"
-        f"{': ' + message if message else ''}. "
-        f"{_unverifiable_hint(answer.status, subscription_id)}",
+        f"{': ' + message if message else ''}. {hint}",
         status=answer.status,
     )
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class PagingRefused(Exception):
+    """A listing's nextLink cannot be followed: the message says why."""
+
+
+class Pages:
+    """The pages of one listing: every nextLink followed, only to the run's endpoint (the
+    bearer token goes wherever it points), never twice, at most the run's page cap."""
+
+    def __init__(self, endpoint: str, limits: Limits, what: str) -> None:
+        self._endpoint = endpoint
+        self._limits = limits
+        self._what = what
+        self._seen: set[str] = set()
+
+    def next(self, next_link: str | None) -> str | None:
+        """The URL to read next, None after the last page; PagingRefused when it must not be
+        followed."""
+        if next_link is None:
+            return None
+        link = one_line(next_link)
+        if not next_link.startswith(self._endpoint + "/") or next_link in self._seen:
+            raise PagingRefused(
+                f"{self._what} has a nextLink that leaves the endpoint {self._endpoint} or "
+                f"repeats: {link}"
+            )
+        if len(self._seen) + 1 >= self._limits.max_pages:
+            raise PagingRefused(
+                f"{self._what} goes on past {self._limits.max_pages} pages "
+                f"(--azure-max-pages); the next would be {link}"
+            )
+        self._seen.add(next_link)
+        return next_link
 
 
 class TokenFailed(Unverifiable):
@@ -495,9 +635,16 @@ class ContactReads:
     negotiation, the pages, and what makes an answer untrustworthy. The live reader gives it
     ARM; a replay gives it an evidence bundle's recorded answers."""
 
-    def __init__(self, get: Get, endpoint: str, versions: ApiVersionGate | None = None) -> None:
+    def __init__(
+        self,
+        get: Get,
+        endpoint: str,
+        limits: Limits = Limits(),
+        versions: ApiVersionGate | None = None,
+    ) -> None:
         self._get = get
         self.endpoint = endpoint
+        self.limits = limits
         self.versions = versions or ApiVersionGate()
 
     def read(self, subscription_id: str) -> SecurityContacts:
@@ -531,7 +678,7 @@ class ContactReads:
         code = _arm_error(answer.body)[0]
         if answer.status == 409 and code == "MissingSubscriptionRegistration":
             return SecurityContacts(subscription_id, api_version, (), False, responses=tuple(log))
-        raise _refusal(answer, subscription_id, "security contacts")
+        raise _refusal(answer, subscription_id, "security contacts", self.limits)
 
     def _negotiate(self, path: str, log: list[RawResponse]) -> tuple[str, RawResponse]:
         """The first answer that is not a refusal of its api-version, and that version.
@@ -563,49 +710,72 @@ class ContactReads:
         log: list[RawResponse],
     ) -> list[Contact]:
         contacts: list[Contact] = []
-        seen: set[str] = set()
+        pages = Pages(self.endpoint, self.limits, "the securityContacts response")
         while True:
             try:
                 page, next_link = contacts_from_page(_json(answer.body), api_version)
+                url = pages.next(next_link)
             except MalformedResponse as exc:
                 raise Unverifiable(
                     f"the securityContacts response (api-version {api_version}) is not the JSON "
                     f"Azure documents: {exc}"
                 ) from None
+            except PagingRefused as exc:
+                raise Unverifiable(str(exc)) from None
             contacts.extend(page)
-            if next_link is None:
+            if url is None:
                 return contacts
-            # The bearer token goes wherever nextLink points: only ever to this endpoint.
-            if not next_link.startswith(self.endpoint + "/") or next_link in seen:
-                raise Unverifiable(
-                    f"the securityContacts response has a nextLink that leaves {self.endpoint} "
-                    f"or repeats: {next_link}"
-                )
-            seen.add(next_link)
-            answer = self._get(next_link, log)
+            answer = self._get(url, log)
             if answer.status != 200:
-                raise _refusal(answer, subscription_id, "the next page of security contacts")
+                raise _refusal(
+                    answer, subscription_id, "the next page of security contacts", self.limits
+                )
 
 
 def read_many(
-    read: Callable[[str], SecurityContacts], subscription_ids: Iterable[str], concurrency: int
+    read: Callable[[str], SecurityContacts],
+    subscription_ids: Iterable[str],
+    concurrency: int,
+    deadline: float | None = None,
 ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
-    """Every subscription's contacts, read `concurrency` at a time, as each completes."""
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="contacts") as pool:
-        futures = {pool.submit(read, s): s for s in subscription_ids}
-        for future in as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except Unverifiable as exc:
-                yield futures[future], exc
-            except Exception as exc:  # one subscription's surprise is its own error
-                yield (
-                    futures[future],
-                    Unverifiable(
-                        f"reading its security contacts failed: {type(exc).__name__}: "
-                        f"{_first_line(exc)}"
-                    ),
-                )
+    """Every subscription's contacts, read `concurrency` at a time, as each completes.
+
+    After `deadline` seconds the subscriptions not read yet are Unverifiable, saying so, and
+    none is read any more (requests under way end within the request timeout).
+    """
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="contacts")
+    futures = {pool.submit(read, s): s for s in subscription_ids}
+    pending = set(futures)
+    try:
+        for future in as_completed(futures, timeout=deadline):
+            pending.discard(future)
+            yield futures[future], _outcome(future)
+    except FuturesTimeout:
+        for future in sorted(pending, key=futures.__getitem__):
+            if future.done():
+                yield futures[future], _outcome(future)
+                continue
+            future.cancel()
+            yield (
+                futures[future],
+                Unverifiable(
+                    f"not read: reading every subscription's contacts passed its deadline of "
+                    f"{deadline:g} s (--azure-read-deadline) before this one was read"
+                ),
+            )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _outcome(future: Future[SecurityContacts]) -> SecurityContacts | Unverifiable:
+    try:
+        return future.result()
+    except Unverifiable as exc:
+        return exc
+    except Exception as exc:  # one subscription's surprise is its own error
+        return Unverifiable(
+            f"reading its security contacts failed: {type(exc).__name__}: {_first_line(exc)}"
+        )
 
 
 def subscription_from_json(item: Any, where: str) -> Subscription:
@@ -663,26 +833,22 @@ class ArmReader:
         arm_endpoint: str | None = None,
         connection_verify: str | bool = True,
         concurrency: int = 1,
+        limits: Limits = Limits(),
     ) -> None:
         from azure.mgmt.security import SecurityCenter
         from azure.mgmt.subscription import SubscriptionClient
 
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
         self.concurrency = concurrency
+        self.limits = limits
         self.throttle = Throttle(concurrency)
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
-        self._transport = RequestsTransport(
-            session=_pooled_session(concurrency),
-            session_owner=True,
-            connection_verify=connection_verify,
-            connection_timeout=30,
-            read_timeout=60,
-        )
+        self._transport = _transport(limits, connection_verify, concurrency)
         self._subscription_client = SubscriptionClient(
             credential,
             base_url=self.endpoint,
             policies=_read_only_policies(
-                credential, cloud.scope, self.throttle, self.identity, self.endpoint
+                credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
             ),
             transport=self._transport,
         )
@@ -693,11 +859,11 @@ class ArmReader:
             subscription_id="",
             base_url=self.endpoint,
             policies=_read_only_policies(
-                credential, cloud.scope, self.throttle, self.identity, self.endpoint
+                credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
             ),
             transport=self._transport,
         )
-        self.contacts = ContactReads(self._get_contacts, self.endpoint)
+        self.contacts = ContactReads(self._get_contacts, self.endpoint, limits)
 
     def close(self) -> None:
         self._subscription_client.close()
@@ -709,11 +875,11 @@ class ArmReader:
         Raises AuditError when the credential fails, ARM cannot be asked, or the list is not
         what Azure documents.
         """
-        url = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
+        url: str | None = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
         found: list[Subscription] = []
-        seen: set[str] = set()
+        pages = Pages(self.endpoint, self.limits, f"the subscriptions list from {self.endpoint}")
         log: list[RawResponse] = []
-        while True:
+        while url is not None:
             try:
                 answer = self._get(self._subscription_client, url, log)
             except TokenFailed as exc:
@@ -733,21 +899,16 @@ class ArmReader:
                 )
             try:
                 page, next_link = subscriptions_from_page(_json(answer.body))
+                url = pages.next(next_link)
             except MalformedResponse as exc:
                 raise AuditError(
                     f"the subscriptions list from {self.endpoint} is not what Azure documents: "
                     f"{exc}"
                 ) from None
+            except PagingRefused as exc:
+                raise AuditError(str(exc)) from None
             found.extend(page)
-            if next_link is None:
-                return sorted(found, key=lambda s: s.id.lower())
-            if not next_link.startswith(self.endpoint + "/") or next_link in seen:
-                raise AuditError(
-                    f"the subscriptions list from {self.endpoint} has a nextLink that leaves "
-                    f"the endpoint or repeats: {next_link}"
-                )
-            seen.add(next_link)
-            url = next_link
+        return sorted(found, key=lambda s: s.id.lower())
 
     def _get_contacts(self, url: str, log: list[RawResponse]) -> RawResponse:
         return self._get(self._security_client, url, log)
@@ -768,6 +929,8 @@ class ArmReader:
             ) from None
         except AzureError as exc:  # e.g. redirected too often
             raise Unverifiable(f"ARM at {self.endpoint}: {_first_line(exc)}") from None
+        except AnswerRefused as exc:
+            raise Unverifiable(f"ARM at {self.endpoint}: {exc}") from None
         log.append(answer)
         return answer
 
@@ -778,6 +941,7 @@ class ArmReader:
             request_id=response.headers.get("x-ms-request-id"),
             received_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             body=_body_text(response),
+            retry_after=response.headers.get("Retry-After"),
         )
 
     def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
@@ -788,7 +952,9 @@ class ArmReader:
         self, subscription_ids: Iterable[str]
     ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
         """Every subscription's contacts, read `concurrency` at a time, as each completes."""
-        return read_many(self.contacts.read, subscription_ids, self.concurrency)
+        return read_many(
+            self.contacts.read, subscription_ids, self.concurrency, self.limits.read_deadline
+        )
 
 
 def _json(body: str) -> Any:
@@ -850,12 +1016,13 @@ def _write_policies(
     throttle: Throttle,
     identity: dict[str, str],
     endpoint: str,
+    limits: Limits,
 ) -> list[Any]:
     """ArmReader's pipeline, policy for policy, with _GetOnly replaced by
     _SecurityContactWritesOnly: no ARMAutoResourceProviderRegistrationPolicy either."""
     return [
         _SecurityContactWritesOnly(endpoint) if isinstance(policy, _GetOnly) else policy
-        for policy in _read_only_policies(credential, scope, throttle, identity, endpoint)
+        for policy in _read_only_policies(credential, scope, throttle, identity, endpoint, limits)
     ]
 
 
@@ -876,8 +1043,8 @@ def _write_hint(status: int, code: str, subscription_id: str) -> str:
 
 
 class ArmWriter:
-    """Read and write one subscription's `default` security contact as raw JSON, through
-    the azure-mgmt-security client's own pipeline (see _write_policies)."""
+    """Read and write a subscription's security contacts as raw JSON, through the
+    azure-mgmt-security client's own pipeline (see _write_policies)."""
 
     def __init__(
         self,
@@ -885,22 +1052,21 @@ class ArmWriter:
         cloud: Cloud,
         arm_endpoint: str | None = None,
         connection_verify: str | bool = True,
+        limits: Limits = Limits(),
     ) -> None:
         from azure.mgmt.security import SecurityCenter
 
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
         policies = _write_policies(
-            credential, cloud.scope, Throttle(1), self.identity, self.endpoint
+            credential, cloud.scope, Throttle(1), self.identity, self.endpoint, limits
         )
         self._client = SecurityCenter(
             credential,
             subscription_id="",
             base_url=self.endpoint,
             policies=policies,
-            transport=RequestsTransport(
-                connection_verify=connection_verify, connection_timeout=30, read_timeout=60
-            ),
+            transport=_transport(limits, connection_verify, 1),
         )
 
     def close(self) -> None:
@@ -926,7 +1092,7 @@ class ArmWriter:
             response = _send(self._client, request)
         except ClientAuthenticationError as exc:
             raise WriteFailed(f"could not get a token: {_first_line(exc)}") from None
-        except (ServiceRequestError, ServiceResponseError) as exc:
+        except (ServiceRequestError, ServiceResponseError, AnswerRefused) as exc:
             maybe = "" if method == "GET" else " (the change may or may not have been made)"
             raise WriteFailed(
                 f"could not reach ARM at {self.endpoint}: {_first_line(exc)}{maybe}"

@@ -6,7 +6,7 @@ touch Azure; independent of pytest, so it is usable and testable on its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compliance.arm import (
@@ -14,6 +14,7 @@ from compliance.arm import (
     ArmReader,
     AuditError,
     CredentialFailed,
+    Limits,
     Subscription,
     Unverifiable,
     make_credential,
@@ -41,6 +42,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     demo: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
+    limits: Limits = field(default_factory=Limits)
 
 
 # (done, total, throttled answers so far), called as reads complete
@@ -123,6 +125,7 @@ class Audit:
                     emulator.url,
                     emulator.ca_path,
                     concurrency=self.settings.concurrency,
+                    limits=self.settings.limits,
                 )
             else:
                 credential = make_credential(self.settings.auth, self.cloud, self.settings.tenant)
@@ -131,6 +134,7 @@ class Audit:
                     self.cloud,
                     self.settings.arm_endpoint,
                     concurrency=self.settings.concurrency,
+                    limits=self.settings.limits,
                 )
         return self._reader
 

@@ -309,6 +309,7 @@ class RawResponse:
     request_id: str | None
     received_at: str  # ISO 8601, UTC
     body: str
+    retry_after: str | None = None  # the Retry-After header of a 429 or 503, as sent
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from compliance.remediation import (
     plan,
     summary,
 )
+from compliance.text import one_line
 
 CIS_VERSIONS = ("1.1.0", "1.3.0", "1.4.0", "1.5.0", "2.0.0", "2.1.0", "3.0.0", "4.0.0", "5.0.0")
 NEWEST_CIS_VERSION = CIS_VERSIONS[-1]
@@ -55,6 +56,11 @@ class Verdict:
     # False when the answer holds a value this suite does not know, and the verdict depends
     # on it: the case is an error (not verifiable), never a pass or a guessed failure.
     verifiable: bool = True
+
+    def __post_init__(self) -> None:
+        # A reason quotes what Azure sent (contact names, addresses): one line, whatever
+        # characters they hold, each shown and none obeyed by a terminal.
+        object.__setattr__(self, "reason", one_line(self.reason))
 
     @property
     def message(self) -> str:

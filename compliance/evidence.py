@@ -24,7 +24,7 @@ from compliance.arm import (
     read_many,
 )
 from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts
-from compliance.reports import redact
+from compliance.secrets import redact
 
 EVIDENCE_SCHEMA = "azure-security-contacts/evidence/v1"
 
@@ -36,7 +36,9 @@ class EvidenceError(ValueError):
 def _digest(bundle: Mapping[str, Any]) -> str:
     content = {k: v for k, v in bundle.items() if k != "digest"}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate Azure sent is hashed, not an error (other text encodes
+    # as plain UTF-8, so digests of bundles without one are unchanged).
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def make_bundle(
@@ -64,7 +66,8 @@ def make_bundle(
 
 def write_bundle(path: Path, bundle: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
+    path.write_text(json.dumps(bundle, indent=1) + "\n", encoding="utf-8")
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:
@@ -134,7 +137,7 @@ class RecordedReader:
         # Ask first at the api-version the recorded run learned, as it did after its first
         # read (bundles written before it was recorded always started at the newest).
         versions = ApiVersionGate(run.get("served_api_version") or API_VERSIONS[0])
-        self.contacts = ContactReads(self._get, self.endpoint, versions)
+        self.contacts = ContactReads(self._get, self.endpoint, versions=versions)
 
     def close(self) -> None:
         pass

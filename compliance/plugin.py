@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import os
 import re
 import sys
@@ -17,14 +18,14 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
 from _pytest.junitxml import xml_key as junit_xml_key
 
 from compliance import __version__, reports, values
-from compliance.arm import AUTH_KINDS, CLOUDS, AuditError, Subscription, Unverifiable
+from compliance.arm import AUTH_KINDS, CLOUDS, AuditError, Limits, Subscription, Unverifiable
 from compliance.audit import DEFAULT_CONCURRENCY, Audit, Settings
 from compliance.contacts import RISK_LEVELS, SEVERITIES, SecurityContacts
 from compliance.controls import (
@@ -37,6 +38,8 @@ from compliance.controls import (
     Verdict,
 )
 from compliance.evidence import EvidenceError, load_bundle, make_bundle, write_bundle
+from compliance.secrets import redact
+from compliance.text import one_line, printable
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
 _LIST_SEPARATORS = re.compile(r"[,;\s]+")
@@ -68,6 +71,7 @@ class Run:
     started: str = ""
 
 
+LIMITS = Limits()  # the defaults
 RUN = pytest.StashKey[Run]()
 VERDICT = pytest.StashKey[Verdict]()
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
@@ -102,6 +106,10 @@ required_contact = _usage("--azure-required-contacts", values.email_address)
 
 
 concurrency = _usage("--azure-concurrency", values.concurrency)
+request_timeout = _usage("--azure-request-timeout", values.seconds(1, 3600))
+max_pages = _usage("--azure-max-pages", values.whole_number(1, 1_000_000))
+max_retry_after = _usage("--azure-max-retry-after", values.seconds(0, 86400))
+read_deadline = _usage("--azure-read-deadline", values.seconds(1, 7 * 86400))
 allowed_domain = _usage("--azure-allowed-contact-domains", values.domain)
 
 
@@ -159,6 +167,32 @@ _OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
         "ARM's throttling "
         "lowers it as needed)",
         {"type": concurrency, "metavar": "N"},
+        "string",
+    ),
+    (
+        "--azure-request-timeout",
+        f"seconds one ARM answer may take, whole (default: {LIMITS.request_timeout:g})",
+        {"type": request_timeout, "metavar": "SECONDS"},
+        "string",
+    ),
+    (
+        "--azure-max-pages",
+        f"pages followed per listing (default: {LIMITS.max_pages})",
+        {"type": max_pages, "metavar": "N"},
+        "string",
+    ),
+    (
+        "--azure-max-retry-after",
+        "the longest Retry-After of a throttled answer that is waited out; a longer one "
+        f"makes that subscription not verifiable (default: {LIMITS.max_retry_after:g})",
+        {"type": max_retry_after, "metavar": "SECONDS"},
+        "string",
+    ),
+    (
+        "--azure-read-deadline",
+        "seconds for reading every subscription's contacts; those not read by then are not "
+        f"verifiable (default: {LIMITS.read_deadline:g})",
+        {"type": read_deadline, "metavar": "SECONDS"},
         "string",
     ),
     (
@@ -269,7 +303,23 @@ def read_settings(config: pytest.Config) -> Settings:
         exclude=_many(config, "azure_exclude_subscription", excluded_subscription_id),
         demo=bool(_setting(config, "azure_demo")),
         concurrency=int(_one(config, "azure_concurrency", concurrency) or DEFAULT_CONCURRENCY),
+        limits=Limits(
+            request_timeout=_number(config, "azure_request_timeout", request_timeout, float),
+            max_pages=_number(config, "azure_max_pages", max_pages, int),
+            max_retry_after=_number(config, "azure_max_retry_after", max_retry_after, float),
+            read_deadline=_number(config, "azure_read_deadline", read_deadline, float),
+        ),
     )
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _number(config: pytest.Config, dest: str, validate: Callable[[str], str], kind: type[_N]) -> _N:
+    """A limit's value as set, else its default (the Limits field named after `dest`)."""
+    value = _one(config, dest, validate)
+    default: _N = getattr(LIMITS, dest.removeprefix("azure_"))
+    return default if value is None else kind(value)
 
 
 def read_policy(config: pytest.Config, demo: bool) -> Policy:
@@ -373,6 +423,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{control.key}: {control.title} (CIS {ids})")
 
 
+def _run_error(error: AuditError) -> pytest.UsageError:
+    """A run-ending error as pytest's one `ERROR:` line: one line, no secret in it (an
+    azure-identity message can quote what `az` printed)."""
+    return pytest.UsageError(one_line(redact(str(error))))
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
     return (
         config.pluginmanager.hasplugin("xdist")
@@ -392,12 +448,15 @@ class _XdistController:
         try:
             subscriptions = run.audit.subscriptions()
         except AuditError as exc:
-            raise pytest.UsageError(str(exc)) from None
+            raise _run_error(exc) from None
         _prefetch(session.config, subscriptions)
 
     def pytest_configure_node(self, node: Any) -> None:
         run = node.config.stash[RUN]
-        node.workerinput["azure_audit"] = run.audit.snapshot()
+        # Workers never hold a secret: whatever an answer echoed is redacted before they
+        # see it (every token is a plain run of [A-Za-z0-9._~-], so the JSON stays valid).
+        snapshot = json.loads(redact(json.dumps(run.audit.snapshot())))
+        node.workerinput["azure_audit"] = snapshot
         node.workerinput["azure_demo_defaults"] = run.demo_defaults
 
 
@@ -466,7 +525,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash[RUN]
     if run.error is not None:
-        raise pytest.UsageError(str(run.error))
+        raise _run_error(run.error)
     keep, deselected = [], []
     day = today()
     for item in items:
@@ -708,7 +767,10 @@ def pytest_runtest_makereport(
     if expired is not None:
         text += f"\nA waiver for this case expired and was ignored: {expired.describe()}"
     report.longrepr = _verdict_repr(
-        text, f"{cis}: {finding['reason']}", str(item.path), item.location[1] or 0
+        printable(redact(text)),
+        one_line(redact(f"{cis}: {finding['reason']}")),
+        str(item.path),
+        item.location[1] or 0,
     )
     return report
 
@@ -854,6 +916,11 @@ class _HtmlReport:
         ]
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        # pytest-html writes the test id into the page as it is, and a case id holds a
+        # subscription's display name: anyone who may rename a subscription could put script
+        # into the auditor's browser. Every row's id is escaped here.
+        test_id = report.nodeid + ("" if report.when == "call" else f"::{report.when}")
+        cells[1] = f'<td class="col-testId">{html.escape(test_id)}</td>'
         finding = getattr(report, "azure_finding", None) or {}
         sub = finding.get("subscription", {})
         control = finding.get("control", {})
@@ -863,12 +930,12 @@ class _HtmlReport:
             ("control", f"CIS {control['cis_id']}" if control else ""),
             ("reason", finding.get("reason", "")),
         )
-        cells[2:2] = [f'<td class="col-{k}">{html.escape(v)}</td>' for k, v in values]
+        cells[2:2] = [f'<td class="col-{k}">{html.escape(redact(v))}</td>' for k, v in values]
 
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
         finding = getattr(report, "azure_finding", None)
         if finding is not None:
-            data[:] = [reports.row_html(finding, getattr(report, "azure_raw", []))]
+            data[:] = [redact(reports.row_html(finding, getattr(report, "azure_raw", [])))]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

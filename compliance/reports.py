@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import html
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from compliance.contacts import SecurityContacts
+from compliance.secrets import redact
+from compliance.text import csv_cell
 
 FINDINGS_SCHEMA = "azure-security-contacts/findings/v1"
 # Verdicts in the order reports show them.
@@ -37,19 +38,6 @@ VERDICT_COLOURS = {
     "skipped": "#9e9e9e",
     "waived": "#1565c0",
 }
-
-_SECRETS = (
-    re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"),  # JWTs (access tokens)
-    re.compile(r"(?i)(bearer\s+)[\w.~+/=-]{16,}"),
-    re.compile(r'(?i)("(?:access_?token|refresh_?token|client_?secret|password)"\s*:\s*")[^"]*'),
-)
-
-
-def redact(text: str) -> str:
-    """`text` with anything shaped like a token or secret replaced."""
-    text = _SECRETS[0].sub("[redacted token]", text)
-    text = _SECRETS[1].sub(r"\1[redacted]", text)
-    return _SECRETS[2].sub(r"\1[redacted]", text)
 
 
 def evidence(read: SecurityContacts | None, responses: Iterable[Any] = ()) -> dict[str, Any]:
@@ -247,7 +235,8 @@ def findings_document(
 
 def write_findings_json(path: Path, document: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
+    path.write_text(redact(json.dumps(document, indent=2)) + "\n", encoding="utf-8")
 
 
 CSV_COLUMNS = (
@@ -273,22 +262,21 @@ def write_findings_csv(path: Path, findings: Iterable[Mapping[str, Any]]) -> Non
         writer.writerow(CSV_COLUMNS)
         for f in findings:
             waiver = f.get("waiver") or {}
-            writer.writerow(
-                (
-                    f["subscription"]["id"],
-                    f["subscription"]["name"],
-                    f["control"]["key"],
-                    f["control"]["cis_version"],
-                    f["control"]["cis_id"],
-                    f["verdict"],
-                    f["reason"],
-                    f["remediation"],
-                    f"{waiver.get('state')}: {waiver.get('reason')}" if waiver else "",
-                    f["evidence"].get("api_version", ""),
-                    " ".join(r["request_id"] or "" for r in f["evidence"]["responses"]),
-                    f["checked_at"],
-                )
+            row = (
+                f["subscription"]["id"],
+                f["subscription"]["name"],
+                f["control"]["key"],
+                f["control"]["cis_version"],
+                f["control"]["cis_id"],
+                f["verdict"],
+                f["reason"],
+                f["remediation"],
+                f"{waiver.get('state')}: {waiver.get('reason')}" if waiver else "",
+                f["evidence"].get("api_version", ""),
+                " ".join(r["request_id"] or "" for r in f["evidence"]["responses"]),
+                f["checked_at"],
             )
+            writer.writerow([csv_cell(redact(str(cell))) for cell in row])
 
 
 def now() -> str:

@@ -48,11 +48,35 @@ def https_url(value: str) -> str:
     return value
 
 
-def concurrency(value: str) -> str:
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 256:
-        raise ValueError(f"{value!r} is not a number from 1 to 256")
-    return value
+def whole_number(low: int, high: int) -> Callable[[str], str]:
+    """A check that accepts a whole number from `low` to `high`."""
+
+    def check(value: str) -> str:
+        value = value.strip()
+        if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+            raise ValueError(f"{value!r} is not a number from {low} to {high}")
+        return value
+
+    return check
+
+
+concurrency = whole_number(1, 256)
+
+
+def seconds(low: float, high: float) -> Callable[[str], str]:
+    """A check that accepts a number of seconds from `low` to `high`."""
+
+    def check(value: str) -> str:
+        value = value.strip()
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not low <= number <= high:  # NaN fails too
+            raise ValueError(f"{value!r} is not a number of seconds from {low:g} to {high:g}")
+        return value
+
+    return check
 
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
