@@ -10,16 +10,37 @@ credential that cannot get a token (one `ERROR:` line, no traceback).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from compliance import values
-from compliance.arm import AUTH_KINDS, CLOUDS, AuditError
-from compliance.audit import Settings
+from compliance import options, values
+from compliance.arm import AuditError
+from compliance.options import OptionError
+from compliance.secrets import redact
+from compliance.text import one_line
+
+# The audit's options that mean the same for the fix command (read from its ini file too).
+SHARED = (
+    "azure_auth",
+    "azure_cloud",
+    "azure_arm_endpoint",
+    "azure_tenant",
+    "azure_subscription",
+    "azure_exclude_subscription",
+    "azure_request_timeout",
+    "azure_max_pages",
+    "azure_max_retry_after",
+    "azure_read_deadline",
+    "cis_version",
+    "azure_required_contacts",
+    "azure_allowed_contact_domains",
+)
 
 USAGE_ERROR = 4
+DEFAULT_INI = Path("pytest.ini")
 INTERRUPTED = 130
 
 
@@ -28,27 +49,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise AuditError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def _argument(check: Callable[[str], str]) -> Callable[[str], str]:
-    """`check` (from compliance.values) as an argparse type: its message, verbatim."""
-
-    def convert(value: str) -> str:
-        try:
-            return check(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
-
-
-_guid = _argument(values.guid)
-_https_url = _argument(values.https_url)
-_address = _argument(values.email_address)
-
-
-def _one_of(choices: Sequence[str]) -> Callable[[str], str]:
-    return _argument(values.one_of(choices))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,20 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument(
         "--email",
         action="append",
-        type=_address,
         default=[],
         metavar="ADDRESS",
         help="the security team's address to add (repeatable)",
-    )
-    fix.add_argument(
-        "--subscription",
-        "--azure-subscription",
-        dest="subscriptions",
-        action="append",
-        type=_guid,
-        default=[],
-        metavar="ID",
-        help="only this subscription (repeatable; default: every visible one)",
     )
     fix.add_argument(
         "--apply", action="store_true", help="make the changes (default: only print the plan)"
@@ -110,33 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="put the contacts saved in BACKUP back (plans; changes only with --apply)",
     )
     fix.add_argument(
-        "--azure-auth",
-        type=_one_of(AUTH_KINDS),
-        default="default",
-        metavar="KIND",
-        help=f"credential: {', '.join(AUTH_KINDS)} (default: default = DefaultAzureCredential)",
+        "--ini",
+        type=Path,
+        metavar="PATH",
+        help="the ini file whose [pytest] settings the audit uses: its credential, cloud, "
+        "policy and CIS version apply here too (default: ./pytest.ini when there is one)",
     )
-    fix.add_argument(
-        "--azure-cloud",
-        type=_one_of(tuple(CLOUDS)),
-        default="AzureCloud",
-        metavar="NAME",
-        help=f"sovereign cloud: {', '.join(CLOUDS)} (default: AzureCloud)",
-    )
-    fix.add_argument(
-        "--azure-arm-endpoint",
-        type=_https_url,
-        metavar="URL",
-        help="ARM base URL instead of the cloud's (private link, proxies, emulators)",
-    )
-    fix.add_argument(
-        "--azure-tenant",
-        type=_guid,
-        metavar="ID",
-        help="only subscriptions of this tenant ID (with cli, also a token of that tenant)",
-    )
+    options.add_arguments(fix, SHARED, aliases={"azure_subscription": "--subscription"})
     fix.set_defaults(run=_fix)
     return parser
+
+
+def _address(value: str) -> str:
+    try:
+        return values.email_address(value)
+    except ValueError as exc:
+        raise AuditError(f"--email: {exc}") from None
 
 
 def _confirm(args: argparse.Namespace) -> Callable[[int], bool]:
@@ -162,19 +140,15 @@ def _fix(args: argparse.Namespace) -> int:
             "fix: --apply without a terminal needs --yes (nothing was changed; "
             "run without --apply to see the plan)"
         )
-    settings = Settings(
-        auth=args.azure_auth,
-        cloud=args.azure_cloud,
-        arm_endpoint=args.azure_arm_endpoint,
-        tenant=args.azure_tenant,
-        subscriptions=tuple(args.subscriptions),
-    )
+    ini = args.ini or (DEFAULT_INI if DEFAULT_INI.is_file() else None)
+    lookup = options.argparse_lookup(args, options.read_ini(ini) if ini else {})
+    settings = options.read_settings(lookup)
     if args.restore is not None:
         if args.email or args.backup is not None:
             raise AuditError("fix: --restore puts a backup back; it takes no --email or --backup")
         saved = load_backup(args.restore)
-        if args.subscriptions:
-            wanted = {s.lower() for s in args.subscriptions}
+        if settings.subscriptions:
+            wanted = {s.lower() for s in settings.subscriptions}
             missing = sorted(wanted - {s.subscription_id.lower() for s in saved})
             if missing:
                 raise AuditError(
@@ -191,10 +165,20 @@ def _fix(args: argparse.Namespace) -> int:
         )
     if args.backup is not None and args.backup.exists():
         raise AuditError(f"fix: --backup {args.backup}: the file exists; a backup never overwrites")
-    emails = list(dict.fromkeys(args.email))  # repeated addresses once
+    policy = options.read_policy(lookup)
+    emails = list(dict.fromkeys(_address(e) for e in args.email))  # repeated ones once
+    allowed = {d.lower() for d in policy.allowed_contact_domains}
+    outside = [e for e in emails if allowed and e.rpartition("@")[2].lower() not in allowed]
+    if outside:
+        raise AuditError(
+            f"fix: --email {', '.join(outside)}: outside the allowed contact domains "
+            f"({', '.join(policy.allowed_contact_domains)}) of the policy the audit applies"
+        )
     return run_fix(
         settings,
         emails,
+        policy=policy,
+        cis_version=options.read_cis_version(lookup),
         apply=args.apply,
         confirm=_confirm(args),
         backup_path=args.backup,
@@ -203,12 +187,14 @@ def _fix(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # azure-identity logs every credential it tried at WARNING; the one line below says it.
+    logging.getLogger("azure").setLevel(logging.ERROR)
     try:
         args = build_parser().parse_args(argv)
         code: int = args.run(args)
-    except AuditError as exc:
+    except (AuditError, OptionError) as exc:
         sys.stdout.flush()
-        print(f"ERROR: {exc}", file=sys.stderr)
+        print(f"ERROR: {one_line(redact(str(exc)))}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         sys.stdout.flush()

@@ -176,11 +176,27 @@ def make_credential(kind: str, cloud: Cloud, tenant: str | None = None) -> Token
         if kind == "managed-identity":
             return identity.ManagedIdentityCredential(client_id=_env("AZURE_CLIENT_ID") or None)
         if kind == "azure-pipelines":
+            found = {
+                "AZURESUBSCRIPTION_TENANT_ID": tenant
+                or _env("AZURESUBSCRIPTION_TENANT_ID", "AZURE_TENANT_ID"),
+                "AZURESUBSCRIPTION_CLIENT_ID": _env(
+                    "AZURESUBSCRIPTION_CLIENT_ID", "AZURE_CLIENT_ID"
+                ),
+                "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID": _env(
+                    "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"
+                ),
+                "SYSTEM_ACCESSTOKEN": _env("SYSTEM_ACCESSTOKEN"),
+            }
+            missing = [name for name, value in found.items() if not value]
+            if missing:
+                raise AuditError(
+                    f"--azure-auth={kind}: {', '.join(missing)} not set; {AUTH_HINTS[kind]}"
+                )
             return identity.AzurePipelinesCredential(
-                tenant_id=tenant or _env("AZURESUBSCRIPTION_TENANT_ID", "AZURE_TENANT_ID"),
-                client_id=_env("AZURESUBSCRIPTION_CLIENT_ID", "AZURE_CLIENT_ID"),
-                service_connection_id=_env("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"),
-                system_access_token=_env("SYSTEM_ACCESSTOKEN"),
+                tenant_id=found["AZURESUBSCRIPTION_TENANT_ID"],
+                client_id=found["AZURESUBSCRIPTION_CLIENT_ID"],
+                service_connection_id=found["AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"],
+                system_access_token=found["SYSTEM_ACCESSTOKEN"],
                 authority=authority,
             )
     except ValueError as exc:  # azure-identity's word for "a required setting is missing"
@@ -479,11 +495,14 @@ class ApiVersionGate:
     """The securityContacts api-version a run asks at first, learned from ARM once per run.
 
     It starts at the newest version this suite reads. Until an answer shows which version the
-    endpoint serves, one read goes at a time (the others wait), so a cloud that lags public
-    Azure costs one refused request per run, not one per subscription. Once learned it never
-    changes: a later subscription that refuses it falls back on its own, and a subscription
-    that could be read at a newer version is never read at an older one for another's sake.
+    endpoint serves, one read goes at a time (the others wait, at most PATIENCE seconds each
+    before they try too), so a cloud that lags public Azure costs one refused request per
+    run, not one per subscription. Once learned it never changes: a later subscription that
+    refuses it falls back on its own, and a subscription that could be read at a newer
+    version is never read at an older one for another's sake.
     """
+
+    PATIENCE = 5.0  # a first answer slower than this must not hold the whole run
 
     def __init__(self, start: str = API_VERSIONS[0]) -> None:
         self.start = start
@@ -495,9 +514,8 @@ class ApiVersionGate:
     def first_read(self) -> Iterator[None]:
         """Around a subscription's first request(s): alone until the version is learned."""
         with self._changed:
-            while self._probing and not self._settled:
-                self._changed.wait()
-            probe = not self._settled
+            self._changed.wait_for(lambda: self._settled or not self._probing, self.PATIENCE)
+            probe = not self._settled and not self._probing
             self._probing = self._probing or probe
         try:
             yield

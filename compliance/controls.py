@@ -206,7 +206,7 @@ def _email_problem(contact: Contact) -> str | None:
     return f"has only invalid email addresses: {listed}"
 
 
-def _policy_problems(read: SecurityContacts, policy: Policy) -> tuple[list[str], list[str]]:
+def policy_problems(read: SecurityContacts, policy: Policy) -> tuple[list[str], list[str]]:
     """The policy's problems with the enabled contacts' addresses: required ones missing, and
     ones outside the allowed domains."""
     configured = [a for c in read.contacts if not c.disabled for a in c.addresses]
@@ -228,7 +228,7 @@ def evaluate_email(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> V
     )
     if not verdict.compliant:
         return verdict
-    missing, outside = _policy_problems(read, policy)
+    missing, outside = policy_problems(read, policy)
     problems = []
     if missing:
         problems.append(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,8 +40,16 @@ from compliance.arm import (
 )
 from compliance.audit import DEFAULT_CONCURRENCY, Settings, select_subscriptions
 from compliance.contacts import API_VERSIONS, SecurityContacts
-from compliance.controls import BENCHMARK_ONLY, evaluate_email
+from compliance.controls import (
+    BENCHMARK_ONLY,
+    CONTACT_EMAIL,
+    NEWEST_CIS_VERSION,
+    Policy,
+    evaluate_email,
+    policy_problems,
+)
 from compliance.remediation import DEFAULT_CONTACT, Goal, contact_name_allowed, plan
+from compliance.text import printable
 from compliance.values import guid
 
 BACKUP_KIND = "azure-security-contacts-backup"
@@ -257,9 +266,13 @@ class Connection:
         cloud = CLOUDS[settings.cloud]
         credential = make_credential(settings.auth, cloud, settings.tenant)
         self.reader = ArmReader(
-            credential, cloud, settings.arm_endpoint, concurrency=DEFAULT_CONCURRENCY
+            credential,
+            cloud,
+            settings.arm_endpoint,
+            concurrency=DEFAULT_CONCURRENCY,
+            limits=settings.limits,
         )
-        self.writer = ArmWriter(credential, cloud, settings.arm_endpoint)
+        self.writer = ArmWriter(credential, cloud, settings.arm_endpoint, limits=settings.limits)
 
     @property
     def endpoint(self) -> str:
@@ -308,13 +321,18 @@ def _not_registered(subscription_id: str) -> str:
 
 
 def plan_fix(
-    connection: Connection, subscriptions: Sequence[Subscription], emails: Sequence[str]
+    connection: Connection,
+    subscriptions: Sequence[Subscription],
+    emails: Sequence[str],
+    policy: Policy,
 ) -> tuple[list[Change], list[Subscription], Report]:
     """Read every checkable subscription (concurrently, read-only), and for each one where
-    CIS 2.13 fails read its `default` contact raw and plan the change.
+    CIS 2.13 fails (as the audit judges it, with its policy) plan the change: the given
+    addresses and the policy's required contacts added, the contact switched on.
 
     Returns the changes, the subscriptions that pass already, and the problems.
     """
+    goal = Goal(emails=tuple(dict.fromkeys([*emails, *policy.required_contacts])))
     report = Report()
     checkable = [s for s in subscriptions if s.checkable]
     reads = dict(connection.reader.read_many([s.id for s in checkable]))
@@ -330,27 +348,41 @@ def plan_fix(
             # subscription stays non-compliant, so the run does not succeed.
             report.failed.append((sub, _not_registered(sub.id)))
             continue
-        if evaluate_email(read, BENCHMARK_ONLY).compliant:
+        if evaluate_email(read, policy).compliant:
             passing.append(sub)
+            continue
+        outside = policy_problems(read, policy)[1]
+        if outside:  # adding cannot make it pass: removing an address is for people
+            report.failed.append((sub, _outside_domains(outside, policy)))
             continue
         raw = {c.name: c.raw for c in read.contacts}
         changes.extend(
             Change(sub, read.api_version, raw.get(write.name), write.after, write.name)
-            for write in plan(read.contacts, read.api_version, Goal(emails=tuple(emails)))
+            for write in plan(read.contacts, read.api_version, goal)
         )
     return changes, passing, report
 
 
-def _confirm_fix(connection: Connection, change: Change) -> tuple[bool, str]:
-    """Read the subscription's contacts back: does CIS 2.13 pass now?"""
+def _outside_domains(outside: Sequence[str], policy: Policy) -> str:
+    return (
+        f"addresses outside the allowed domains ({', '.join(policy.allowed_contact_domains)}): "
+        f"{', '.join(outside)}; adding addresses cannot fix that: remove them in the portal "
+        "(Defender for Cloud > Environment settings > Email notifications)"
+    )
+
+
+def _confirm_fix(
+    connection: Connection, change: Change, *, policy: Policy, cis: str
+) -> tuple[bool, str]:
+    """Read the subscription's contacts back: does the control pass now?"""
     try:
         read: SecurityContacts = connection.reader.read_security_contacts(change.subscription.id)
     except Unverifiable as exc:
         return False, f"written, but could not be read back: {exc}"
-    verdict = evaluate_email(read, BENCHMARK_ONLY)
+    verdict = evaluate_email(read, policy)
     if verdict.compliant:
-        return True, f"CIS 2.13 passes ({verdict.reason})"
-    return False, f"written, but CIS 2.13 still fails when read back: {verdict.reason}"
+        return True, f"{cis} passes ({verdict.reason})"
+    return False, f"written, but {cis} still fails when read back: {verdict.reason}"
 
 
 def _confirm_restore(connection: Connection, change: Change) -> tuple[bool, str]:
@@ -476,36 +508,40 @@ def run_fix(
     settings: Settings,
     emails: Sequence[str],
     *,
+    policy: Policy = BENCHMARK_ONLY,
+    cis_version: str = NEWEST_CIS_VERSION,
     apply: bool,
     confirm: Confirm,
     backup_path: Path | None,
     out: TextIO,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> int:
-    """Plan (and with `apply`, make) the changes that make CIS 2.13 pass; the exit code."""
+    """Plan (and with `apply`, make) the changes that make the contact email control (CIS
+    1.3.0 2.13) pass as the audit judges it, with `policy`; the exit code."""
+    cis = f"CIS {cis_version} {CONTACT_EMAIL.cis_id(cis_version)}"
 
     def say(line: str) -> None:
-        print(line, file=out, flush=True)
+        print(printable(line), file=out, flush=True)
 
     connection = Connection(settings)
     try:
         visible = connection.visible_subscriptions()
         selected = select_subscriptions(visible, settings)
-        changes, passing, report = plan_fix(connection, selected, emails)
+        changes, passing, report = plan_fix(connection, selected, emails, policy)
         checked = sum(s.checkable for s in selected)
         say(
-            f"CIS 2.13 fix at {connection.endpoint}: {_plural(len(selected), 'subscription')} "
+            f"{cis} fix at {connection.endpoint}: {_plural(len(selected), 'subscription')} "
             f"selected of {len(visible)} visible, {checked} checked"
             + (
                 f" ({len(selected) - checked} disabled or deleted are not)"
                 if checked < len(selected)
                 else ""
             )
-            + f"; CIS 2.13 passes on {len(passing)}."
+            + f"; {cis} passes on {len(passing)}."
         )
         _print_problems(report, say)
         if not changes:
-            say("Nothing to change: CIS 2.13 passes wherever this command can fix it.")
+            say(f"Nothing to change: {cis} passes wherever this command can fix it.")
             return _finish(report, say)
         _print_plan(changes, say)
         path = backup_path or default_backup_path(now())
@@ -525,7 +561,7 @@ def run_fix(
             apply=apply,
             confirm=confirm,
             before_first_change=back_up,
-            check=_confirm_fix,
+            check=functools.partial(_confirm_fix, policy=policy, cis=cis),
             say=say,
         )
     finally:
@@ -544,7 +580,7 @@ def run_restore(
     """Plan (and with `apply`, make) the changes that put the saved contacts back exactly."""
 
     def say(line: str) -> None:
-        print(line, file=out, flush=True)
+        print(printable(line), file=out, flush=True)
 
     connection = Connection(settings)
     try:

@@ -8,6 +8,7 @@ touches nothing: Azure is asked only when a collected test needs a subscription.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import os
@@ -24,36 +25,26 @@ import pytest
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
 from _pytest.junitxml import xml_key as junit_xml_key
 
-from compliance import __version__, reports, values
-from compliance.arm import AUTH_KINDS, CLOUDS, AuditError, Limits, Subscription, Unverifiable
-from compliance.audit import DEFAULT_CONCURRENCY, Audit, Settings
-from compliance.contacts import RISK_LEVELS, SEVERITIES, SecurityContacts
+from compliance import __version__, options, reports
+from compliance.arm import AuditError, Subscription, Unverifiable
+from compliance.audit import Audit, Settings
+from compliance.contacts import SecurityContacts
 from compliance.controls import (
     CATALOGUE,
-    CIS_VERSIONS,
     CONTROLS,
-    NEWEST_CIS_VERSION,
     Control,
     Policy,
     Verdict,
 )
 from compliance.evidence import EvidenceError, load_bundle, make_bundle, write_bundle
+from compliance.options import OPTIONS, OptionError
 from compliance.secrets import redact
 from compliance.text import one_line, printable
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
-_LIST_SEPARATORS = re.compile(r"[,;\s]+")
-
-# What --azure-demo audits against when the run sets no policy or waivers of its own: enough
-# to show a policy failure, an active waiver and an expired one.
+# What --azure-demo audits against when the run sets no waivers of its own: an active waiver
+# and an expired one (its policy is compliance.options.DEMO_ALLOWED_DOMAINS).
 DEMO_WAIVERS = Path(__file__).parent / "emulator" / "tenants" / "demo-waivers.toml"
-DEMO_ALLOWED_DOMAINS = (
-    "contoso.com",
-    "fabrikam.com",
-    "northwind.com",
-    "tailspin.com",
-    "woodgrovebank.com",
-)
 
 
 @dataclass
@@ -67,210 +58,25 @@ class Run:
     waivers_source: str | None = None
     demo_defaults: bool = False  # the demo's policy and waivers apply
     error: AuditError | None = None  # ends the run after collection
+    cases: int = 0  # compliance cases collected, before -k and -m deselect any
     started_at: float = 0.0  # time.time() at configure
     started: str = ""
 
 
-LIMITS = Limits()  # the defaults
 RUN = pytest.StashKey[Run]()
 VERDICT = pytest.StashKey[Verdict]()
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 
 
-# --- option values: each validator raises pytest.UsageError (one ERROR: line, exit 4) -------
-
-
-def _usage(flag: str, check: Callable[[str], str]) -> Callable[[str], str]:
-    """`check` (from compliance.values) with its ValueError as a usage error naming `flag`."""
-
-    def validate(value: str) -> str:
-        try:
-            return check(value)
-        except ValueError as exc:
-            raise pytest.UsageError(f"{flag}: {exc}") from None
-
-    return validate
-
-
-auth_kind = _usage("--azure-auth", values.one_of(AUTH_KINDS))
-cloud_name = _usage("--azure-cloud", values.one_of(tuple(CLOUDS)))
-cis_version = _usage("--cis-version", values.one_of(CIS_VERSIONS))
-min_alert_severity = _usage("--azure-min-alert-severity", values.one_of(SEVERITIES))
-min_attack_path_risk = _usage("--azure-min-attack-path-risk", values.one_of(RISK_LEVELS))
-tenant_id = _usage("--azure-tenant", values.guid)
-subscription_id = _usage("--azure-subscription", values.guid)
-excluded_subscription_id = _usage("--azure-exclude-subscription", values.guid)
-https_url = _usage("--azure-arm-endpoint", values.https_url)
-required_contact = _usage("--azure-required-contacts", values.email_address)
-
-
-concurrency = _usage("--azure-concurrency", values.concurrency)
-request_timeout = _usage("--azure-request-timeout", values.seconds(1, 3600))
-max_pages = _usage("--azure-max-pages", values.whole_number(1, 1_000_000))
-max_retry_after = _usage("--azure-max-retry-after", values.seconds(0, 86400))
-read_deadline = _usage("--azure-read-deadline", values.seconds(1, 7 * 86400))
-allowed_domain = _usage("--azure-allowed-contact-domains", values.domain)
-
-
-# --- options ---------------------------------------------------------------------------------
-
-_LIST = {"action": "append", "metavar": "VALUES"}
-
-_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
-    # (flag, help, argparse keywords, ini type); the ini name is the flag with underscores
-    (
-        "--azure-auth",
-        f"credential: {', '.join(AUTH_KINDS)} (default: default = DefaultAzureCredential)",
-        {"type": auth_kind, "metavar": "KIND"},
-        "string",
-    ),
-    (
-        "--azure-cloud",
-        f"sovereign cloud: {', '.join(CLOUDS)} (default: AzureCloud)",
-        {"type": cloud_name, "metavar": "NAME"},
-        "string",
-    ),
-    (
-        "--azure-arm-endpoint",
-        "ARM base URL instead of the cloud's (private link, proxies, emulators)",
-        {"type": https_url, "metavar": "URL"},
-        "string",
-    ),
-    (
-        "--azure-tenant",
-        "audit only subscriptions of this tenant ID",
-        {"type": tenant_id, "metavar": "ID"},
-        "string",
-    ),
-    (
-        "--azure-subscription",
-        "audit only this subscription ID (repeatable)",
-        {"type": subscription_id, "metavar": "ID", "action": "append"},
-        "linelist",
-    ),
-    (
-        "--azure-exclude-subscription",
-        "never audit this subscription ID (repeatable)",
-        {"type": excluded_subscription_id, "metavar": "ID", "action": "append"},
-        "linelist",
-    ),
-    (
-        "--azure-demo",
-        "audit the bundled demo tenant on a local ARM emulator; no Azure account needed",
-        {"action": "store_true"},
-        "bool",
-    ),
-    (
-        "--azure-concurrency",
-        f"how many subscriptions' contacts to read at once (default: {DEFAULT_CONCURRENCY}; "
-        "ARM's throttling "
-        "lowers it as needed)",
-        {"type": concurrency, "metavar": "N"},
-        "string",
-    ),
-    (
-        "--azure-request-timeout",
-        f"seconds one ARM answer may take, whole (default: {LIMITS.request_timeout:g})",
-        {"type": request_timeout, "metavar": "SECONDS"},
-        "string",
-    ),
-    (
-        "--azure-max-pages",
-        f"pages followed per listing (default: {LIMITS.max_pages})",
-        {"type": max_pages, "metavar": "N"},
-        "string",
-    ),
-    (
-        "--azure-max-retry-after",
-        "the longest Retry-After of a throttled answer that is waited out; a longer one "
-        f"makes that subscription not verifiable (default: {LIMITS.max_retry_after:g})",
-        {"type": max_retry_after, "metavar": "SECONDS"},
-        "string",
-    ),
-    (
-        "--azure-read-deadline",
-        "seconds for reading every subscription's contacts; those not read by then are not "
-        f"verifiable (default: {LIMITS.read_deadline:g})",
-        {"type": read_deadline, "metavar": "SECONDS"},
-        "string",
-    ),
-    (
-        "--cis-version",
-        f"CIS Azure Foundations version whose numbering to show: {', '.join(CIS_VERSIONS)} "
-        f"(default: {NEWEST_CIS_VERSION}); controls that version lacks are deselected",
-        {"type": cis_version, "metavar": "X.Y.Z"},
-        "string",
-    ),
-    (
-        "--azure-required-contacts",
-        "policy: addresses that must be security contacts (comma-separated, repeatable)",
-        _LIST,
-        "linelist",
-    ),
-    (
-        "--azure-allowed-contact-domains",
-        "policy: every contact address must be on one of these domains (comma-separated, "
-        "repeatable)",
-        _LIST,
-        "linelist",
-    ),
-    (
-        "--azure-min-alert-severity",
-        f"policy: alert emails must start at this severity or lower: {', '.join(SEVERITIES)} "
-        "(default: High)",
-        {"type": min_alert_severity, "metavar": "SEVERITY"},
-        "string",
-    ),
-    (
-        "--azure-min-attack-path-risk",
-        "policy: attack path emails must start at this risk level or lower: "
-        f"{', '.join(RISK_LEVELS)} (default: High)",
-        {"type": min_attack_path_risk, "metavar": "RISK"},
-        "string",
-    ),
-    (
-        "--azure-evidence",
-        "write an evidence bundle (every answer as received, digest-sealed) here",
-        {"metavar": "PATH"},
-        "string",
-    ),
-    (
-        "--azure-replay",
-        "re-run every check offline from an evidence bundle: no credential, no network",
-        {"metavar": "PATH"},
-        "string",
-    ),
-    (
-        "--azure-findings",
-        "write one JSON document of findings (one per control and subscription) here",
-        {"metavar": "PATH"},
-        "string",
-    ),
-    (
-        "--azure-findings-csv",
-        "write the findings as CSV here (for spreadsheets)",
-        {"metavar": "PATH"},
-        "string",
-    ),
-    (
-        "--azure-waivers",
-        "TOML file of approved, dated exceptions (see README)",
-        {"metavar": "PATH"},
-        "string",
-    ),
-]
-
-
-def _dest(flag: str) -> str:
-    return flag[2:].replace("-", "_")
+# --- options (declared in compliance.options) --------------------------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("azure", "Azure security-contact compliance (CIS Azure Foundations)")
-    for flag, help_text, keywords, ini_type in _OPTIONS:
-        group.addoption(flag, dest=_dest(flag), default=None, help=help_text, **keywords)
-        parser.addini(_dest(flag), f"{help_text} (same as {flag})", type=ini_type)  # type: ignore[arg-type]
+    for option in OPTIONS:
+        group.addoption(option.flag, dest=option.dest, **option.argparse_keywords())
+        parser.addini(option.dest, f"{option.help} (same as {option.flag})", option.ini_type)  # type: ignore[arg-type]
 
 
 def _setting(config: pytest.Config, dest: str) -> Any:
@@ -280,66 +86,6 @@ def _setting(config: pytest.Config, dest: str) -> Any:
         return value
     value = config.getini(dest)
     return value if value not in ("", []) else None
-
-
-def _one(config: pytest.Config, dest: str, validate: Callable[[str], str]) -> str | None:
-    value = _setting(config, dest)
-    return validate(value) if value is not None else None
-
-
-def _many(config: pytest.Config, dest: str, validate: Callable[[str], str]) -> tuple[str, ...]:
-    values = _setting(config, dest) or ()
-    parts = [p for v in values for p in _LIST_SEPARATORS.split(v.strip()) if p]
-    return tuple(validate(p) for p in parts)
-
-
-def read_settings(config: pytest.Config) -> Settings:
-    return Settings(
-        auth=_one(config, "azure_auth", auth_kind) or "default",
-        cloud=_one(config, "azure_cloud", cloud_name) or "AzureCloud",
-        arm_endpoint=_one(config, "azure_arm_endpoint", https_url),
-        tenant=_one(config, "azure_tenant", tenant_id),
-        subscriptions=_many(config, "azure_subscription", subscription_id),
-        exclude=_many(config, "azure_exclude_subscription", excluded_subscription_id),
-        demo=bool(_setting(config, "azure_demo")),
-        concurrency=int(_one(config, "azure_concurrency", concurrency) or DEFAULT_CONCURRENCY),
-        limits=Limits(
-            request_timeout=_number(config, "azure_request_timeout", request_timeout, float),
-            max_pages=_number(config, "azure_max_pages", max_pages, int),
-            max_retry_after=_number(config, "azure_max_retry_after", max_retry_after, float),
-            read_deadline=_number(config, "azure_read_deadline", read_deadline, float),
-        ),
-    )
-
-
-_N = TypeVar("_N", int, float)
-
-
-def _number(config: pytest.Config, dest: str, validate: Callable[[str], str], kind: type[_N]) -> _N:
-    """A limit's value as set, else its default (the Limits field named after `dest`)."""
-    value = _one(config, dest, validate)
-    default: _N = getattr(LIMITS, dest.removeprefix("azure_"))
-    return default if value is None else kind(value)
-
-
-def read_policy(config: pytest.Config, demo: bool) -> Policy:
-    domains = _many(config, "azure_allowed_contact_domains", allowed_domain)
-    required = _many(config, "azure_required_contacts", required_contact)
-    if demo and not domains and not required:
-        domains = DEMO_ALLOWED_DOMAINS
-    outside = [a for a in required if domains and a.rpartition("@")[2].lower() not in domains]
-    if outside:
-        raise pytest.UsageError(
-            f"--azure-required-contacts: {', '.join(outside)} outside "
-            f"--azure-allowed-contact-domains ({', '.join(domains)}): no contact could pass"
-        )
-    return Policy(
-        required_contacts=required,
-        allowed_contact_domains=domains,
-        min_alert_severity=_one(config, "azure_min_alert_severity", min_alert_severity) or "High",
-        min_attack_path_risk=_one(config, "azure_min_attack_path_risk", min_attack_path_risk)
-        or "High",
-    )
 
 
 # --- run lifecycle ---------------------------------------------------------------------------
@@ -385,8 +131,21 @@ def _check_output(config: pytest.Config, dest: str) -> None:
         raise pytest.UsageError(f"{flag}: {target.parent} is not writable")
 
 
+_T = TypeVar("_T")
+
+
+def _usage_errors(read: Callable[[], _T]) -> _T:
+    """`read()`, a value the user gave that no option takes being a usage error."""
+    try:
+        return read()
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    settings = read_settings(config)
+    lookup = functools.partial(_setting, config)
+    settings = _usage_errors(lambda: options.read_settings(lookup))
+    cis_version = _usage_errors(lambda: options.read_cis_version(lookup))
     for dest in ("azure_findings", "azure_findings_csv", "azure_evidence"):
         _check_output(config, dest)
     workerinput = getattr(config, "workerinput", {})
@@ -406,8 +165,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_XdistController(), "azure-xdist-controller")
     config.stash[RUN] = Run(
         audit=audit,
-        cis_version=_one(config, "cis_version", cis_version) or NEWEST_CIS_VERSION,
-        policy=read_policy(config, demo_defaults),
+        cis_version=cis_version,
+        policy=_usage_errors(lambda: options.read_policy(lookup, demo_defaults)),
         demo_defaults=demo_defaults,
         waivers=waivers,
         waivers_source=waivers_path,
@@ -421,6 +180,21 @@ def pytest_configure(config: pytest.Config) -> None:
     for control in CATALOGUE:
         ids = ", ".join(f"{v} {n}" for v, n in control.cis_ids.items())
         config.addinivalue_line("markers", f"{control.key}: {control.title} (CIS {ids})")
+
+
+def _did_not_run(error: AuditError) -> str:
+    return f"the audit did not run: {one_line(redact(str(error)))}"
+
+
+def _run_error_reports(message: str) -> list[pytest.TestReport]:
+    """A run that never started, as one errored case (setup, then teardown) for JUnit."""
+    nodeid, location = "azure::audit did not run", ("azure", None, "audit did not run")
+    return [
+        pytest.TestReport(
+            nodeid, location, {}, "failed", _verdict_repr(message, message, "azure", 0), "setup"
+        ),
+        pytest.TestReport(nodeid, location, {}, "passed", None, "teardown"),
+    ]
 
 
 def _run_error(error: AuditError) -> pytest.UsageError:
@@ -444,10 +218,12 @@ class _XdistController:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        _check_marker_expression(session.config)  # before Azure is asked anything
         run = session.config.stash[RUN]
         try:
             subscriptions = run.audit.subscriptions()
         except AuditError as exc:
+            run.error = exc
             raise _run_error(exc) from None
         _prefetch(session.config, subscriptions)
 
@@ -526,6 +302,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run = config.stash[RUN]
     if run.error is not None:
         raise _run_error(run.error)
+    run.cases = sum("security_contacts" in getattr(i, "fixturenames", ()) for i in items)
     keep, deselected = [], []
     day = today()
     for item in items:
@@ -568,10 +345,44 @@ def _apply_waivers(run: Run, item: pytest.Item, control: str, sub_id: str, day: 
         item.stash[EXPIRED_WAIVER] = waiver
 
 
+_MARK_WORDS = {"and", "or", "not", "True", "False"}
+
+
+def _check_marker_expression(config: pytest.Config) -> None:
+    """A marker in -m that no plugin registered is a typo (`-m contact-email`), not a
+    selection of nothing."""
+    expression = config.option.markexpr or ""
+    known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    used = set(re.findall(r"[\w.+\-\[\]\\/]+", expression)) - _MARK_WORDS
+    unknown = sorted(used - known)
+    if unknown:
+        raise pytest.UsageError(
+            f"-m {expression!r}: no marker {', '.join(unknown)}; the controls' markers are "
+            f"{', '.join(c.key for c in CATALOGUE)} (pytest --markers lists every marker)"
+        )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        _check_marker_expression(session.config)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # pytest finishes the collection even when it ended in a run error.
-    if session.config.option.collectonly or session.config.stash[RUN].error is not None:
+    run = session.config.stash[RUN]
+    if session.config.option.collectonly or run.error is not None:
         return
+    if run.cases and not session.items and not hasattr(session.config, "workerinput"):
+        option = session.config.option
+        selection = " ".join(
+            f"{flag} {value!r}"
+            for flag, value in (("-m", option.markexpr), ("-k", option.keyword))
+            if value
+        )
+        raise pytest.UsageError(
+            f"the selection {selection or '(-m, -k, --cis-version)'} leaves none of the "
+            f"{run.cases} cases collected: nothing would be audited"
+        )
     subscriptions = {
         item.callspec.params["subscription"]  # type: ignore[attr-defined]
         for item in session.items
@@ -833,6 +644,7 @@ class _Reporting:
             "duration_s": round(time.time() - run.started_at, 1),
             "subscriptions": len(audit.known_subscriptions()),
             "waivers": run.waivers_source or "-",
+            **({"error": _did_not_run(run.error)} if run.error is not None else {}),
         }
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
@@ -844,6 +656,9 @@ class _Reporting:
         if xml is not None:
             for name, value in facts.items():
                 xml.add_global_property(f"azure.{name}", str(value))
+            if "error" in facts:  # pipelines publish JUnit always(): it must not look green
+                for report in _run_error_reports(facts["error"]):
+                    xml.pytest_runtest_logreport(report)
         writers: dict[str, Callable[[Path], None]] = {
             "azure_findings": lambda path: reports.write_findings_json(
                 path, reports.findings_document(facts, self.ordered())
@@ -896,6 +711,8 @@ class _HtmlReport:
             for c in CATALOGUE
             if c.cis_id(run.cis_version)
         }
+        if run.error is not None:
+            prefix.append(reports.run_error_banner(_did_not_run(run.error)))
         prefix.extend(
             [
                 reports.STYLE,

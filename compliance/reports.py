@@ -154,6 +154,15 @@ def summary_table(counts: Mapping[str, Counter[str]], labels: Mapping[str, str])
     )
 
 
+def run_error_banner(message: str) -> str:
+    """The first thing a report of a run that never started shows."""
+    return (
+        '<div id="azure-run-error" role="alert" style="background:#c62828;color:#fff;'
+        f'padding:12px;font-weight:bold">{html.escape(message)}. Nothing below is an audit '
+        "result.</div>"
+    )
+
+
 def header_block(meta: Mapping[str, Any]) -> str:
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,14 +13,16 @@ from azure.core.rest import HttpRequest
 
 from compliance.arm import (
     CLOUDS,
+    ApiVersionGate,
     ArmReader,
     AuditError,
     CredentialFailed,
+    Limits,
     Unverifiable,
     fallback_api_version,
 )
-from compliance.contacts import API_2017, API_2020, API_2023
-from compliance.emulator import ArmEmulator, Fault
+from compliance.contacts import API_2017, API_2020, API_2023, SecurityContacts
+from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault
 from compliance.emulator.server import EmulatorCredential
 from conftest import TENANT_ID, subscription, tenant
 
@@ -263,6 +266,24 @@ def test_a_run_learns_the_served_version_once(arm: ArmEmulator) -> None:
     assert contacts_requests(arm).count(("GET", API_2020)) == len(ids)
 
 
+def test_a_slow_first_answer_holds_the_others_only_so_long(
+    arm: ArmEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ApiVersionGate, "PATIENCE", 0.2)
+    slow, quick = "10000000-0000-4000-8000-000000000000", "20000000-0000-4000-8000-000000000000"
+    arm.load(tenant(subscription(slow), subscription(quick)))
+    arm.fail(slow, Fault(status=200, body=json.dumps({"value": []}), latency=2))
+    reader = ArmReader(arm.credential(), CLOUDS["AzureCloud"], arm.url, arm.ca_path,
+                       concurrency=2)  # fmt: skip
+    finished = []
+    try:
+        for sub_id, _ in reader.read_many([slow, quick]):
+            finished.append(sub_id)
+    finally:
+        reader.close()
+    assert finished == [quick, slow]
+
+
 def test_a_later_refusal_falls_back_for_that_subscription_only(arm: ArmEmulator) -> None:
     first, legacy, last = (f"{i}0000000-0000-4000-8000-000000000000" for i in (1, 2, 3))
     arm.load(tenant(subscription(first), subscription(legacy, rejectApiVersions=[API_2023]),
@@ -431,3 +452,104 @@ def test_pipeline_refuses_anything_but_get(arm: ArmEmulator, reader: ArmReader) 
         reader._security_client._client.send_request(request)
     assert arm.requests == []
     assert arm.subscription(SUB).contacts["default"]["emails"] == "soc@contoso.com"
+
+
+# --- bounded: every loop and wait ends -------------------------------------------------------
+
+
+def bounded_reader(arm: ArmEmulator, **limits: Any) -> ArmReader:
+    return ArmReader(
+        arm.credential(), CLOUDS["AzureCloud"], arm.url, arm.ca_path, limits=Limits(**limits)
+    )
+
+
+def test_a_dribbling_answer_ends_at_the_request_timeout(arm: ArmEmulator) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=200, body=json.dumps({"value": []}) + " " * 200, dribble=0.05))
+    reader = bounded_reader(arm, request_timeout=1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unverifiable, match=r"took longer than 1 s .*--azure-request-timeout"):
+            reader.read_security_contacts(SUB)
+    finally:
+        reader.close()
+    assert time.monotonic() - started < 5
+    assert len(arm.requests) == 1  # not retried
+
+
+def test_a_compression_bomb_is_refused_at_the_size_cap(arm: ArmEmulator) -> None:
+    arm.load(tenant(subscription(SUB)))
+    bomb = '{"value": [], "x": "' + "0" * (8 * 1024 * 1024) + '"}'
+    arm.fail(SUB, Fault(status=200, body=bomb, gzip=True))
+    reader = bounded_reader(arm, max_answer_bytes=1024 * 1024)
+    try:
+        with pytest.raises(Unverifiable, match=r"larger than 1048576 bytes"):
+            reader.read_security_contacts(SUB)
+    finally:
+        reader.close()
+
+
+def test_a_small_gzipped_answer_is_read(arm: ArmEmulator, reader: ArmReader) -> None:
+    arm.load(tenant(subscription(SUB)))
+    body = {"value": [{"name": "default", "properties": COMPLIANT_CONTACT}]}
+    arm.fail(SUB, Fault(status=200, body=json.dumps(body), gzip=True))
+    (contact,) = reader.read_security_contacts(SUB).contacts
+    assert contact.addresses == ("soc@contoso.com",)
+
+
+def test_a_retry_after_beyond_the_limit_is_not_waited(arm: ArmEmulator) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=429, code="TooManyRequests", retry_after=86400))
+    reader = bounded_reader(arm, max_retry_after=30)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unverifiable) as caught:
+            reader.read_security_contacts(SUB)
+    finally:
+        reader.close()
+    assert time.monotonic() - started < 5
+    assert "HTTP 429 TooManyRequests" in str(caught.value)
+    assert "wait 86400 s" in str(caught.value) and "--azure-max-retry-after" in str(caught.value)
+    assert len(arm.requests) == 1
+
+
+def test_endless_contact_pages_stop_at_the_page_cap(arm: ArmEmulator) -> None:
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=200, endless=True))
+    reader = bounded_reader(arm, max_pages=5)
+    try:
+        with pytest.raises(Unverifiable, match=r"past 5 pages \(--azure-max-pages\)"):
+            reader.read_security_contacts(SUB)
+    finally:
+        reader.close()
+    assert len(arm.requests) == 5
+
+
+def test_endless_subscription_pages_stop_at_the_page_cap(arm: ArmEmulator) -> None:
+    arm.subscriptions_page_size = 1
+    arm.load(tenant(*(subscription(f"{i:08x}-0000-4000-8000-000000000000") for i in range(10))))
+    reader = bounded_reader(arm, max_pages=3)
+    try:
+        with pytest.raises(AuditError, match=r"subscriptions list .* past 3 pages"):
+            reader.list_subscriptions()
+    finally:
+        reader.close()
+    assert len(arm.requests) == 3
+
+
+def test_the_read_phase_ends_at_its_deadline(arm: ArmEmulator) -> None:
+    slow, quick = "10000000-0000-4000-8000-000000000000", "20000000-0000-4000-8000-000000000000"
+    arm.load(tenant(subscription(slow), subscription(quick)))
+    arm.fail(slow, Fault(status=200, body=json.dumps({"value": []}), latency=3))
+    reader = ArmReader(arm.credential(), CLOUDS["AzureCloud"], arm.url, arm.ca_path,
+                       concurrency=2, limits=Limits(read_deadline=1))  # fmt: skip
+    try:
+        reader.read_security_contacts(quick)  # the run has learned the api-version
+        started = time.monotonic()
+        results = dict(reader.read_many([slow, quick]))
+    finally:
+        reader.close()
+    assert time.monotonic() - started < 2.5
+    assert isinstance(results[quick], SecurityContacts)
+    assert isinstance(results[slow], Unverifiable)
+    assert "deadline of 1 s (--azure-read-deadline)" in str(results[slow])

@@ -316,7 +316,7 @@ def test_plan_only_sends_only_gets_and_prints_each_change(fix: Any, arm: ArmEmul
     assert state(arm) == before
     assert backups(Path.cwd()) == []
     assert "7 subscriptions selected of 7 visible, 6 checked" in out
-    assert "CIS 2.13 passes on 1." in out
+    assert "CIS 5.0.0 8.1.13 passes on 1." in out
     assert "Plan: 5 changes to security contacts:" in out
     assert f"{NONE} (No contact): create securityContacts/default, api-version {API_2023}" in out
     assert f'emails: (no contact) -> "{SOC}"' in out
@@ -388,7 +388,7 @@ def test_apply_writes_exactly_the_failing_subscriptions(fix: Any, arm: ArmEmulat
     # every change was read back through the list the audit reads
     for sub in FAILING:
         assert f"{sub} (" in out
-    assert out.count("; read back: CIS 2.13 passes") == 5
+    assert out.count("; read back: CIS 5.0.0 8.1.13 passes") == 5
     assert "Done: 5 of 5 changes made and confirmed by reading them back." in out
 
 
@@ -446,8 +446,8 @@ def test_second_apply_changes_nothing_and_says_so(fix: Any, arm: ArmEmulator) ->
 
     assert (code, err) == (0, "")
     assert writes(arm) == []
-    assert "Nothing to change: CIS 2.13 passes wherever this command can fix it." in out
-    assert "CIS 2.13 passes on 6." in out
+    assert "Nothing to change: CIS 5.0.0 8.1.13 passes wherever this command can fix it." in out
+    assert "CIS 5.0.0 8.1.13 passes on 6." in out
     assert len(backups(Path.cwd())) == 1  # no backup when there is nothing to change
 
 
@@ -506,7 +506,7 @@ def test_a_write_that_does_not_stick_is_reported(fix: Any, arm: ArmEmulator) -> 
     code, out, _ = fix("--email", SOC, "--apply", "--yes")
     assert code == 1
     assert (
-        f"{EMPTY} (Empty): FAILED: written, but CIS 2.13 still fails when read back: "
+        f"{EMPTY} (Empty): FAILED: written, but CIS 5.0.0 8.1.13 still fails when read back: "
         "security contact 'default' has no email address"
     ) in out
 
@@ -697,13 +697,13 @@ def test_apply_without_a_terminal_needs_yes(
     [
         (
             ["--email", "soc_at_contoso.com"],
-            "argument --email: 'soc_at_contoso.com' is not a valid email address",
+            "--email: 'soc_at_contoso.com' is not a valid email address",
         ),
         (
             ["--email", "admin@localhost"],
-            "argument --email: 'admin@localhost' is not a valid email address",
+            "--email: 'admin@localhost' is not a valid email address",
         ),
-        (["--email", ""], "argument --email: '' is not a valid email address"),
+        (["--email", ""], "--email: '' is not a valid email address"),
         ([], "fix: give the security contact to add with --email ADDRESS"),
         (["--email", SOC, "--yes"], "fix: --yes confirms --apply"),
         (
@@ -712,20 +712,20 @@ def test_apply_without_a_terminal_needs_yes(
         ),
         (
             ["--email", SOC, "--subscription", "prod"],
-            "argument --subscription/--azure-subscription: 'prod' is not an ID",
+            "--azure-subscription: 'prod' is not an ID",
         ),
-        (["--email", SOC, "--azure-tenant", "x"], "argument --azure-tenant: 'x' is not an ID"),
+        (["--email", SOC, "--azure-tenant", "x"], "--azure-tenant: 'x' is not an ID"),
         (
             ["--email", SOC, "--azure-cloud", "Mars"],
-            "argument --azure-cloud: 'Mars' is not one of AzureCloud",
+            "--azure-cloud: 'Mars' is not one of AzureCloud",
         ),
         (
             ["--email", SOC, "--azure-auth", "password"],
-            "argument --azure-auth: 'password' is not one of default",
+            "--azure-auth: 'password' is not one of default",
         ),
         (
             ["--email", SOC, "--azure-arm-endpoint", "http://x"],
-            "argument --azure-arm-endpoint: 'http://x' is not an https:// URL",
+            "--azure-arm-endpoint: 'http://x' is not an https:// URL",
         ),
         (["--email", SOC, "--appl"], "unrecognized arguments: --appl"),
     ],
@@ -764,6 +764,69 @@ def test_credential_failure_is_one_error_line(
     assert "run `az login`" in err
     assert err.count("\n") == 1
     assert arm.requests == []
+
+
+def test_a_failing_credential_prints_one_line_and_no_sdk_log(
+    arm: ArmEmulator, fake_az: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_AZ_FAIL", "1")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "compliance", "fix", "--azure-auth", "cli",
+         "--azure-arm-endpoint", arm.url, "--email", SOC],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 4
+    assert done.stderr.startswith("ERROR: --azure-auth=cli: could not get a token")
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_azure_pipelines_without_its_variables_names_them(
+    fix: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AZURESUBSCRIPTION_CLIENT_ID", "AZURESUBSCRIPTION_TENANT_ID", "AZURE_CLIENT_ID",
+                 "AZURE_TENANT_ID", "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+                 "SYSTEM_ACCESSTOKEN"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURESUBSCRIPTION_CLIENT_ID", "11111111-0000-4000-8000-000000000000")
+    code, _, err = fix("--email", SOC, "--azure-auth", "azure-pipelines")
+    assert code == 4
+    assert err.startswith(
+        "ERROR: --azure-auth=azure-pipelines: AZURESUBSCRIPTION_TENANT_ID, "
+        "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, SYSTEM_ACCESSTOKEN not set"
+    )
+
+
+def test_the_audits_ini_policy_and_cis_version_apply(fix: Any, arm: ArmEmulator) -> None:
+    Path("pytest.ini").write_text(
+        "[pytest]\ncis_version = 3.0.0\nazure_allowed_contact_domains = contoso.com\n"
+        "azure_required_contacts =\n    ciso@contoso.com\n"
+    )
+    code, out, _ = fix("--email", SOC, "--subscription", OK)
+    assert code == 0, out
+    # Compliant with the benchmark, but the policy requires ciso@: the fix adds it.
+    assert "CIS 3.0.0 3.1.13 fix at" in out
+    assert 'emails: "soc@contoso.com" -> "soc@contoso.com;ciso@contoso.com"' in out
+    code, _, err = fix("--email", "soc@fabrikam.com")
+    assert code == 4
+    assert "soc@fabrikam.com: outside the allowed contact domains (contoso.com)" in err
+    code, out, _ = fix("--email", SOC, "--subscription", OK, "--cis-version", "1.3.0")
+    assert "CIS 1.3.0 2.13 fix at" in out  # the command line wins
+
+
+def test_addresses_outside_the_allowed_domains_are_left_to_people(
+    fix: Any, arm: ArmEmulator
+) -> None:
+    code, out, _ = fix(
+        "--email", SOC, "--subscription", DISABLED, "--azure-allowed-contact-domains",
+        "contoso.com,northwind.com", "--subscription", OK,
+    )  # fmt: skip
+    assert code == 0
+    arm.subscription(OK).contacts["default"]["emails"] = "soc@contoso.com;x@gmail.com"
+    code, out, _ = fix("--email", SOC, "--subscription", OK,
+                       "--azure-allowed-contact-domains", "contoso.com")  # fmt: skip
+    assert code == 1
+    assert "outside the allowed domains (contoso.com): x@gmail.com; adding addresses cannot" in out
 
 
 def test_help_touches_nothing(arm: ArmEmulator, capsys: pytest.CaptureFixture[str]) -> None:

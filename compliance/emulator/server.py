@@ -29,6 +29,7 @@ Defender for Cloud never set up             409 MissingSubscriptionRegistration 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import secrets
 import ssl
@@ -36,11 +37,11 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import trustme
 from azure.core.credentials import AccessToken, AccessTokenInfo
@@ -84,6 +85,12 @@ class Fault:
     # Only requests with these methods meet the fault (None: every method); e.g. {"PUT"}
     # for an identity that may read security contacts but not change them.
     methods: frozenset[str] | None = None
+    # Hostile answers: the body a byte at a time, `dribble` seconds apart; the body gzipped;
+    # a list page whose nextLink always points at a page not seen before. In `body`,
+    # "{token}" and "{token_url}" stand for the bearer token (as sent, URL-encoded).
+    dribble: float = 0.0
+    gzip: bool = False
+    endless: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -97,6 +104,9 @@ class Fault:
             content_type=data.get("contentType", cls.content_type),
             latency=float(data.get("latencyMs", 0)) / 1000,
             methods=frozenset(m.upper() for m in data["methods"]) if "methods" in data else None,
+            dribble=float(data.get("dribble", 0.0)),
+            gzip=bool(data.get("gzip", False)),
+            endless=bool(data.get("endless", False)),
         )
 
 
@@ -457,7 +467,7 @@ class ArmEmulator:
             )
         if rest[:3] != ["providers", "microsoft.security", "securitycontacts"] or len(rest) > 4:
             return _error(404, "NotFound", "No route for this resource.")
-        answer = self._next_fault(sub, method)
+        answer = self._next_fault(sub, method, segments)
         if answer is not None:
             return answer
         version = query.get("api-version")
@@ -482,7 +492,9 @@ class ArmEmulator:
             return self._list_contacts(sub, version, query)
         return self._one_contact(method, sub, name, version, body)
 
-    def _next_fault(self, sub: EmulatedSubscription, method: str) -> _Answer | None:
+    def _next_fault(
+        self, sub: EmulatedSubscription, method: str, segments: list[str]
+    ) -> _Answer | None:
         with self._lock:
             if not sub.faults or not _meets(sub.faults[0], method):
                 return None
@@ -496,9 +508,19 @@ class ArmEmulator:
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
-        if fault.body is not None:
-            return _Answer(fault.status, fault.body, headers, fault.content_type)
-        return _error(fault.status, fault.code, fault.message, headers)
+        body: Any = fault.body
+        if fault.endless:
+            page = (
+                f"{self.url}/{'/'.join(segments)}?api-version=x&$skipToken={secrets.token_hex(8)}"
+            )
+            body = {"value": [], "nextLink": page}
+        elif body is not None:
+            body = body.replace("{token}", self.token).replace("{token_url}", quote(self.token))
+        if body is None:
+            answer = _error(fault.status, fault.code, fault.message, headers)
+        else:
+            answer = _Answer(fault.status, body, headers, fault.content_type)
+        return replace(answer, dribble=fault.dribble, gzip=fault.gzip)
 
     def _contact_json(self, sub: EmulatedSubscription, name: str, version: str) -> dict[str, Any]:
         return {
@@ -559,6 +581,8 @@ class _Answer:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json; charset=utf-8"
+    dribble: float = 0.0  # seconds between the body's bytes
+    gzip: bool = False
 
     def encoded(self) -> bytes:
         if self.body is None:
@@ -646,14 +670,24 @@ class _Handler(BaseHTTPRequestHandler):
             emulator.errors.append(exc)
             answer = _error(500, "EmulatorError", f"{type(exc).__name__}: {exc}")
         payload = answer.encoded()
+        if answer.gzip:
+            payload = gzip.compress(payload)
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-ms-request-id", secrets.token_hex(16))
+        if answer.gzip:
+            self.send_header("Content-Encoding", "gzip")
         for key, value in answer.headers.items():
             self.send_header(key, value)
         self.end_headers()
-        if payload:
+        if not answer.dribble:
             self.wfile.write(payload)
+            return
+        self.wfile.flush()
+        for byte in payload:  # until the client hangs up
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(answer.dribble)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
