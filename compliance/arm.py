@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
@@ -405,7 +406,16 @@ class _BoundedAdapter(HTTPAdapter):
     def _read(self, response: requests.Response, started: float) -> bytes:
         limits = self._limits
         body = bytearray()
-        while chunk := response.raw.read1(65536, decode_content=True):
+        while True:
+            try:
+                chunk = response.raw.read1(65536, decode_content=True)
+            except urllib3.exceptions.HTTPError as exc:  # a stall, a cut, a bad encoding
+                raise AnswerRefused(
+                    f"the answer (HTTP {response.status_code}) broke off after {len(body)} "
+                    f"bytes: {_first_line(exc)}"
+                ) from None
+            if not chunk:
+                break
             body += chunk
             if len(body) > limits.max_answer_bytes:
                 raise AnswerRefused(
@@ -625,11 +635,13 @@ class Pages:
         if next_link is None:
             return None
         link = one_line(next_link)
-        if not next_link.startswith(self._endpoint + "/") or next_link in self._seen:
+        if not next_link.startswith(self._endpoint + "/"):
             raise PagingRefused(
-                f"{self._what} has a nextLink that leaves the endpoint {self._endpoint} or "
-                f"repeats: {link}"
+                f"{self._what} has a nextLink that leaves the endpoint {self._endpoint} (the "
+                f"token goes nowhere else): {link}"
             )
+        if next_link in self._seen:
+            raise PagingRefused(f"{self._what} has a nextLink to a page already read: {link}")
         if len(self._seen) + 1 >= self._limits.max_pages:
             raise PagingRefused(
                 f"{self._what} goes on past {self._limits.max_pages} pages "

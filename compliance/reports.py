@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import html
 import json
 from collections import Counter
@@ -59,9 +60,24 @@ def evidence(read: SecurityContacts | None, responses: Iterable[Any] = ()) -> di
     return summary
 
 
+# A failing row shows its raw answers, each up to this many characters: a report grows with
+# the tenant, not with one hostile answer (the whole answer is in the evidence bundle).
+RAW_BODY_SHOWN = 4096
+
+
 def raw_bodies(read: SecurityContacts | None, responses: Iterable[Any] = ()) -> list[str]:
     answers = read.responses if read is not None else responses
-    return [redact(r.body) for r in answers]
+    return [_shown(redact(r.body)) for r in answers]
+
+
+def _shown(body: str) -> str:
+    if len(body) <= RAW_BODY_SHOWN:
+        return body
+    digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    return (
+        f"{body[:RAW_BODY_SHOWN]}\n[... cut: {len(body)} characters in all, sha256 {digest}; "
+        "the whole answer is in the evidence bundle (--azure-evidence)]"
+    )
 
 
 # --- counts and the summary chart -------------------------------------------------------------

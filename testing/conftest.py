@@ -77,6 +77,7 @@ def fake_az(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: ArmEmulator) -
     monkeypatch.setenv("FAKE_AZ_TOKEN", arm.token)
     monkeypatch.setenv("FAKE_AZ_TENANT", TENANT_ID)
     monkeypatch.delenv("FAKE_AZ_FAIL", raising=False)
+    monkeypatch.delenv("FAKE_AZ_OUTPUT", raising=False)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", arm.ca_path)
     return log
 
@@ -102,3 +103,21 @@ def audit(
         )  # fmt: skip
 
     return run
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must test the report in Chromium: .ci/run installs Debian's chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield chromium
+        chromium.close()

@@ -4,6 +4,7 @@ the real SDK, HTTPS and AzureCliCredential (with a fake `az`)."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -329,6 +330,49 @@ def test_failing_credential_ends_the_run_with_one_error_line(arm, audit, monkeyp
     result = audit()
     assert_run_error(result, "--azure-auth=cli: could not get a token:*run `az login`*")
     assert arm.requests == []
+
+
+def test_a_token_in_a_credential_error_never_reaches_the_error_line(arm, audit, monkeypatch):
+    arm.load(tenant(subscription(SUB_A)))
+    monkeypatch.setenv("FAKE_AZ_OUTPUT", f"not json, but a token: {arm.token}")
+    result = audit()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.str().startswith("ERROR: --azure-auth=cli:")
+    assert arm.token not in result.stdout.str() + result.stderr.str()
+    assert arm.token.split(".")[2] not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_run_that_never_started_leaves_reports_that_say_so(arm, audit, monkeypatch, pytester):
+    arm.load(tenant(subscription(SUB_A)))
+    monkeypatch.setenv("FAKE_AZ_FAIL", "1")
+    result = audit("--junitxml=out/junit.xml", "--html=out/report.html",
+                   "--azure-findings=out/findings.json")  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    out = pytester.path / "out"
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("errors")) == ("1", "1")
+    (case,) = suite.iter("testcase")
+    assert (case.get("classname"), case.get("name")) == ("azure", "audit did not run")
+    assert "could not get a token" in case.find("error").get("message")
+    assert 'id="azure-run-error"' in (out / "report.html").read_text()
+    run = json.loads((out / "findings.json").read_text())["run"]
+    assert run["error"].startswith("the audit did not run: --azure-auth=cli: could not get a")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-m", "contact-email"], "-m 'contact-email': no marker contact-email; the controls' "
+                                  "markers are contact_email, alert_severity*"),
+        (["-m", "contact_email and nothing"], "-m 'contact_email and nothing': no marker "
+                                              "nothing*"),
+        (["-k", "no-such-subscription"], "the selection -k 'no-such-subscription' leaves none "
+                                         "of the 4 cases collected*"),
+    ],
+)  # fmt: skip
+def test_a_selection_of_nothing_is_a_usage_error(arm, audit, args, message):
+    arm.load(tenant(subscription(SUB_A)))
+    assert_run_error(audit(*args), message)
 
 
 def test_credential_without_its_settings_names_them(arm, audit, monkeypatch):

@@ -2,8 +2,8 @@
 
 The real AzureCliCredential runs it exactly as it runs `az`, so tests and benchmarks go
 through the credential users run with `--azure-auth cli`. It prints the token in
-$FAKE_AZ_TOKEN, logs its arguments to $FAKE_AZ_LOG (when set) and fails like an expired
-login when $FAKE_AZ_FAIL is set.
+$FAKE_AZ_TOKEN, logs its arguments to $FAKE_AZ_LOG (when set), fails like an expired login
+when $FAKE_AZ_FAIL is set, and prints $FAKE_AZ_OUTPUT instead of a token when that is set.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ import json, os, sys, time
 if os.environ.get("FAKE_AZ_LOG"):
     with open(os.environ["FAKE_AZ_LOG"], "a") as log:
         log.write(json.dumps(sys.argv[1:]) + "\\n")
+if os.environ.get("FAKE_AZ_OUTPUT"):  # what an az that misbehaves prints instead
+    print(os.environ["FAKE_AZ_OUTPUT"])
+    sys.exit(0)
 if os.environ.get("FAKE_AZ_FAIL"):
     sys.stderr.write("ERROR: AADSTS70043: The refresh token has expired. "
                      "Please run 'az login' to setup account.\\n")
