@@ -167,8 +167,7 @@ def _fix(args: argparse.Namespace) -> int:
         raise AuditError(f"fix: --backup {args.backup}: the file exists; a backup never overwrites")
     policy = options.read_policy(lookup)
     emails = list(dict.fromkeys(_address(e) for e in args.email))  # repeated ones once
-    allowed = {d.lower() for d in policy.allowed_contact_domains}
-    outside = [e for e in emails if allowed and e.rpartition("@")[2].lower() not in allowed]
+    outside = policy.outside_domains(emails)
     if outside:
         raise AuditError(
             f"fix: --email {', '.join(outside)}: outside the allowed contact domains "

@@ -44,6 +44,11 @@ class Policy:
     min_alert_severity: str = "High"
     min_attack_path_risk: str = "High"
 
+    def outside_domains(self, addresses: Iterable[str]) -> list[str]:
+        """The `addresses` on no allowed domain (none when every domain is allowed)."""
+        allowed = {d.lower() for d in self.allowed_contact_domains}
+        return [a for a in addresses if allowed and a.rpartition("@")[2].lower() not in allowed]
+
 
 BENCHMARK_ONLY = Policy()
 
@@ -212,9 +217,7 @@ def policy_problems(read: SecurityContacts, policy: Policy) -> tuple[list[str], 
     configured = [a for c in read.contacts if not c.disabled for a in c.addresses]
     present = {a.lower() for a in configured if address_problem(a) is None}
     missing = [a for a in policy.required_contacts if a.lower() not in present]
-    allowed = {d.lower() for d in policy.allowed_contact_domains}
-    outside = [a for a in configured if allowed and a.rpartition("@")[2].lower() not in allowed]
-    return missing, outside
+    return missing, policy.outside_domains(configured)
 
 
 def evaluate_email(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> Verdict:

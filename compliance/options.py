@@ -265,18 +265,19 @@ def read_policy(lookup: Lookup, demo: bool = False) -> Policy:
     required = many(lookup, "azure_required_contacts")
     if demo and not domains and not required:
         domains = DEMO_ALLOWED_DOMAINS
-    outside = [a for a in required if domains and a.rpartition("@")[2].lower() not in domains]
-    if outside:
-        raise OptionError(
-            f"--azure-required-contacts: {', '.join(outside)} outside "
-            f"--azure-allowed-contact-domains ({', '.join(domains)}): no contact could pass"
-        )
-    return Policy(
+    policy = Policy(
         required_contacts=required,
         allowed_contact_domains=domains,
         min_alert_severity=one(lookup, "azure_min_alert_severity") or "High",
         min_attack_path_risk=one(lookup, "azure_min_attack_path_risk") or "High",
     )
+    outside = policy.outside_domains(required)
+    if outside:
+        raise OptionError(
+            f"--azure-required-contacts: {', '.join(outside)} outside "
+            f"--azure-allowed-contact-domains ({', '.join(domains)}): no contact could pass"
+        )
+    return policy
 
 
 def read_cis_version(lookup: Lookup) -> str:
