@@ -30,6 +30,7 @@ SHARED = (
     "azure_tenant",
     "azure_subscription",
     "azure_exclude_subscription",
+    "azure_concurrency",
     "azure_request_timeout",
     "azure_max_pages",
     "azure_max_retry_after",
@@ -143,6 +144,11 @@ def _fix(args: argparse.Namespace) -> int:
     ini = args.ini or (DEFAULT_INI if DEFAULT_INI.is_file() else None)
     lookup = options.argparse_lookup(args, options.read_ini(ini) if ini else {})
     settings = options.read_settings(lookup)
+    if settings.demo:
+        raise AuditError(
+            f"fix: {ini} sets azure_demo: the fix command changes real contacts and has no demo; "
+            "run it against `python -m compliance.emulator` (see README), or use another --ini"
+        )
     if args.restore is not None:
         if args.email or args.backup is not None:
             raise AuditError("fix: --restore puts a backup back; it takes no --email or --backup")

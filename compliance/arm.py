@@ -12,19 +12,16 @@ import base64
 import datetime as dt
 import json
 import os
+import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from concurrent.futures import TimeoutError as FuturesTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
@@ -43,12 +40,9 @@ from azure.core.pipeline.policies import (
     SansIOHTTPPolicy,
     UserAgentPolicy,
 )
-from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.identity import AzureAuthorityHosts
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from compliance import __version__
 from compliance.contacts import (
@@ -59,10 +53,10 @@ from compliance.contacts import (
     SecurityContacts,
     contacts_from_page,
 )
-from compliance.remediation import DEFAULT_CONTACT, contact_name_allowed
+from compliance.remediation import DEFAULT_CONTACT, contact_name_allowed, contacts_path
 from compliance.secrets import redact, remember
 from compliance.text import one_line
-from compliance.values import guid
+from compliance.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
 
 
 class AuditError(Exception):
@@ -75,23 +69,6 @@ class CredentialFailed(AuditError):
     def for_auth(self, kind: str) -> AuditError:
         """The failure as the user sees it: which --azure-auth, and what to do about it."""
         return AuditError(f"--azure-auth={kind}: {self}; {AUTH_HINTS[kind]}")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How far a run goes with an ARM endpoint that does not answer as it should: every
-    loop and wait is bounded, and what passes a bound is not verifiable, saying which."""
-
-    request_timeout: float = 60.0  # seconds for one answer, whole (not per read)
-    max_pages: int = 1000  # pages followed per listing (the subscriptions, one's contacts)
-    max_retry_after: float = 120.0  # the longest Retry-After waited before a retry
-    read_deadline: float = 1800.0  # seconds for reading every subscription's contacts
-    max_answer_bytes: int = 16 * 1024 * 1024  # one answer, decompressed
-
-
-class AnswerRefused(Exception):
-    """An answer passed a bound of the run's Limits; not an azure-core error, so that no
-    retry repeats it."""
 
 
 class Unverifiable(Exception):
@@ -365,7 +342,9 @@ def _read_only_policies(
         ProxyPolicy(),
         # No ContentDecodePolicy: every body is parsed here, whatever its Content-Type says,
         # so a body that is not JSON is one kind of malformed answer, not two.
-        RedirectPolicy(),
+        # ARM does not redirect these calls; a redirect could aim a read, or a write, at
+        # another subscription's path on the same endpoint. It is answered as it is.
+        RedirectPolicy(permit_redirects=False),
         _RetryPolicy(limits.max_retry_after),
         ARMChallengeAuthenticationPolicy(credential, scope),
         _IdentityFromToken(identity),
@@ -375,84 +354,6 @@ def _read_only_policies(
         _ThrottlePolicy(throttle),
     ]
     return policies
-
-
-class _BoundedAdapter(HTTPAdapter):
-    """requests' adapter, reading every answer whole within the run's request timeout and
-    size cap. requests' own timeout is per read: a server that sends a byte a second would
-    hold a request forever, and a small compressed answer can inflate to gigabytes."""
-
-    def __init__(self, limits: Limits, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._limits = limits
-
-    def send(  # type: ignore[override]
-        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
-    ) -> requests.Response:
-        started = time.monotonic()
-        response = super().send(request, stream=True, **kwargs)
-        if stream:
-            return response
-        try:
-            body = self._read(response, started)
-        except BaseException:
-            response.close()  # the connection is in an unknown state: not reused
-            raise
-        response.raw.release_conn()
-        # requests' way to hold a body already read (its own content property fills it).
-        response._content = body
-        return response
-
-    def _read(self, response: requests.Response, started: float) -> bytes:
-        limits = self._limits
-        body = bytearray()
-        while True:
-            try:
-                chunk = response.raw.read1(65536, decode_content=True)
-            except urllib3.exceptions.HTTPError as exc:  # a stall, a cut, a bad encoding
-                raise AnswerRefused(
-                    f"the answer (HTTP {response.status_code}) broke off after {len(body)} "
-                    f"bytes: {_first_line(exc)}"
-                ) from None
-            if not chunk:
-                break
-            body += chunk
-            if len(body) > limits.max_answer_bytes:
-                raise AnswerRefused(
-                    f"the answer (HTTP {response.status_code}) is larger than "
-                    f"{limits.max_answer_bytes} bytes, far more than Azure sends for it"
-                )
-            if time.monotonic() - started > limits.request_timeout:
-                raise AnswerRefused(
-                    f"the answer (HTTP {response.status_code}) took longer than "
-                    f"{limits.request_timeout:g} s to arrive (--azure-request-timeout)"
-                )
-        return bytes(body)
-
-
-def _transport(limits: Limits, verify: str | bool, concurrency: int) -> RequestsTransport:
-    return RequestsTransport(
-        session=_pooled_session(concurrency, limits),
-        session_owner=True,
-        connection_verify=verify,
-        connection_timeout=min(30.0, limits.request_timeout),
-        read_timeout=min(60.0, limits.request_timeout),
-    )
-
-
-def _pooled_session(size: int, limits: Limits) -> requests.Session:
-    """One keep-alive pool big enough for every concurrent request: no TLS handshake per
-    subscription. Retries stay azure-core's job, as in its own transport."""
-    session = requests.Session()
-    adapter = _BoundedAdapter(
-        limits,
-        pool_connections=1,
-        pool_maxsize=size,
-        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
-    )
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 @dataclass(frozen=True)
@@ -507,9 +408,10 @@ class ApiVersionGate:
     It starts at the newest version this suite reads. Until an answer shows which version the
     endpoint serves, one read goes at a time (the others wait, at most PATIENCE seconds each
     before they try too), so a cloud that lags public Azure costs one refused request per
-    run, not one per subscription. Once learned it never changes: a later subscription that
-    refuses it falls back on its own, and a subscription that could be read at a newer
-    version is never read at an older one for another's sake.
+    run, not one per subscription. The run starts older only where ARM said so: a refusal
+    that lists the versions the endpoint serves (ARM serves a resource type's versions per
+    cloud). A refusal without that list moves only its own subscription. Once learned the
+    version never changes: a later subscription that refuses it falls back on its own.
     """
 
     PATIENCE = 5.0  # a first answer slower than this must not hold the whole run
@@ -544,16 +446,6 @@ class ApiVersionGate:
                 self._changed.notify_all()
 
 
-def contacts_path(subscription_id: str, name: str | None = None) -> str:
-    """The path of a subscription's securityContacts list (or of the contact `name`).
-
-    ValueError when `subscription_id` is not a GUID: an id from an answer is never put in a
-    path unchecked (`x/../<other id>` would read another subscription's contacts).
-    """
-    path = f"/subscriptions/{guid(subscription_id)}/providers/Microsoft.Security/securityContacts"
-    return path if name is None else f"{path}/{name}"
-
-
 def _body_text(response: Any) -> str:
     """The body as text, whatever charset the answer claims (undecodable bytes replaced)."""
     try:
@@ -568,7 +460,7 @@ def _arm_error(body: str) -> tuple[str, str]:
         error = json.loads(body).get("error") or {}
         message = str(error.get("message") or "").strip().rstrip(".")
         return one_line(str(error.get("code") or "-")[:100]), one_line(redact(message[:2000]))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return "-", one_line(redact(body.strip()[:200]))
 
 
@@ -623,11 +515,11 @@ class Pages:
     """The pages of one listing: every nextLink followed, only to the run's endpoint (the
     bearer token goes wherever it points), never twice, at most the run's page cap."""
 
-    def __init__(self, endpoint: str, limits: Limits, what: str) -> None:
+    def __init__(self, endpoint: str, limits: Limits, what: str, first: str) -> None:
         self._endpoint = endpoint
         self._limits = limits
         self._what = what
-        self._seen: set[str] = set()
+        self._seen = {first}
 
     def next(self, next_link: str | None) -> str | None:
         """The URL to read next, None after the last page; PagingRefused when it must not be
@@ -642,7 +534,7 @@ class Pages:
             )
         if next_link in self._seen:
             raise PagingRefused(f"{self._what} has a nextLink to a page already read: {link}")
-        if len(self._seen) + 1 >= self._limits.max_pages:
+        if len(self._seen) >= self._limits.max_pages:
             raise PagingRefused(
                 f"{self._what} goes on past {self._limits.max_pages} pages "
                 f"(--azure-max-pages); the next would be {link}"
@@ -669,7 +561,7 @@ class ContactReads:
         self,
         get: Get,
         endpoint: str,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
         versions: ApiVersionGate | None = None,
     ) -> None:
         self._get = get
@@ -713,14 +605,16 @@ class ContactReads:
     def _negotiate(self, path: str, log: list[RawResponse]) -> tuple[str, RawResponse]:
         """The first answer that is not a refusal of its api-version, and that version.
         At most one request per api-version this suite reads."""
-        version = self.versions.start
+        first = version = self.versions.start
         refused: list[str] = []
+        listed = True  # every refusal so far said which versions the endpoint serves
         while True:
             answer = self._get(f"{self.endpoint}{path}?api-version={version}", log)
             code, message = _arm_error(answer.body) if answer.status == 400 else ("-", "")
             if code not in API_VERSION_REFUSALS:
-                self.versions.served(version)
+                self.versions.served(version if listed else first)
                 return version, answer
+            listed = listed and supported_api_versions(message) is not None
             refused.append(version)
             fallback = fallback_api_version(message, refused)
             if fallback is None:
@@ -740,7 +634,12 @@ class ContactReads:
         log: list[RawResponse],
     ) -> list[Contact]:
         contacts: list[Contact] = []
-        pages = Pages(self.endpoint, self.limits, "the securityContacts response")
+        pages = Pages(
+            self.endpoint,
+            self.limits,
+            "the securityContacts response",
+            f"{self.endpoint}{contacts_path(subscription_id)}?api-version={api_version}",
+        )
         while True:
             try:
                 page, next_link = contacts_from_page(_json(answer.body), api_version)
@@ -771,35 +670,54 @@ def read_many(
     """Every subscription's contacts, read `concurrency` at a time, as each completes.
 
     After `deadline` seconds the subscriptions not read yet are Unverifiable, saying so, and
-    none is read any more (requests under way end within the request timeout).
+    none is read any more. The readers are daemon threads: a read still under way (it ends
+    within the request timeout) never holds the process at exit.
     """
-    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="contacts")
-    futures = {pool.submit(read, s): s for s in subscription_ids}
-    pending = set(futures)
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[str, SecurityContacts | Unverifiable]] = queue.SimpleQueue()
+    waiting = list(dict.fromkeys(subscription_ids))
+    for subscription_id in waiting:
+        todo.put(subscription_id)
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                subscription_id = todo.get_nowait()
+            except queue.Empty:
+                return
+            done.put((subscription_id, _outcome(read, subscription_id)))
+
+    for n in range(min(concurrency, len(waiting))):
+        threading.Thread(target=work, name=f"contacts-{n}", daemon=True).start()
+    ends = None if deadline is None else time.monotonic() + deadline
+    pending = set(waiting)
     try:
-        for future in as_completed(futures, timeout=deadline):
-            pending.discard(future)
-            yield futures[future], _outcome(future)
-    except FuturesTimeout:
-        for future in sorted(pending, key=futures.__getitem__):
-            if future.done():
-                yield futures[future], _outcome(future)
-                continue
-            future.cancel()
+        while pending:
+            try:
+                timeout = None if ends is None else max(0.0, ends - time.monotonic())
+                subscription_id, result = done.get(timeout=timeout)
+            except queue.Empty:
+                break
+            pending.discard(subscription_id)
+            yield subscription_id, result
+        for subscription_id in sorted(pending):
             yield (
-                futures[future],
+                subscription_id,
                 Unverifiable(
                     f"not read: reading every subscription's contacts passed its deadline of "
                     f"{deadline:g} s (--azure-read-deadline) before this one was read"
                 ),
             )
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
 
 
-def _outcome(future: Future[SecurityContacts]) -> SecurityContacts | Unverifiable:
+def _outcome(
+    read: Callable[[str], SecurityContacts], subscription_id: str
+) -> SecurityContacts | Unverifiable:
     try:
-        return future.result()
+        return read(subscription_id)
     except Unverifiable as exc:
         return exc
     except Exception as exc:  # one subscription's surprise is its own error
@@ -863,7 +781,7 @@ class ArmReader:
         arm_endpoint: str | None = None,
         connection_verify: str | bool = True,
         concurrency: int = 1,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         from azure.mgmt.security import SecurityCenter
         from azure.mgmt.subscription import SubscriptionClient
@@ -873,7 +791,7 @@ class ArmReader:
         self.limits = limits
         self.throttle = Throttle(concurrency)
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
-        self._transport = _transport(limits, connection_verify, concurrency)
+        self._transport = transport(limits, connection_verify, concurrency)
         self._subscription_client = SubscriptionClient(
             credential,
             base_url=self.endpoint,
@@ -905,9 +823,12 @@ class ArmReader:
         Raises AuditError when the credential fails, ARM cannot be asked, or the list is not
         what Azure documents.
         """
-        url: str | None = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
+        first = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
+        pages = Pages(
+            self.endpoint, self.limits, f"the subscriptions list from {self.endpoint}", first
+        )
         found: list[Subscription] = []
-        pages = Pages(self.endpoint, self.limits, f"the subscriptions list from {self.endpoint}")
+        url: str | None = first
         log: list[RawResponse] = []
         while url is not None:
             try:
@@ -992,6 +913,8 @@ def _json(body: str) -> Any:
         return json.loads(body)
     except ValueError as exc:
         raise MalformedResponse(f"the body is not JSON ({exc})") from None
+    except RecursionError:  # nested deeper than any answer Azure sends
+        raise MalformedResponse("the body is JSON nested too deep to read") from None
 
 
 # --- write access: the fix command (compliance/fix.py) ----------------------------------------
@@ -1073,8 +996,9 @@ def _write_hint(status: int, code: str, subscription_id: str) -> str:
 
 
 class ArmWriter:
-    """Read and write a subscription's security contacts as raw JSON, through the
-    azure-mgmt-security client's own pipeline (see _write_policies)."""
+    """Read and write a subscription's security contacts (`default`, and at 2017 the
+    `defaultN` the fix creates) as raw JSON, through the azure-mgmt-security client's own
+    pipeline (see _write_policies)."""
 
     def __init__(
         self,
@@ -1082,7 +1006,7 @@ class ArmWriter:
         cloud: Cloud,
         arm_endpoint: str | None = None,
         connection_verify: str | bool = True,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         from azure.mgmt.security import SecurityCenter
 
@@ -1096,7 +1020,7 @@ class ArmWriter:
             subscription_id="",
             base_url=self.endpoint,
             policies=policies,
-            transport=_transport(limits, connection_verify, 1),
+            transport=transport(limits, connection_verify, 1),
         )
 
     def close(self) -> None:
@@ -1122,7 +1046,7 @@ class ArmWriter:
             response = _send(self._client, request)
         except ClientAuthenticationError as exc:
             raise WriteFailed(f"could not get a token: {_first_line(exc)}") from None
-        except (ServiceRequestError, ServiceResponseError, AnswerRefused) as exc:
+        except (AzureError, AnswerRefused) as exc:
             maybe = "" if method == "GET" else " (the change may or may not have been made)"
             raise WriteFailed(
                 f"could not reach ARM at {self.endpoint}: {_first_line(exc)}{maybe}"

@@ -14,12 +14,12 @@ from compliance.arm import (
     ArmReader,
     AuditError,
     CredentialFailed,
-    Limits,
     Subscription,
     Unverifiable,
     make_credential,
 )
 from compliance.contacts import Contact, RawResponse, SecurityContacts, UnknownValue
+from compliance.transport import Limits
 
 if TYPE_CHECKING:
     from compliance.emulator import ArmEmulator
@@ -193,8 +193,9 @@ class Audit:
         return self._reader.identity if self._reader is not None else self._identity
 
     def served_api_version(self) -> str | None:
-        """The securityContacts api-version this run learned the endpoint serves (None
-        before the first read)."""
+        """The securityContacts api-version the run asks at first: the one it learned the
+        endpoint serves (the newest this suite reads until it learned otherwise; None before
+        Azure is asked)."""
         return self._reader.contacts.versions.start if self._reader is not None else None
 
     def api_versions(self) -> list[str]:
@@ -202,6 +203,11 @@ class Audit:
         return sorted(
             {r.api_version for r in self._contacts.values() if isinstance(r, SecurityContacts)}
         )
+
+    @staticmethod
+    def empty_snapshot() -> dict[str, Any]:
+        """What workers get when the run could not start: nothing to audit."""
+        return {"identity": {}, "visible": 0, "subscriptions": [], "contacts": {}}
 
     def snapshot(self) -> dict[str, Any]:
         """What this run read, as plain data (for pytest-xdist workers)."""

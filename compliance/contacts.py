@@ -2,7 +2,7 @@
 
 Defender for Cloud has answered in three shapes over the years (2017-08-01-preview,
 2020-01-01-preview, 2023-12-01-preview). Checks never look at raw JSON: they read
-:class:`Contact`, which :func:`normalize_contacts` builds from whichever shape came back.
+:class:`Contact`, which :func:`normalize_contact` builds from whichever shape came back.
 Anything that is not the documented shape raises :class:`MalformedResponse`, because a
 check that guesses could pass a subscription it never really saw. Two things real ARM sends
 are not errors, though the specification's examples never show them: the 2020-01-01-preview

@@ -55,7 +55,7 @@ def make_bundle(
         "contacts": {
             sub_id: {
                 "responses": [{**asdict(r), "body": redact(r.body)} for r in responses],
-                "unverifiable": unverifiable,
+                "unverifiable": None if unverifiable is None else redact(unverifiable),
             }
             for sub_id, (responses, unverifiable) in sorted(reads.items())
         },

@@ -38,7 +38,7 @@ from compliance.arm import (
     WriteFailed,
     make_credential,
 )
-from compliance.audit import DEFAULT_CONCURRENCY, Settings, select_subscriptions
+from compliance.audit import Settings, select_subscriptions
 from compliance.contacts import API_VERSIONS, SecurityContacts
 from compliance.controls import (
     BENCHMARK_ONLY,
@@ -49,13 +49,12 @@ from compliance.controls import (
     policy_problems,
 )
 from compliance.remediation import DEFAULT_CONTACT, Goal, contact_name_allowed, plan
-from compliance.text import printable
+from compliance.secrets import redact
+from compliance.text import one_line, printable
 from compliance.values import guid
 
 BACKUP_KIND = "azure-security-contacts-backup"
 BACKUP_VERSION = 2
-# The api-versions the fix reads and writes at (a backup holds one of them per contact).
-WRITE_API_VERSIONS = API_VERSIONS
 
 # Asked once before the first change, with the number of changes; True goes ahead.
 Confirm = Callable[[int], bool]
@@ -192,10 +191,9 @@ def parse_backup(data: Any) -> tuple[SavedContact, ...]:
         if not isinstance(name, str) or not contact_name_allowed(name):
             raise ValueError(f"{where}.name is {name!r}, not a contact the fix command writes")
         api_version = entry.get("apiVersion")
-        if api_version not in WRITE_API_VERSIONS:
+        if api_version not in API_VERSIONS:
             raise ValueError(
-                f"{where}.apiVersion is {api_version!r}, expected one of "
-                f"{', '.join(WRITE_API_VERSIONS)}"
+                f"{where}.apiVersion is {api_version!r}, expected one of {', '.join(API_VERSIONS)}"
             )
         if "contact" not in entry:
             raise ValueError(f"{where}.contact is missing (null means there was no contact)")
@@ -249,9 +247,10 @@ def _is_guid(value: str) -> bool:
 
 
 def label(subscription: Subscription) -> str:
+    """The subscription as one line: its display name is someone else's text."""
     if subscription.display_name and subscription.display_name != subscription.id:
-        return f"{subscription.id} ({subscription.display_name})"
-    return subscription.id
+        return one_line(f"{subscription.id} ({subscription.display_name})")
+    return one_line(subscription.id)
 
 
 # --- talking to ARM --------------------------------------------------------------------------
@@ -259,7 +258,7 @@ def label(subscription: Subscription) -> str:
 
 class Connection:
     """The fix command's ARM access: a read-only ArmReader to find subscriptions and check
-    them, an ArmWriter for the `default` contact. One credential serves both."""
+    them, an ArmWriter for the contacts it changes. One credential serves both."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -269,7 +268,7 @@ class Connection:
             credential,
             cloud,
             settings.arm_endpoint,
-            concurrency=DEFAULT_CONCURRENCY,
+            concurrency=settings.concurrency,
             limits=settings.limits,
         )
         self.writer = ArmWriter(credential, cloud, settings.arm_endpoint, limits=settings.limits)
@@ -521,7 +520,7 @@ def run_fix(
     cis = f"CIS {cis_version} {CONTACT_EMAIL.cis_id(cis_version)}"
 
     def say(line: str) -> None:
-        print(printable(line), file=out, flush=True)
+        print(printable(redact(line)), file=out, flush=True)
 
     connection = Connection(settings)
     try:
@@ -580,7 +579,7 @@ def run_restore(
     """Plan (and with `apply`, make) the changes that put the saved contacts back exactly."""
 
     def say(line: str) -> None:
-        print(printable(line), file=out, flush=True)
+        print(printable(redact(line)), file=out, flush=True)
 
     connection = Connection(settings)
     try:

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from compliance import values
-from compliance.arm import AUTH_KINDS, CLOUDS, Limits
+from compliance.arm import AUTH_KINDS, CLOUDS
 from compliance.audit import DEFAULT_CONCURRENCY, Settings
 from compliance.contacts import RISK_LEVELS, SEVERITIES
 from compliance.controls import CIS_VERSIONS, NEWEST_CIS_VERSION, Policy
+from compliance.transport import DEFAULT_LIMITS, Limits
 
-LIMITS = Limits()  # the defaults
+LIMITS = DEFAULT_LIMITS
 
 # What --azure-demo audits against when the run sets no policy of its own.
 DEMO_ALLOWED_DOMAINS = (

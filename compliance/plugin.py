@@ -223,15 +223,26 @@ class _XdistController:
         try:
             subscriptions = run.audit.subscriptions()
         except AuditError as exc:
+            # Raised from sessionstart, it would end the run before any report is written:
+            # the collection raises it, and the reports say the audit did not run.
             run.error = exc
-            raise _run_error(exc) from None
+            return
         _prefetch(session.config, subscriptions)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        run = session.config.stash[RUN]
+        if run.error is not None:
+            raise _run_error(run.error)
 
     def pytest_configure_node(self, node: Any) -> None:
         run = node.config.stash[RUN]
-        # Workers never hold a secret: whatever an answer echoed is redacted before they
-        # see it (every token is a plain run of [A-Za-z0-9._~-], so the JSON stays valid).
-        snapshot = json.loads(redact(json.dumps(run.audit.snapshot())))
+        if run.error is not None:  # the workers wait for nothing: the run ends at collection
+            snapshot = Audit.empty_snapshot()
+        else:
+            # Workers never hold a secret: whatever an answer echoed is redacted before
+            # they see it (a token is a plain run of [A-Za-z0-9._~-]: the JSON stays JSON).
+            snapshot = json.loads(redact(json.dumps(run.audit.snapshot())))
         node.workerinput["azure_audit"] = snapshot
         node.workerinput["azure_demo_defaults"] = run.demo_defaults
 
@@ -248,8 +259,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if run.audit.replay is not None:
         recorded = run.audit.replay["run"]
         target = (
-            f"replay of an evidence bundle recorded {recorded.get('started')} at "
-            f"{recorded.get('arm_endpoint')} (offline: no credential, no network)"
+            f"replay of an evidence bundle recorded {one_line(str(recorded.get('started')))} at "
+            f"{one_line(str(recorded.get('arm_endpoint')))} (offline: no credential, no network)"
         )
     elif s.demo:
         target = "demo tenant on the bundled ARM emulator (no Azure account)"

@@ -20,17 +20,43 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from compliance.contacts import API_2017, API_2023, RISK_LEVELS, SEVERITIES, Contact
+from compliance.contacts import (
+    API_2017,
+    API_2023,
+    RISK_LEVELS,
+    SEVERITIES,
+    Contact,
+    split_addresses,
+)
+from compliance.text import one_line
+from compliance.values import guid
 
 # The only contact name 2020-01-01-preview and 2023-12-01-preview know; at 2017-08-01-preview
 # every contact is a resource of its own (the portal named them default1, default2, ...).
 DEFAULT_CONTACT = "default"
-_CONTACT_NAME = re.compile(r"^default\d*$")
+_WRITTEN_NAME = re.compile(r"default\d*")
+# A contact name Azure sends is put in a path or a printed command only when it is plain.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,259}")
 
 
 def contact_name_allowed(name: str) -> bool:
-    """Whether the suite may write the contact `name` (it only writes the names it plans)."""
-    return bool(_CONTACT_NAME.match(name))
+    """Whether the fix command may write the contact `name` (only names it creates)."""
+    return bool(_WRITTEN_NAME.fullmatch(name))
+
+
+def contacts_path(subscription_id: str, name: str | None = None) -> str:
+    """The path of a subscription's securityContacts list, or of its contact `name`.
+
+    ValueError when the id is not a GUID or the name not a plain resource name: what an
+    answer holds never goes into a path unchecked (`x/../<other id>` would read another
+    subscription's contacts).
+    """
+    path = f"/subscriptions/{guid(subscription_id)}/providers/Microsoft.Security/securityContacts"
+    if name is None:
+        return path
+    if not _PLAIN_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a plain contact name")
+    return f"{path}/{name}"
 
 
 @dataclass(frozen=True)
@@ -59,12 +85,16 @@ def plan(contacts: Sequence[Contact], api_version: str, goal: Goal) -> list[Writ
     if api_version == API_2017:
         return _plan_2017(contacts, goal)
     current = next((c for c in contacts if c.name == DEFAULT_CONTACT), None)
-    before = None if current is None else _properties(current)
+    before = None if current is None else _raw_properties(current)
     after = copy.deepcopy(dict(before or {}))
+
+    def known(setting: str) -> bool:  # a value this suite does not know is left as it is
+        return current is None or current.unknown_for(setting) is None
+
     _add_emails(after, "emails", goal.emails)
     if api_version == API_2023 and (before is None or after.get("isEnabled") is not True):
         after["isEnabled"] = True
-    if goal.owner:
+    if goal.owner and known("notify_roles_enabled"):
         by_role = after.get("notificationsByRole")
         by_role = dict(by_role) if isinstance(by_role, dict) else {}
         roles = [r for r in by_role.get("roles") or [] if isinstance(r, str)]
@@ -73,11 +103,17 @@ def plan(contacts: Sequence[Contact], api_version: str, goal: Goal) -> list[Writ
         after["notificationsByRole"] = by_role
     if api_version == API_2023:
         sources = [dict(s) for s in after.get("notificationsSources") or [] if isinstance(s, dict)]
-        for kind, key, threshold, levels in (
-            ("Alert", "minimalSeverity", goal.alert_severity, SEVERITIES),
-            ("AttackPath", "minimalRiskLevel", goal.attack_path_risk, RISK_LEVELS),
+        for kind, key, threshold, levels, setting in (
+            ("Alert", "minimalSeverity", goal.alert_severity, SEVERITIES, "alert_minimal_severity"),
+            (
+                "AttackPath",
+                "minimalRiskLevel",
+                goal.attack_path_risk,
+                RISK_LEVELS,
+                "attack_path_minimal_risk",
+            ),
         ):
-            if threshold is None:
+            if threshold is None or not known(setting):
                 continue
             source = next((s for s in sources if s.get("sourceType") == kind), None)
             if source is None:
@@ -86,7 +122,11 @@ def plan(contacts: Sequence[Contact], api_version: str, goal: Goal) -> list[Writ
                 source[key] = _lowered(source.get(key), threshold, levels)
         if sources or "notificationsSources" in after:
             after["notificationsSources"] = sources
-    elif goal.alert_severity is not None:  # 2020-01-01-preview
+    elif (  # 2020-01-01-preview
+        goal.alert_severity is not None
+        and known("alert_notifications")
+        and known("alert_minimal_severity")
+    ):
         alerts = after.get("alertNotifications")
         alerts = dict(alerts) if isinstance(alerts, dict) else {}
         severity = alerts.get("minimalSeverity") if alerts.get("state") == "On" else None
@@ -103,11 +143,13 @@ def _plan_2017(contacts: Sequence[Contact], goal: Goal) -> list[Write]:
     contacts; alert and owner settings are switched on where the goal needs them."""
     writes = []
     for contact in contacts:
-        before = _properties(contact)
+        if not _PLAIN_NAME.fullmatch(contact.name):
+            continue  # never put in a path or a command; the portal serves it
+        before = _raw_properties(contact)
         after = copy.deepcopy(dict(before))
-        if goal.alert_severity is not None:
+        if goal.alert_severity is not None and contact.unknown_for("alert_notifications") is None:
             after["alertNotifications"] = "On"  # 2017's only level: High
-        if goal.owner:
+        if goal.owner and contact.unknown_for("notify_roles_enabled") is None:
             after["alertsToAdmins"] = "On"
         if after != before:
             writes.append(Write(contact.name, before, after))
@@ -136,7 +178,7 @@ def _plan_2017(contacts: Sequence[Contact], goal: Goal) -> list[Write]:
     return writes
 
 
-def _properties(contact: Contact) -> dict[str, Any]:
+def _raw_properties(contact: Contact) -> dict[str, Any]:
     props = contact.raw.get("properties")
     return dict(props) if isinstance(props, dict) else {}
 
@@ -144,11 +186,11 @@ def _properties(contact: Contact) -> dict[str, Any]:
 def _add_emails(props: dict[str, Any], key: str, emails: Sequence[str]) -> None:
     """Append the `emails` not there yet (case-insensitively), keeping every address."""
     raw = props.get(key)
-    existing = [a for a in re.split(r"[;,]", raw) if a.strip()] if isinstance(raw, str) else []
-    known = {a.strip().lower() for a in existing}
+    existing = split_addresses(raw) if isinstance(raw, str) else ()
+    known = {a.lower() for a in existing}
     added = [a for a in dict.fromkeys(emails) if a.lower() not in known]
     if added:
-        props[key] = ";".join([*(a.strip() for a in existing), *added])
+        props[key] = ";".join([*existing, *added])
 
 
 def _lowered(current: Any, threshold: str, levels: tuple[str, ...]) -> str:
@@ -159,10 +201,7 @@ def _lowered(current: Any, threshold: str, levels: tuple[str, ...]) -> str:
 
 
 def contact_path(subscription_id: str, name: str, api_version: str) -> str:
-    return (
-        f"/subscriptions/{subscription_id}/providers/Microsoft.Security/securityContacts/"
-        f"{name}?api-version={api_version}"
-    )
+    return f"{contacts_path(subscription_id, name)}?api-version={api_version}"
 
 
 def commands(subscription_id: str, api_version: str, writes: Sequence[Write]) -> list[str]:
@@ -193,8 +232,8 @@ def fix_command(subscription_id: str) -> str:
 
 def summary(writes: Sequence[Write]) -> str:
     """What the planned writes keep and change, in one sentence."""
-    created = [w.name for w in writes if w.before is None]
-    changed = [w.name for w in writes if w.before is not None]
+    created = [one_line(w.name) for w in writes if w.before is None]
+    changed = [one_line(w.name) for w in writes if w.before is not None]
     parts = []
     if changed:
         parts.append(

@@ -17,7 +17,8 @@ _SHAPES = (
     (re.compile(r"(?i)(bearer(?:\s+|%20|\+))[\w.~+/=%-]{16,}"), r"\1[redacted]"),
     (
         re.compile(
-            r'(?i)("(?:access_?token|refresh_?token|client_?secret|password)"\s*:\s*")[^"]*'
+            r'(?i)("(?:access_?token|refresh_?token|client_?secret|password)"\s*:\s*")'
+            r'(?:[^"\\]|\\.)*'  # to the closing quote, escaped ones included
         ),
         r"\1[redacted]",
     ),

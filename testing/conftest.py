@@ -63,6 +63,7 @@ def arm(arm_emulator: ArmEmulator) -> Iterator[ArmEmulator]:
     arm_emulator.subscriptions_page_size = arm_emulator.contacts_page_size = 100
     arm_emulator.subscriptions_body = None
     yield arm_emulator
+    arm_emulator.wait_idle()
     arm_emulator.check()
 
 

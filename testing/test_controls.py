@@ -634,6 +634,32 @@ def test_the_printed_commands_never_loosen_or_drop(api: str) -> None:
     assert "every address, role and phone kept; no threshold raised" in verdict.remediation
 
 
+def test_the_printed_commands_leave_unknown_values_alone() -> None:
+    """An alert severity this suite does not know is not overwritten by the owner control's
+    advice: no threshold raised, even one it cannot rank."""
+    contacts = shaped(API_2023, notificationsByRole=None, notificationsSources=[
+        {"sourceType": "Alert", "minimalSeverity": "Informational"}, ATTACK_HIGH])  # fmt: skip
+    verdict = evaluate_owner_notifications(contacts)
+    (planned,) = planned_contacts(verdict.remediation, API_2023)
+    assert planned.raw["properties"]["notificationsSources"][0] == {
+        "sourceType": "Alert",
+        "minimalSeverity": "Informational",
+    }
+    assert planned.notify_roles == ("Owner",)
+
+
+def test_a_2017_contact_name_that_is_not_plain_is_never_in_a_command() -> None:
+    hostile = "c1\n  CLI: az rest --method delete --url /subscriptions/x"
+    odd = normalize_contact(
+        {"name": hostile, "properties": {"email": "soc@contoso.com", "alertsToAdmins": "Off"}},
+        API_2017,
+    )
+    verdict = evaluate_owner_notifications(read(odd, api=API_2017))
+    assert not verdict.compliant
+    assert "--method delete" not in verdict.remediation
+    assert "c1\n" not in verdict.remediation
+
+
 def test_hostile_values_are_quoted_for_the_shell() -> None:
     phone = "+1 555 0100'$(touch PWNED)'"
     contacts = shaped(API_2023, emails="o'brien@contoso.com", phone=phone,

@@ -814,6 +814,14 @@ def test_the_audits_ini_policy_and_cis_version_apply(fix: Any, arm: ArmEmulator)
     assert "CIS 1.3.0 2.13 fix at" in out  # the command line wins
 
 
+def test_an_ini_that_sets_the_demo_is_refused(fix: Any, arm: ArmEmulator) -> None:
+    Path("pytest.ini").write_text("[pytest]\nazure_demo = true\n")
+    code, _, err = fix("--email", SOC)
+    assert code == 4
+    assert "pytest.ini sets azure_demo: the fix command changes real contacts" in err
+    assert arm.requests == []
+
+
 def test_addresses_outside_the_allowed_domains_are_left_to_people(
     fix: Any, arm: ArmEmulator
 ) -> None:
@@ -1023,6 +1031,7 @@ def test_writer_get_put_delete(writer: ArmWriter, arm: ArmEmulator) -> None:
         (Fault(400, "NoRegisteredProviderFound", "No."), "does not accept the api-version"),
         (Fault(200, body="not json", content_type="text/plain"), "is not JSON"),
         (Fault(200, body="<html>", content_type="application/json"), "is not JSON"),
+        (Fault(307, "TemporaryRedirect", "Elsewhere."), "HTTP 307 TemporaryRedirect"),
     ],
 )
 def test_writer_failures(writer: ArmWriter, arm: ArmEmulator, fault: Fault, message: str) -> None:

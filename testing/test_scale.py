@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -124,6 +125,23 @@ def test_xdist_gives_the_same_outcomes_and_reads_azure_once(arm, fake_az, pytest
     assert sorted(parallel_requests) == sorted(serial_requests)
     assert parallel_requests.count("/subscriptions") == 1
     assert len(contact_requests(arm)) == 7  # the Disabled one is never read
+
+
+def test_xdist_run_that_never_started_leaves_reports_that_say_so(
+    arm, fake_az, pytester, monkeypatch
+):
+    monkeypatch.setenv("PYTHONPATH", str(CHECKS.parent.parent))
+    monkeypatch.setenv("FAKE_AZ_FAIL", "1")
+    (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
+    result = pytester.runpytest_subprocess(
+        "-p", "compliance.plugin", "--azure-auth", "cli", "--azure-arm-endpoint", arm.url,
+        "-n", "2", "--junitxml=junit.xml", "--azure-findings=findings.json",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'errors="1"' in junit and 'name="audit did not run"' in junit
+    run = json.loads((pytester.path / "findings.json").read_text())["run"]
+    assert run["error"].startswith("the audit did not run: --azure-auth=cli")
 
 
 def test_xdist_run_error_is_one_error_line(arm, fake_az, pytester, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -32,6 +33,15 @@ def test_a_jwt_signature_alone_is_redacted_once_the_token_is_known() -> None:
     signature = "c2lnbmF0dXJlLXRoYXQtaXMtbG9uZy1lbm91Z2g"
     remember(f"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.{signature}")
     assert signature not in redact(f"sig={signature}")
+
+
+def test_redacting_json_keeps_it_json() -> None:
+    text = json.dumps({"password": 'a"b\\', "client_secret": "x", "keep": 1})
+    assert json.loads(redact(text)) == {
+        "password": "[redacted]",
+        "client_secret": "[redacted]",
+        "keep": 1,
+    }
 
 
 def test_short_strings_are_never_remembered() -> None:

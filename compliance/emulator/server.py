@@ -91,6 +91,7 @@ class Fault:
     dribble: float = 0.0
     gzip: bool = False
     endless: bool = False
+    header_dribble: float = 0.0  # seconds between 100 padding header lines, before the rest
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -107,6 +108,7 @@ class Fault:
             dribble=float(data.get("dribble", 0.0)),
             gzip=bool(data.get("gzip", False)),
             endless=bool(data.get("endless", False)),
+            header_dribble=float(data.get("headerDribble", 0.0)),
         )
 
 
@@ -391,6 +393,16 @@ class ArmEmulator:
             self.errors.clear()
             self.connections = self.max_in_flight = 0
 
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait (at most `timeout` seconds) until no request is being answered: one a test
+        left slow must not count in the next test's figures."""
+        ends = time.monotonic() + timeout
+        while time.monotonic() < ends:
+            with self._lock:
+                if self._in_flight == 0:
+                    return
+            time.sleep(0.02)
+
     def check(self) -> None:
         """Re-raise the first error a request handler hit, so a test sees it."""
         if self.errors:
@@ -520,7 +532,9 @@ class ArmEmulator:
             answer = _error(fault.status, fault.code, fault.message, headers)
         else:
             answer = _Answer(fault.status, body, headers, fault.content_type)
-        return replace(answer, dribble=fault.dribble, gzip=fault.gzip)
+        return replace(
+            answer, dribble=fault.dribble, gzip=fault.gzip, header_dribble=fault.header_dribble
+        )
 
     def _contact_json(self, sub: EmulatedSubscription, name: str, version: str) -> dict[str, Any]:
         return {
@@ -583,6 +597,7 @@ class _Answer:
     content_type: str = "application/json; charset=utf-8"
     dribble: float = 0.0  # seconds between the body's bytes
     gzip: bool = False
+    header_dribble: float = 0.0  # seconds between padding header lines
 
     def encoded(self) -> bytes:
         if self.body is None:
@@ -678,6 +693,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-ms-request-id", secrets.token_hex(16))
         if answer.gzip:
             self.send_header("Content-Encoding", "gzip")
+        for _ in range(100 if answer.header_dribble else 0):  # until the client hangs up
+            self.flush_headers()
+            self.send_header("X-Pad", "1")
+            time.sleep(answer.header_dribble)
         for key, value in answer.headers.items():
             self.send_header(key, value)
         self.end_headers()
