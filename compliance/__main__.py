@@ -18,8 +18,8 @@ from typing import NoReturn
 
 from compliance import options, values
 from compliance.arm import AuditError
+from compliance.arm.secrets import redact
 from compliance.options import OptionError
-from compliance.secrets import redact
 from compliance.text import one_line
 
 # The audit's options that mean the same for the fix command (read from its ini file too).

@@ -5,25 +5,22 @@ touch Azure; independent of pytest, so it is usable and testable on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compliance.arm import (
     CLOUDS,
-    ArmReader,
     AuditError,
     CredentialFailed,
     Subscription,
     Unverifiable,
-    make_credential,
 )
+from compliance.arm.transport import Limits
 from compliance.contacts import Contact, RawResponse, SecurityContacts, UnknownValue
-from compliance.transport import Limits
 
 if TYPE_CHECKING:
-    from compliance.emulator import ArmEmulator
-    from compliance.evidence import RecordedReader
+    from compliance.sources import ContactSource, OpenSource
 
 
 # Measured with bench/run.py --sweep (N=1000, 50 ms per request, 2 cores): 16 reads the
@@ -91,13 +88,12 @@ def _contact(fields: dict[str, Any]) -> Contact:
 
 
 class Audit:
-    def __init__(self, settings: Settings, replay: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, settings: Settings, open_source: OpenSource) -> None:
         self.settings = settings
-        self.replay = replay  # an evidence bundle to re-run offline, instead of Azure
         self.cloud = CLOUDS[settings.cloud]
         self.visible_count = 0
-        self._reader: ArmReader | RecordedReader | None = None
-        self._emulator: ArmEmulator | None = None
+        self._open_source = open_source  # opened when Azure is first asked
+        self._reader: ContactSource | None = None
         self._found: list[Subscription] = []  # every visible subscription, as listed
         self._subscriptions: list[Subscription] | None = None
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
@@ -109,33 +105,9 @@ class Audit:
             return self._reader.endpoint
         return (self.settings.arm_endpoint or self.cloud.arm_endpoint).rstrip("/")
 
-    def _arm(self) -> ArmReader | RecordedReader:
+    def _arm(self) -> ContactSource:
         if self._reader is None:
-            if self.replay is not None:
-                from compliance.evidence import RecordedReader
-
-                self._reader = RecordedReader(self.replay)
-            elif self.settings.demo:
-                from compliance.emulator import ArmEmulator, load_tenant
-
-                self._emulator = emulator = ArmEmulator(load_tenant("demo")).start()
-                self._reader = ArmReader(
-                    emulator.credential(),
-                    self.cloud,
-                    emulator.url,
-                    emulator.ca_path,
-                    concurrency=self.settings.concurrency,
-                    limits=self.settings.limits,
-                )
-            else:
-                credential = make_credential(self.settings.auth, self.cloud, self.settings.tenant)
-                self._reader = ArmReader(
-                    credential,
-                    self.cloud,
-                    self.settings.arm_endpoint,
-                    concurrency=self.settings.concurrency,
-                    limits=self.settings.limits,
-                )
+            self._reader = self._open_source()
         return self._reader
 
     @property
@@ -228,7 +200,7 @@ class Audit:
     @classmethod
     def from_snapshot(cls, settings: Settings, data: dict[str, Any]) -> Audit:
         """An audit that answers from what another process read, without asking Azure."""
-        audit = cls(settings)
+        audit = cls(settings, _asked_no_azure)
         audit._identity = data["identity"]
         audit.visible_count = data["visible"]
         audit._subscriptions = [Subscription(**s) for s in data["subscriptions"]]
@@ -259,5 +231,7 @@ class Audit:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
-        if self._emulator is not None:
-            self._emulator.stop()
+
+
+def _asked_no_azure() -> ContactSource:
+    raise AssertionError("an audit made from a snapshot reads nothing from Azure")

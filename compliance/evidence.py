@@ -23,8 +23,8 @@ from compliance.arm import (
     Unverifiable,
     read_many,
 )
+from compliance.arm.secrets import redact
 from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts
-from compliance.secrets import redact
 
 EVIDENCE_SCHEMA = "azure-security-contacts/evidence/v1"
 

@@ -38,6 +38,7 @@ from compliance.arm import (
     WriteFailed,
     make_credential,
 )
+from compliance.arm.secrets import redact
 from compliance.audit import Settings, select_subscriptions
 from compliance.contacts import API_VERSIONS, SecurityContacts
 from compliance.controls import (
@@ -49,7 +50,6 @@ from compliance.controls import (
     policy_problems,
 )
 from compliance.remediation import DEFAULT_CONTACT, Goal, contact_name_allowed, plan
-from compliance.secrets import redact
 from compliance.text import one_line, printable
 from compliance.values import guid
 

@@ -18,10 +18,10 @@ from typing import Any, Literal, TypeVar
 
 from compliance import values
 from compliance.arm import AUTH_KINDS, CLOUDS
+from compliance.arm.transport import DEFAULT_LIMITS, Limits
 from compliance.audit import DEFAULT_CONCURRENCY, Settings
 from compliance.contacts import RISK_LEVELS, SEVERITIES
 from compliance.controls import CIS_VERSIONS, NEWEST_CIS_VERSION, Policy
-from compliance.transport import DEFAULT_LIMITS, Limits
 
 LIMITS = DEFAULT_LIMITS
 

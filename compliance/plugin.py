@@ -25,8 +25,9 @@ import pytest
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
 from _pytest.junitxml import xml_key as junit_xml_key
 
-from compliance import __version__, options, reports
+from compliance import __version__, options, reports, sources
 from compliance.arm import AuditError, Subscription, Unverifiable
+from compliance.arm.secrets import redact
 from compliance.audit import Audit, Settings
 from compliance.contacts import SecurityContacts
 from compliance.controls import (
@@ -38,7 +39,6 @@ from compliance.controls import (
 )
 from compliance.evidence import EvidenceError, load_bundle, make_bundle, write_bundle
 from compliance.options import OPTIONS, OptionError
-from compliance.secrets import redact
 from compliance.text import one_line, printable
 from compliance.waivers import Waiver, WaiverError, load_waivers, today
 
@@ -57,6 +57,7 @@ class Run:
     waivers: tuple[Waiver, ...] = ()
     waivers_source: str | None = None
     demo_defaults: bool = False  # the demo's policy and waivers apply
+    replay: dict[str, Any] | None = None  # the evidence bundle a replay re-runs
     error: AuditError | None = None  # ends the run after collection
     cases: int = 0  # compliance cases collected, before -k and -m deselect any
     started_at: float = 0.0  # time.time() at configure
@@ -149,13 +150,15 @@ def pytest_configure(config: pytest.Config) -> None:
     for dest in ("azure_findings", "azure_findings_csv", "azure_evidence"):
         _check_output(config, dest)
     workerinput = getattr(config, "workerinput", {})
+    replay = None
     if "azure_audit" in workerinput:  # a pytest-xdist worker: the controller read Azure
         audit = Audit.from_snapshot(settings, workerinput["azure_audit"])
         demo_defaults = workerinput["azure_demo_defaults"]
     else:
-        audit = Audit(settings, replay=_replay_bundle(config, settings))
+        replay = _replay_bundle(config, settings)
+        audit = Audit(settings, sources.for_run(settings, replay))
         # The demo's policy and waivers apply to the demo and to replays of it alike.
-        demo_defaults = settings.demo or bool(audit.replay and audit.replay["run"].get("demo"))
+        demo_defaults = settings.demo or bool(replay and replay["run"].get("demo"))
     waivers_path = waivers_path_for(config, demo_defaults)
     try:
         waivers = load_waivers(waivers_path, (c.key for c in CATALOGUE)) if waivers_path else ()
@@ -166,6 +169,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = Run(
         audit=audit,
         cis_version=cis_version,
+        replay=replay,
         policy=_usage_errors(lambda: options.read_policy(lookup, demo_defaults)),
         demo_defaults=demo_defaults,
         waivers=waivers,
@@ -256,8 +260,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN]
     s = run.audit.settings
-    if run.audit.replay is not None:
-        recorded = run.audit.replay["run"]
+    if run.replay is not None:
+        recorded = run.replay["run"]
         target = (
             f"replay of an evidence bundle recorded {one_line(str(recorded.get('started')))} at "
             f"{one_line(str(recorded.get('arm_endpoint')))} (offline: no credential, no network)"
@@ -634,7 +638,7 @@ class _Reporting:
         identity = audit.identity
         who = identity.get("upn") or identity.get("unique_name") or identity.get("appid")
         tenants = sorted({s.tenant_id for s in audit.known_subscriptions() if s.tenant_id})
-        if audit.replay is not None:
+        if run.replay is not None:
             target = f"replay of {_setting(self.config, 'azure_replay')}"
         else:
             target = "demo tenant (bundled emulator)" if settings.demo else settings.cloud

@@ -18,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from compliance.arm.secrets import redact
 from compliance.contacts import SecurityContacts
-from compliance.secrets import redact
 from compliance.text import csv_cell
 
 FINDINGS_SCHEMA = "azure-security-contacts/findings/v1"

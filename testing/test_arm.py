@@ -16,13 +16,13 @@ from compliance.arm import (
     ArmReader,
     AuditError,
     CredentialFailed,
+    Limits,
     Unverifiable,
     fallback_api_version,
 )
 from compliance.contacts import API_2017, API_2020, API_2023, SecurityContacts
 from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault
 from compliance.emulator.server import EmulatorCredential
-from compliance.transport import Limits
 from conftest import TENANT_ID, subscription, tenant
 
 SUB = "20ff7fc3-e762-44dd-bd96-b71116dcdc23"

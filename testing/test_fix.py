@@ -973,8 +973,8 @@ def test_writer_pipeline_has_no_provider_registration(writer: ArmWriter) -> None
     pipeline = writer._client._client._pipeline._impl_policies
     policies = [type(getattr(p, "_policy", p)).__name__ for p in pipeline]
     assert "ARMAutoResourceProviderRegistrationPolicy" not in policies
-    assert "_GetOnly" not in policies
-    assert "_SecurityContactWritesOnly" in policies
+    assert "GetOnly" not in policies
+    assert "SecurityContactWritesOnly" in policies
 
 
 @pytest.mark.parametrize(

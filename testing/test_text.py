@@ -7,7 +7,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from compliance.secrets import redact, remember
+from compliance.arm.secrets import redact, remember
 from compliance.text import csv_cell, one_line, printable
 
 

@@ -1,0 +1,75 @@
+"""All Azure access: clouds, credentials, the read-only pipeline, the reader, the writer.
+
+Nothing here runs at import time. :class:`ArmReader` builds its clients when it is made,
+and makes them read-only: the pipelines carry no automatic resource-provider registration
+and a last policy refuses any method but GET, so an audit can never write to Azure.
+
+    errors.py       what goes wrong: AuditError (the run), Unverifiable (a subscription)
+    credentials.py  clouds, and the credential each --azure-auth names
+    transport.py    the HTTP transport: one pool, every answer bounded (Limits)
+    pipeline.py     azure-core policies: read-only, same endpoint, throttle, retries
+    secrets.py      the tokens the run holds, and redact()
+    reader.py       the subscriptions list and each subscription's security contacts
+    writer.py       the fix command's writes
+"""
+
+from compliance.arm.credentials import (
+    AUTH_HINTS,
+    AUTH_KINDS,
+    CLOUDS,
+    Cloud,
+    CredentialFailed,
+    make_credential,
+)
+from compliance.arm.errors import (
+    AuditError,
+    TokenFailed,
+    Unverifiable,
+    WriteFailed,
+)
+from compliance.arm.pipeline import Throttle, token_claims
+from compliance.arm.reader import (
+    API_VERSION_REFUSALS,
+    SUBSCRIPTIONS_API_VERSION,
+    ApiVersionGate,
+    ArmReader,
+    ContactReads,
+    Subscription,
+    fallback_api_version,
+    read_many,
+    subscription_from_json,
+    subscriptions_from_page,
+    supported_api_versions,
+)
+from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits
+from compliance.arm.writer import ArmWriter
+
+__all__ = [
+    "API_VERSION_REFUSALS",
+    "AUTH_HINTS",
+    "AUTH_KINDS",
+    "CLOUDS",
+    "DEFAULT_LIMITS",
+    "SUBSCRIPTIONS_API_VERSION",
+    "AnswerRefused",
+    "ApiVersionGate",
+    "ArmReader",
+    "ArmWriter",
+    "AuditError",
+    "Cloud",
+    "ContactReads",
+    "CredentialFailed",
+    "Limits",
+    "Subscription",
+    "Throttle",
+    "TokenFailed",
+    "Unverifiable",
+    "WriteFailed",
+    "fallback_api_version",
+    "make_credential",
+    "read_many",
+    "subscription_from_json",
+    "subscriptions_from_page",
+    "supported_api_versions",
+    "token_claims",
+]

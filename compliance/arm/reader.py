@@ -1,0 +1,590 @@
+"""Reading Azure: the subscriptions list, and each subscription's security contacts at the
+api-version the endpoint serves, every page, bounded; what cannot be trusted is
+Unverifiable, never guessed.
+"""
+
+import datetime as dt
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.rest import HttpRequest
+
+from compliance.arm.credentials import Cloud, CredentialFailed
+from compliance.arm.errors import (
+    AuditError,
+    TokenFailed,
+    Unverifiable,
+    first_line,
+)
+from compliance.arm.pipeline import Throttle, read_only_policies, send
+from compliance.arm.secrets import redact
+from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
+from compliance.contacts import (
+    API_VERSIONS,
+    Contact,
+    MalformedResponse,
+    RawResponse,
+    SecurityContacts,
+    contacts_from_page,
+)
+from compliance.remediation import contacts_path
+from compliance.text import one_line
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    display_name: str
+    state: str
+    tenant_id: str | None = None
+
+    @property
+    def checkable(self) -> bool:
+        """Disabled and Deleted subscriptions keep no contacts worth reading."""
+        return self.state not in ("Disabled", "Deleted")
+
+
+# The subscriptions list is read at this api-version: azure-mgmt-subscription 3.1.1 asks at
+# 2016-06-01, whose real answers carry no tenantId (it appears from 2020-01-01 on), so
+# --azure-tenant could not select anything on them.
+SUBSCRIPTIONS_API_VERSION = "2022-12-01"
+
+# How ARM refuses an api-version: NoRegisteredProviderFound for a resource provider's types
+# (securityContacts), InvalidApiVersionParameter for its own Microsoft.Resources endpoints.
+API_VERSION_REFUSALS = ("NoRegisteredProviderFound", "InvalidApiVersionParameter")
+_SUPPORTED_VERSIONS = re.compile(r"supported (?:api-)?versions are '([^']*)'", re.IGNORECASE)
+
+
+def supported_api_versions(message: str) -> tuple[str, ...] | None:
+    """The api-versions an ARM refusal says are supported, None when it does not say."""
+    match = _SUPPORTED_VERSIONS.search(message)
+    if match is None:
+        return None
+    return tuple(v.strip() for v in match.group(1).split(",") if v.strip())
+
+
+def fallback_api_version(message: str, refused: Iterable[str]) -> str | None:
+    """The newest securityContacts api-version this suite reads that ARM may still serve:
+    one the refusal's message lists as supported, or (when it lists none) the next one."""
+    supported = supported_api_versions(message)
+    return next(
+        (
+            version
+            for version in API_VERSIONS
+            if version not in refused and (supported is None or version in supported)
+        ),
+        None,
+    )
+
+
+class ApiVersionGate:
+    """The securityContacts api-version a run asks at first, learned from ARM once per run.
+
+    It starts at the newest version this suite reads. Until an answer shows which version the
+    endpoint serves, one read goes at a time (the others wait, at most PATIENCE seconds each
+    before they try too), so a cloud that lags public Azure costs one refused request per
+    run, not one per subscription. The run starts older only where ARM said so: a refusal
+    that lists the versions the endpoint serves (ARM serves a resource type's versions per
+    cloud). A refusal without that list moves only its own subscription. Once learned the
+    version never changes: a later subscription that refuses it falls back on its own.
+    """
+
+    PATIENCE = 5.0  # a first answer slower than this must not hold the whole run
+
+    def __init__(self, start: str = API_VERSIONS[0]) -> None:
+        self.start = start
+        self._settled = False
+        self._probing = False
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def first_read(self) -> Iterator[None]:
+        """Around a subscription's first request(s): alone until the version is learned."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._settled or not self._probing, self.PATIENCE)
+            probe = not self._settled and not self._probing
+            self._probing = self._probing or probe
+        try:
+            yield
+        finally:
+            if probe:
+                with self._changed:
+                    self._probing = False
+                    self._changed.notify_all()
+
+    def served(self, version: str) -> None:
+        """ARM answered a request at `version` with something other than a refusal of it."""
+        with self._changed:
+            if not self._settled:
+                self.start = version
+                self._settled = True
+                self._changed.notify_all()
+
+
+def body_text(response: Any) -> str:
+    """The body as text, whatever charset the answer claims (undecodable bytes replaced)."""
+    try:
+        return str(response.text())
+    except (UnicodeError, LookupError):
+        return bytes(response.body()).decode("utf-8", errors="replace")
+
+
+def arm_error(body: str) -> tuple[str, str]:
+    """ARM's error code and message from an error body, or what can be said without one."""
+    try:
+        error = json.loads(body).get("error") or {}
+        message = str(error.get("message") or "").strip().rstrip(".")
+        return one_line(str(error.get("code") or "-")[:100]), one_line(redact(message[:2000]))
+    except (ValueError, AttributeError, RecursionError):
+        return "-", one_line(redact(body.strip()[:200]))
+
+
+def unverifiable_hint(status: int, subscription_id: str) -> str:
+    if status == 401:
+        return (
+            "The token was refused: check that --azure-auth, --azure-cloud and --azure-tenant "
+            "match the tenant that owns this subscription"
+        )
+    if status == 403:
+        return (
+            "The identity lacks read access to Defender for Cloud: assign it the Security Reader "
+            "role (least privilege; Reader also works) on /subscriptions/" + subscription_id
+        )
+    if status == 404:
+        return "This ARM endpoint does not know the subscription; check --azure-cloud"
+    if status == 429:
+        return "ARM kept throttling after every retry; rerun later or with fewer parallel runs"
+    if status >= 500:
+        return "Azure answered with a server error after every retry; rerun later"
+    return "This answer is not one Azure documents for securityContacts"
+
+
+def _refusal(answer: RawResponse, subscription_id: str, what: str, limits: Limits) -> Unverifiable:
+    code, message = arm_error(answer.body)
+    hint = unverifiable_hint(answer.status, subscription_id)
+    wait = _seconds(answer.retry_after)
+    if wait is not None and wait > limits.max_retry_after:
+        hint = (
+            f"ARM asked to wait {wait:g} s before asking again (Retry-After), longer than this "
+            f"run waits ({limits.max_retry_after:g} s, --azure-max-retry-after); rerun later"
+        )
+    return Unverifiable(
+        f"could not read {what}: HTTP {answer.status} {code}"
+        f"{': ' + message if message else ''}. {hint}",
+        status=answer.status,
+    )
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class PagingRefused(Exception):
+    """A listing's nextLink cannot be followed: the message says why."""
+
+
+class Pages:
+    """The pages of one listing: every nextLink followed, only to the run's endpoint (the
+    bearer token goes wherever it points), never twice, at most the run's page cap."""
+
+    def __init__(self, endpoint: str, limits: Limits, what: str, first: str) -> None:
+        self._endpoint = endpoint
+        self._limits = limits
+        self._what = what
+        self._seen = {first}
+
+    def next(self, next_link: str | None) -> str | None:
+        """The URL to read next, None after the last page; PagingRefused when it must not be
+        followed."""
+        if next_link is None:
+            return None
+        link = one_line(next_link)
+        if not next_link.startswith(self._endpoint + "/"):
+            raise PagingRefused(
+                f"{self._what} has a nextLink that leaves the endpoint {self._endpoint} (the "
+                f"token goes nowhere else): {link}"
+            )
+        if next_link in self._seen:
+            raise PagingRefused(f"{self._what} has a nextLink to a page already read: {link}")
+        if len(self._seen) >= self._limits.max_pages:
+            raise PagingRefused(
+                f"{self._what} goes on past {self._limits.max_pages} pages "
+                f"(--azure-max-pages); the next would be {link}"
+            )
+        self._seen.add(next_link)
+        return next_link
+
+
+# GET one URL (absolute, on the run's endpoint): the answer as received, also appended to the
+# log. Raises Unverifiable when no answer came (TokenFailed when there was no token to send).
+Get = Callable[[str, list[RawResponse]], RawResponse]
+
+
+class ContactReads:
+    """How a subscription's securityContacts are read, whatever answers them: the api-version
+    negotiation, the pages, and what makes an answer untrustworthy. The live reader gives it
+    ARM; a replay gives it an evidence bundle's recorded answers."""
+
+    def __init__(
+        self,
+        get: Get,
+        endpoint: str,
+        limits: Limits = DEFAULT_LIMITS,
+        versions: ApiVersionGate | None = None,
+    ) -> None:
+        self._get = get
+        self.endpoint = endpoint
+        self.limits = limits
+        self.versions = versions or ApiVersionGate()
+
+    def read(self, subscription_id: str) -> SecurityContacts:
+        """The subscription's security contacts, every page, normalized.
+
+        Raises Unverifiable when Azure's answer cannot be trusted; its `responses` are the
+        answers received.
+        """
+        log: list[RawResponse] = []
+        try:
+            return self._read(subscription_id, log)
+        except Unverifiable as exc:
+            exc.responses = tuple(log)
+            raise
+
+    def _read(self, subscription_id: str, log: list[RawResponse]) -> SecurityContacts:
+        try:
+            path = contacts_path(subscription_id)
+        except ValueError as exc:
+            raise Unverifiable(
+                f"not read: the subscriptions list gave it an id that is not a subscription ID "
+                f"({exc}), so no request was made for it"
+            ) from None
+        with self.versions.first_read():
+            api_version, answer = self._negotiate(path, log)
+        if answer.status == 200:
+            contacts = self._all_pages(answer, api_version, subscription_id, log)
+            return SecurityContacts(
+                subscription_id, api_version, tuple(contacts), responses=tuple(log)
+            )
+        code = arm_error(answer.body)[0]
+        if answer.status == 409 and code == "MissingSubscriptionRegistration":
+            return SecurityContacts(subscription_id, api_version, (), False, responses=tuple(log))
+        raise _refusal(answer, subscription_id, "security contacts", self.limits)
+
+    def _negotiate(self, path: str, log: list[RawResponse]) -> tuple[str, RawResponse]:
+        """The first answer that is not a refusal of its api-version, and that version.
+        At most one request per api-version this suite reads."""
+        first = version = self.versions.start
+        refused: list[str] = []
+        listed = True  # every refusal so far said which versions the endpoint serves
+        while True:
+            answer = self._get(f"{self.endpoint}{path}?api-version={version}", log)
+            code, message = arm_error(answer.body) if answer.status == 400 else ("-", "")
+            if code not in API_VERSION_REFUSALS:
+                self.versions.served(version if listed else first)
+                return version, answer
+            listed = listed and supported_api_versions(message) is not None
+            refused.append(version)
+            fallback = fallback_api_version(message, refused)
+            if fallback is None:
+                raise Unverifiable(
+                    "could not read security contacts: this ARM endpoint serves them at none of "
+                    f"the api-versions this suite reads ({', '.join(API_VERSIONS)}): "
+                    f"HTTP 400 {code}: {message}",
+                    status=400,
+                )
+            version = fallback
+
+    def _all_pages(
+        self,
+        answer: RawResponse,
+        api_version: str,
+        subscription_id: str,
+        log: list[RawResponse],
+    ) -> list[Contact]:
+        contacts: list[Contact] = []
+        pages = Pages(
+            self.endpoint,
+            self.limits,
+            "the securityContacts response",
+            f"{self.endpoint}{contacts_path(subscription_id)}?api-version={api_version}",
+        )
+        while True:
+            try:
+                page, next_link = contacts_from_page(parse_json(answer.body), api_version)
+                url = pages.next(next_link)
+            except MalformedResponse as exc:
+                raise Unverifiable(
+                    f"the securityContacts response (api-version {api_version}) is not the JSON "
+                    f"Azure documents: {exc}"
+                ) from None
+            except PagingRefused as exc:
+                raise Unverifiable(str(exc)) from None
+            contacts.extend(page)
+            if url is None:
+                return contacts
+            answer = self._get(url, log)
+            if answer.status != 200:
+                raise _refusal(
+                    answer, subscription_id, "the next page of security contacts", self.limits
+                )
+
+
+def read_many(
+    read: Callable[[str], SecurityContacts],
+    subscription_ids: Iterable[str],
+    concurrency: int,
+    deadline: float | None = None,
+) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
+    """Every subscription's contacts, read `concurrency` at a time, as each completes.
+
+    After `deadline` seconds the subscriptions not read yet are Unverifiable, saying so, and
+    none is read any more. The readers are daemon threads: a read still under way (it ends
+    within the request timeout) never holds the process at exit.
+    """
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[str, SecurityContacts | Unverifiable]] = queue.SimpleQueue()
+    waiting = list(dict.fromkeys(subscription_ids))
+    for subscription_id in waiting:
+        todo.put(subscription_id)
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                subscription_id = todo.get_nowait()
+            except queue.Empty:
+                return
+            done.put((subscription_id, _outcome(read, subscription_id)))
+
+    for n in range(min(concurrency, len(waiting))):
+        threading.Thread(target=work, name=f"contacts-{n}", daemon=True).start()
+    ends = None if deadline is None else time.monotonic() + deadline
+    pending = set(waiting)
+    try:
+        while pending:
+            try:
+                timeout = None if ends is None else max(0.0, ends - time.monotonic())
+                subscription_id, result = done.get(timeout=timeout)
+            except queue.Empty:
+                break
+            pending.discard(subscription_id)
+            yield subscription_id, result
+        for subscription_id in sorted(pending):
+            yield (
+                subscription_id,
+                Unverifiable(
+                    f"not read: reading every subscription's contacts passed its deadline of "
+                    f"{deadline:g} s (--azure-read-deadline) before this one was read"
+                ),
+            )
+    finally:
+        stop.set()
+
+
+def _outcome(
+    read: Callable[[str], SecurityContacts], subscription_id: str
+) -> SecurityContacts | Unverifiable:
+    try:
+        return read(subscription_id)
+    except Unverifiable as exc:
+        return exc
+    except Exception as exc:  # one subscription's surprise is its own error
+        return Unverifiable(
+            f"reading its security contacts failed: {type(exc).__name__}: {first_line(exc)}"
+        )
+
+
+def subscription_from_json(item: Any, where: str) -> Subscription:
+    """One entry of the subscriptions list. An entry that is not an object makes the list
+    malformed (MalformedResponse); an id that is not a GUID is kept as given, so that its
+    cases say so, and is never put in a request."""
+    if not isinstance(item, dict):
+        raise MalformedResponse(f"{where} is {type(item).__name__}, expected an object")
+    raw_id = item.get("subscriptionId")
+    sub_id = raw_id if isinstance(raw_id, str) else "" if raw_id is None else json.dumps(raw_id)
+    name = item.get("displayName")
+    state = item.get("state")
+    tenant = item.get("tenantId")
+    return Subscription(
+        id=sub_id,
+        display_name=name if isinstance(name, str) and name else sub_id or "(no id)",
+        state=state if isinstance(state, str) else "Unknown",
+        tenant_id=tenant if isinstance(tenant, str) and tenant else None,
+    )
+
+
+def subscriptions_from_page(body: Any) -> tuple[list[Subscription], str | None]:
+    """The subscriptions of one list page, and its nextLink (None on the last page)."""
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        shape = type(body.get("value") if isinstance(body, dict) else body).__name__
+        raise MalformedResponse(f"expected an object with a 'value' list, got {shape}")
+    next_link = body.get("nextLink")
+    if next_link is not None and not isinstance(next_link, str):
+        raise MalformedResponse(f"'nextLink' is {type(next_link).__name__}, expected a string")
+    found = [subscription_from_json(v, f"value[{i}]") for i, v in enumerate(body["value"])]
+    return found, next_link or None
+
+
+class ArmReader:
+    """Read-only access to one ARM endpoint: subscriptions and their security contacts.
+
+    One transport (one connection pool) serves both clients and every thread; each client's
+    token policy caches its token, so a run asks the credential for a token once per client.
+    """
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        cloud: Cloud,
+        arm_endpoint: str | None = None,
+        connection_verify: str | bool = True,
+        concurrency: int = 1,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        from azure.mgmt.security import SecurityCenter
+        from azure.mgmt.subscription import SubscriptionClient
+
+        self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
+        self.concurrency = concurrency
+        self.limits = limits
+        self.throttle = Throttle(concurrency)
+        self.identity: dict[str, str] = {}  # the token's identity claims, once known
+        self._transport = transport(limits, connection_verify, concurrency)
+        self._subscription_client = SubscriptionClient(
+            credential,
+            base_url=self.endpoint,
+            policies=read_only_policies(
+                credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
+            ),
+            transport=self._transport,
+        )
+        # The subscription id in the client's configuration is never used: every request
+        # below carries its full URL.
+        self._security_client = SecurityCenter(
+            credential,
+            subscription_id="",
+            base_url=self.endpoint,
+            policies=read_only_policies(
+                credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
+            ),
+            transport=self._transport,
+        )
+        self.contacts = ContactReads(self._get_contacts, self.endpoint, limits)
+
+    def close(self) -> None:
+        self._subscription_client.close()
+        self._security_client.close()  # type: ignore[no-untyped-call]
+
+    def list_subscriptions(self) -> list[Subscription]:
+        """Every subscription the identity can see (all pages), sorted by id.
+
+        Raises AuditError when the credential fails, ARM cannot be asked, or the list is not
+        what Azure documents.
+        """
+        first = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
+        pages = Pages(
+            self.endpoint, self.limits, f"the subscriptions list from {self.endpoint}", first
+        )
+        found: list[Subscription] = []
+        url: str | None = first
+        log: list[RawResponse] = []
+        while url is not None:
+            try:
+                answer = self._get(self._subscription_client, url, log)
+            except TokenFailed as exc:
+                raise CredentialFailed(str(exc)) from None
+            except Unverifiable as exc:
+                raise AuditError(f"listing subscriptions: {exc}") from None
+            if answer.status == 401:
+                code = arm_error(answer.body)[0]
+                raise CredentialFailed(
+                    f"ARM at {self.endpoint} refused the token: HTTP {answer.status} {code}"
+                )
+            if answer.status != 200:
+                code, message = arm_error(answer.body)
+                raise AuditError(
+                    f"listing subscriptions at {self.endpoint} failed: HTTP {answer.status} "
+                    f"{code}{': ' + message if message else ''}"
+                )
+            try:
+                page, next_link = subscriptions_from_page(parse_json(answer.body))
+                url = pages.next(next_link)
+            except MalformedResponse as exc:
+                raise AuditError(
+                    f"the subscriptions list from {self.endpoint} is not what Azure documents: "
+                    f"{exc}"
+                ) from None
+            except PagingRefused as exc:
+                raise AuditError(str(exc)) from None
+            found.extend(page)
+        return sorted(found, key=lambda s: s.id.lower())
+
+    def _get_contacts(self, url: str, log: list[RawResponse]) -> RawResponse:
+        return self._get(self._security_client, url, log)
+
+    def _get(self, client: Any, url: str, log: list[RawResponse]) -> RawResponse:
+        """GET `url`: the answer as received, also appended to `log`. Whatever goes wrong
+        on the way raises Unverifiable."""
+        try:
+            response = send(client, HttpRequest("GET", url, headers={"Accept": "application/json"}))
+            answer = self._recorded(url, response)
+        except ClientAuthenticationError as exc:
+            raise TokenFailed(f"could not get a token: {first_line(exc)}") from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise Unverifiable(
+                f"could not reach ARM at {self.endpoint}: {first_line(exc)}"
+            ) from None
+        except AzureError as exc:  # e.g. redirected too often
+            raise Unverifiable(f"ARM at {self.endpoint}: {first_line(exc)}") from None
+        except AnswerRefused as exc:
+            raise Unverifiable(f"ARM at {self.endpoint}: {exc}") from None
+        log.append(answer)
+        return answer
+
+    def _recorded(self, url: str, response: Any) -> RawResponse:
+        return RawResponse(
+            path=url.removeprefix(self.endpoint),
+            status=response.status_code,
+            request_id=response.headers.get("x-ms-request-id"),
+            received_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            body=body_text(response),
+            retry_after=response.headers.get("Retry-After"),
+        )
+
+    def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
+        """The subscription's security contacts (see ContactReads.read)."""
+        return self.contacts.read(subscription_id)
+
+    def read_many(
+        self, subscription_ids: Iterable[str]
+    ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
+        """Every subscription's contacts, read `concurrency` at a time, as each completes."""
+        return read_many(
+            self.contacts.read, subscription_ids, self.concurrency, self.limits.read_deadline
+        )
+
+
+def parse_json(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise MalformedResponse(f"the body is not JSON ({exc})") from None
+    except RecursionError:  # nested deeper than any answer Azure sends
+        raise MalformedResponse("the body is JSON nested too deep to read") from None

@@ -1,0 +1,163 @@
+"""Writing the security contacts the fix command plans, and nothing else."""
+
+import json
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+)
+from azure.core.rest import HttpRequest, HttpResponse
+
+from compliance.arm.credentials import Cloud
+from compliance.arm.errors import WriteFailed, first_line
+from compliance.arm.pipeline import Throttle, send, write_policies
+from compliance.arm.reader import (
+    API_VERSION_REFUSALS,
+    arm_error,
+    body_text,
+    parse_json,
+    unverifiable_hint,
+)
+from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
+from compliance.contacts import (
+    MalformedResponse,
+)
+from compliance.remediation import DEFAULT_CONTACT, contacts_path
+
+
+def _write_hint(status: int, code: str, subscription_id: str) -> str:
+    if status == 403:
+        return (
+            "The identity may not change Defender for Cloud settings: assign it the Security "
+            f"Admin role on /subscriptions/{subscription_id} (Security Reader only reads)"
+        )
+    if status == 409 and code == "MissingSubscriptionRegistration":
+        return (
+            "Defender for Cloud was never set up on this subscription: run `az provider register "
+            f"--namespace Microsoft.Security --subscription {subscription_id}`, then rerun"
+        )
+    if status == 400 and code in API_VERSION_REFUSALS:
+        return "This cloud does not accept the api-version the contact was read or saved with"
+    return unverifiable_hint(status, subscription_id)
+
+
+class ArmWriter:
+    """Read and write a subscription's security contacts (`default`, and at 2017 the
+    `defaultN` the fix creates) as raw JSON, through the azure-mgmt-security client's own
+    pipeline (see write_policies)."""
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        cloud: Cloud,
+        arm_endpoint: str | None = None,
+        connection_verify: str | bool = True,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        from azure.mgmt.security import SecurityCenter
+
+        self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
+        self.identity: dict[str, str] = {}  # the token's identity claims, once known
+        policies = write_policies(
+            credential, cloud.scope, Throttle(1), self.identity, self.endpoint, limits
+        )
+        self._client = SecurityCenter(
+            credential,
+            subscription_id="",
+            base_url=self.endpoint,
+            policies=policies,
+            transport=transport(limits, connection_verify, 1),
+        )
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    def contact_url(self, subscription_id: str, api_version: str, name: str) -> str:
+        path = contacts_path(subscription_id, name)
+        return f"{self.endpoint}{path}?api-version={api_version}"
+
+    def _request(
+        self, method: str, subscription_id: str, api_version: str, name: str, body: Any = None
+    ) -> HttpResponse:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = HttpRequest(
+            method,
+            self.contact_url(subscription_id, api_version, name),
+            headers=headers,
+            content=None if body is None else json.dumps(body),
+        )
+        try:
+            response = send(self._client, request)
+        except ClientAuthenticationError as exc:
+            raise WriteFailed(f"could not get a token: {first_line(exc)}") from None
+        except (AzureError, AnswerRefused) as exc:
+            maybe = "" if method == "GET" else " (the change may or may not have been made)"
+            raise WriteFailed(
+                f"could not reach ARM at {self.endpoint}: {first_line(exc)}{maybe}"
+            ) from None
+        return response
+
+    def _refused(self, response: HttpResponse, subscription_id: str, action: str) -> WriteFailed:
+        code, message = arm_error(body_text(response))
+        status = response.status_code
+        return WriteFailed(
+            f"could not {action}: HTTP {status} {code}{': ' + message if message else ''}. "
+            f"{_write_hint(status, code, subscription_id)}",
+            status,
+            code,
+        )
+
+    def _contact(self, response: HttpResponse, action: str) -> dict[str, Any]:
+        try:
+            body = parse_json(body_text(response))
+        except MalformedResponse as exc:
+            raise WriteFailed(f"the answer to {action} is not JSON: {exc}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+            raise WriteFailed(
+                f"the answer to {action} is not a security contact (no 'properties' object)"
+            )
+        return body
+
+    def get_contact(
+        self, subscription_id: str, api_version: str, name: str = DEFAULT_CONTACT
+    ) -> dict[str, Any] | None:
+        """The contact `name` as ARM returns it (raw JSON), None when there is none (404)."""
+        action = f"read security contact '{name}'"
+        response = self._request("GET", subscription_id, api_version, name)
+        if (
+            response.status_code == 404
+            and arm_error(body_text(response))[0] != "SubscriptionNotFound"
+        ):
+            return None
+        if response.status_code != 200:
+            raise self._refused(response, subscription_id, action)
+        return self._contact(response, action)
+
+    def put_contact(
+        self,
+        subscription_id: str,
+        api_version: str,
+        properties: dict[str, Any],
+        name: str = DEFAULT_CONTACT,
+    ) -> dict[str, Any]:
+        """PUT `properties` as the whole contact `name`; ARM's answer (raw JSON)."""
+        action = f"write security contact '{name}'"
+        response = self._request(
+            "PUT", subscription_id, api_version, name, {"properties": properties}
+        )
+        if response.status_code not in (200, 201):
+            raise self._refused(response, subscription_id, action)
+        return self._contact(response, action)
+
+    def delete_contact(
+        self, subscription_id: str, api_version: str, name: str = DEFAULT_CONTACT
+    ) -> None:
+        """DELETE the contact `name` (already gone counts as done)."""
+        action = f"delete security contact '{name}'"
+        response = self._request("DELETE", subscription_id, api_version, name)
+        if response.status_code not in (200, 204):
+            raise self._refused(response, subscription_id, action)

@@ -1,0 +1,83 @@
+"""Where an audit's subscriptions and contacts come from: live ARM, the bundled demo
+tenant on the local emulator, or an evidence bundle. Audit receives one (opened when Azure
+is first asked) and never chooses; each decides the same way on the same answers
+(compliance.arm.ContactReads)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
+
+from compliance.arm import (
+    CLOUDS,
+    ArmReader,
+    ContactReads,
+    Subscription,
+    Throttle,
+    Unverifiable,
+    make_credential,
+)
+from compliance.audit import Settings
+from compliance.contacts import SecurityContacts
+
+
+class ContactSource(Protocol):
+    endpoint: str
+    identity: dict[str, str]  # who the answers came to, from the token's claims
+    throttle: Throttle
+    contacts: ContactReads
+
+    def list_subscriptions(self) -> list[Subscription]: ...
+
+    def read_many(
+        self, subscription_ids: Iterable[str]
+    ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]: ...
+
+    def close(self) -> None: ...
+
+
+OpenSource = Callable[[], ContactSource]
+
+
+def live(settings: Settings) -> ArmReader:
+    """ARM at the settings' cloud or endpoint, as the settings' credential."""
+    cloud = CLOUDS[settings.cloud]
+    return ArmReader(
+        make_credential(settings.auth, cloud, settings.tenant),
+        cloud,
+        settings.arm_endpoint,
+        concurrency=settings.concurrency,
+        limits=settings.limits,
+    )
+
+
+class DemoReader(ArmReader):
+    """The bundled demo tenant on a local emulator that lives as long as the reader."""
+
+    def __init__(self, settings: Settings) -> None:
+        from compliance.emulator import ArmEmulator, load_tenant
+
+        self._emulator = ArmEmulator(load_tenant("demo")).start()
+        super().__init__(
+            self._emulator.credential(),
+            CLOUDS[settings.cloud],
+            self._emulator.url,
+            self._emulator.ca_path,
+            concurrency=settings.concurrency,
+            limits=settings.limits,
+        )
+
+    def close(self) -> None:
+        super().close()
+        self._emulator.stop()
+
+
+def for_run(settings: Settings, bundle: Mapping[str, Any] | None) -> OpenSource:
+    """The source a run's settings ask for: a replay of `bundle`, the demo, or live ARM."""
+    if bundle is not None:
+        from compliance.evidence import RecordedReader
+
+        return lambda: RecordedReader(bundle)
+    if settings.demo:
+        return lambda: DemoReader(settings)
+    return lambda: live(settings)
