@@ -132,7 +132,8 @@ def _confirm(args: argparse.Namespace) -> Callable[[int], bool]:
 
 
 def _fix(args: argparse.Namespace) -> int:
-    from compliance.fix import load_backup, run_fix, run_restore
+    from compliance.backup import load_backup
+    from compliance.fix import run_fix, run_restore
 
     if args.yes and not args.apply:
         raise AuditError("fix: --yes confirms --apply; add --apply to make changes")

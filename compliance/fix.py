@@ -7,10 +7,9 @@ address, or the contact is disabled) the fix adds the given addresses to the sub
 own (`default1`, `default2`, ...). The changes come from the same planner as the advice every
 report prints (:mod:`compliance.remediation`), at the api-version each contact was read at.
 
-Planning is pure: :func:`restore_change`, :func:`differences` and :func:`parse_backup` work on
-the raw JSON ARM returned, so every rule is testable without Azure. :func:`run_fix` and
-:func:`run_restore` do the I/O: they read through :class:`~compliance.arm.ArmReader`
-(read-only) and write through
+:func:`restore_change` and :func:`differences` are pure, on the raw JSON ARM returned; the
+backup file is :mod:`compliance.backup`. :func:`run_fix` and :func:`run_restore` do the
+I/O: they read through :class:`~compliance.arm.ArmReader` (read-only) and write through
 :class:`~compliance.arm.ArmWriter`, print the plan, change nothing without `apply`, write a
 backup before the first change, and read every change back.
 """
@@ -21,8 +20,7 @@ import copy
 import datetime as dt
 import functools
 import json
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,7 +29,6 @@ from compliance.arm import (
     CLOUDS,
     ArmReader,
     ArmWriter,
-    AuditError,
     CredentialFailed,
     Subscription,
     Unverifiable,
@@ -40,7 +37,8 @@ from compliance.arm import (
 )
 from compliance.arm.secrets import redact
 from compliance.audit import Settings, select_subscriptions
-from compliance.contacts import API_VERSIONS, SecurityContacts
+from compliance.backup import SavedContact, backup_document, default_backup_path, write_backup
+from compliance.contacts import SecurityContacts
 from compliance.controls import (
     BENCHMARK_ONLY,
     CONTACT_EMAIL,
@@ -49,12 +47,8 @@ from compliance.controls import (
     evaluate_email,
     policy_problems,
 )
-from compliance.remediation import DEFAULT_CONTACT, Goal, contact_name_allowed, plan
+from compliance.remediation import DEFAULT_CONTACT, Goal, plan
 from compliance.text import one_line, printable
-from compliance.values import guid
-
-BACKUP_KIND = "azure-security-contacts-backup"
-BACKUP_VERSION = 2
 
 # Asked once before the first change, with the number of changes; True goes ahead.
 Confirm = Callable[[int], bool]
@@ -117,16 +111,6 @@ class Change:
         return lines
 
 
-@dataclass(frozen=True)
-class SavedContact:
-    """One entry of a backup file: a contact as it was before the fix changed it."""
-
-    subscription_id: str
-    api_version: str
-    contact: dict[str, Any] | None  # raw JSON as read; None: there was no contact
-    name: str = DEFAULT_CONTACT
-
-
 def restore_change(
     subscription: Subscription, saved: SavedContact, current: dict[str, Any] | None
 ) -> Change | None:
@@ -139,111 +123,6 @@ def restore_change(
     if current is not None and current.get("properties") == wanted:
         return None
     return Change(subscription, saved.api_version, current, copy.deepcopy(wanted), saved.name)
-
-
-def backup_document(
-    changes: Iterable[Change], endpoint: str, created: dt.datetime
-) -> dict[str, Any]:
-    """The backup file's content: every contact `changes` touch, as read before the change."""
-    return {
-        "kind": BACKUP_KIND,
-        "version": BACKUP_VERSION,
-        "created": created.astimezone(dt.UTC).isoformat(timespec="seconds"),
-        "armEndpoint": endpoint,
-        "contacts": [
-            {
-                "subscriptionId": c.subscription.id,
-                "name": c.name,
-                "apiVersion": c.api_version,
-                "contact": c.before,
-            }
-            for c in changes
-        ],
-    }
-
-
-def parse_backup(data: Any) -> tuple[SavedContact, ...]:
-    """The contacts of a backup file's JSON; ValueError naming what is wrong. Version 1
-    (one `default` contact per subscription) is read too."""
-    if not isinstance(data, dict) or data.get("kind") != BACKUP_KIND:
-        raise ValueError(f'not a backup written by the fix command (no "kind": {BACKUP_KIND!r})')
-    contacts = data.get("contacts")
-    if data.get("version") == 1 and isinstance(contacts, dict):
-        contacts = [
-            {**entry, "subscriptionId": sub_id, "name": DEFAULT_CONTACT}
-            if isinstance(entry, dict)
-            else entry
-            for sub_id, entry in contacts.items()
-        ]
-    elif data.get("version") != BACKUP_VERSION:
-        raise ValueError(f"backup version {data.get('version')!r}, expected {BACKUP_VERSION}")
-    if not isinstance(contacts, list):
-        raise ValueError('"contacts" is not a list')
-    saved = []
-    for i, entry in enumerate(contacts):
-        where = f"contacts[{i}]"
-        if not isinstance(entry, dict):
-            raise ValueError(f"{where} is not an object")
-        sub_id = entry.get("subscriptionId")
-        if not isinstance(sub_id, str) or not _is_guid(sub_id):
-            raise ValueError(f"{where}.subscriptionId is not a subscription ID")
-        name = entry.get("name")
-        if not isinstance(name, str) or not contact_name_allowed(name):
-            raise ValueError(f"{where}.name is {name!r}, not a contact the fix command writes")
-        api_version = entry.get("apiVersion")
-        if api_version not in API_VERSIONS:
-            raise ValueError(
-                f"{where}.apiVersion is {api_version!r}, expected one of {', '.join(API_VERSIONS)}"
-            )
-        if "contact" not in entry:
-            raise ValueError(f"{where}.contact is missing (null means there was no contact)")
-        contact = entry["contact"]
-        if contact is not None and (
-            not isinstance(contact, dict) or not isinstance(contact.get("properties"), dict)
-        ):
-            raise ValueError(f"{where}.contact is neither null nor a contact with properties")
-        saved.append(SavedContact(sub_id, api_version, contact, name))
-    if not saved:
-        raise ValueError("the backup holds no contacts")
-    return tuple(saved)
-
-
-def load_backup(path: str | Path) -> tuple[SavedContact, ...]:
-    """The contacts saved in the backup file at `path`; AuditError when it is unusable."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AuditError(f"--restore {path}: cannot read the backup: {exc}") from None
-    try:
-        return parse_backup(json.loads(text))
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
-        raise AuditError(f"--restore {path}: not a usable backup: {exc}") from None
-
-
-def default_backup_path(now: dt.datetime) -> Path:
-    return Path(f"contacts-backup-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.json")
-
-
-def write_backup(path: Path, document: dict[str, Any]) -> None:
-    """Write the backup (never over an existing file) and flush it to disk."""
-    try:
-        with path.open("x", encoding="utf-8") as file:
-            json.dump(document, file, indent=2)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-    except OSError as exc:
-        raise AuditError(
-            f"--backup {path}: cannot write the backup, nothing was changed: {exc}"
-        ) from None
-
-
-def _is_guid(value: str) -> bool:
-    try:
-        guid(value)
-    except ValueError:
-        return False
-    return True
 
 
 def label(subscription: Subscription) -> str:
@@ -546,7 +425,10 @@ def run_fix(
         path = backup_path or default_backup_path(now())
 
         def back_up() -> None:
-            write_backup(path, backup_document(changes, connection.endpoint, now()))
+            saved = [
+                SavedContact(c.subscription.id, c.api_version, c.before, c.name) for c in changes
+            ]
+            write_backup(path, backup_document(saved, connection.endpoint, now()))
             say(
                 f"Backup of the {_plural(len(changes), 'contact')} before the change: {path} "
                 f"(undo: python -m compliance fix --restore {path} --apply, with the same "

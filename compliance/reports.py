@@ -1,103 +1,35 @@
-"""What the run's readers get: findings (one per control and subscription), the HTML audit
-report's additions, JUnit's one-line failure messages, and the findings files.
-
-Everything here is built from plain data (a finding is a JSON-ready dict), so it crosses
-from pytest-xdist workers to the controller intact and is testable without pytest running.
+"""What the run's readers get, from its Findings (compliance.findings): the HTML audit
+report's additions, and the findings files (JSON and CSV). Testable without pytest.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import html
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from compliance.arm.secrets import redact
-from compliance.contacts import SecurityContacts
+from compliance.findings import Finding, Outcome, compliance_percent
 from compliance.text import csv_cell
 
-FINDINGS_SCHEMA = "azure-security-contacts/findings/v1"
-# Verdicts in the order reports show them.
-VERDICTS = ("compliant", "not_compliant", "not_verifiable", "skipped", "waived")
-VERDICT_LABELS = {
-    "compliant": "compliant",
-    "not_compliant": "not compliant",
-    "not_verifiable": "not verifiable",
-    "skipped": "skipped",
-    "waived": "waived",
+COLOURS = {
+    Outcome.COMPLIANT: "#2e7d32",
+    Outcome.NOT_COMPLIANT: "#c62828",
+    Outcome.NOT_VERIFIABLE: "#ef6c00",
+    Outcome.SKIPPED: "#9e9e9e",
+    Outcome.WAIVED: "#1565c0",
 }
-VERDICT_COLOURS = {
-    "compliant": "#2e7d32",
-    "not_compliant": "#c62828",
-    "not_verifiable": "#ef6c00",
-    "skipped": "#9e9e9e",
-    "waived": "#1565c0",
-}
-
-
-def evidence(read: SecurityContacts | None, responses: Iterable[Any] = ()) -> dict[str, Any]:
-    """The evidence summary of a verdict: normalized contacts and what ARM answered."""
-    answers = list(read.responses if read is not None else responses)
-    summary: dict[str, Any] = {
-        "responses": [
-            {k: getattr(r, k) for k in ("path", "status", "request_id", "received_at")}
-            for r in answers
-        ],
-    }
-    if read is not None:
-        summary["api_version"] = read.api_version
-        summary["defender_registered"] = read.defender_registered
-        summary["contacts"] = [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}
-            for c in read.contacts
-        ]
-    return summary
-
-
-# A failing row shows its raw answers, each up to this many characters: a report grows with
-# the tenant, not with one hostile answer (the whole answer is in the evidence bundle).
-RAW_BODY_SHOWN = 4096
-
-
-def raw_bodies(read: SecurityContacts | None, responses: Iterable[Any] = ()) -> list[str]:
-    answers = read.responses if read is not None else responses
-    return [_shown(redact(r.body)) for r in answers]
-
-
-def _shown(body: str) -> str:
-    if len(body) <= RAW_BODY_SHOWN:
-        return body
-    digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
-    return (
-        f"{body[:RAW_BODY_SHOWN]}\n[... cut: {len(body)} characters in all, sha256 {digest}; "
-        "the whole answer is in the evidence bundle (--azure-evidence)]"
-    )
 
 
 # --- counts and the summary chart -------------------------------------------------------------
 
 
-def tally(findings: Iterable[Mapping[str, Any]]) -> dict[str, Counter[str]]:
-    """Verdict counts per control key, in catalogue order of first appearance."""
-    counts: dict[str, Counter[str]] = {}
-    for finding in findings:
-        counts.setdefault(finding["control"]["key"], Counter())[finding["verdict"]] += 1
-    return counts
-
-
-def compliance_percent(counts: Counter[str]) -> float | None:
-    """Compliant share of what was judged: skipped cases aside, waived ones count against."""
-    judged = sum(counts[v] for v in VERDICTS if v != "skipped")
-    return 100 * counts["compliant"] / judged if judged else None
-
-
-def summary_svg(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -> str:
+def summary_svg(counts: Mapping[str, Counter[Outcome]], labels: Mapping[str, str]) -> str:
     """One stacked bar per control, inline SVG (the report must open offline)."""
     width, bar, gap, left = 760, 22, 14, 230
     rows = []
@@ -108,13 +40,13 @@ def summary_svg(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -
         rows.append(
             f'<text x="0" y="{y + 15}" font-size="13">{html.escape(labels.get(key, key))}</text>'
         )
-        for verdict in VERDICTS:
-            share = (width - left - 70) * tally_[verdict] / total
+        for outcome in Outcome:
+            share = (width - left - 70) * tally_[outcome] / total
             if share:
                 rows.append(
                     f'<rect x="{x:.1f}" y="{y}" width="{share:.1f}" height="{bar}" '
-                    f'fill="{VERDICT_COLOURS[verdict]}"><title>{VERDICT_LABELS[verdict]}: '
-                    f"{tally_[verdict]}</title></rect>"
+                    f'fill="{COLOURS[outcome]}"><title>{outcome.label}: '
+                    f"{tally_[outcome]}</title></rect>"
                 )
                 x += share
         percent = compliance_percent(tally_)
@@ -122,13 +54,13 @@ def summary_svg(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -
         rows.append(f'<text x="{width - 62}" y="{y + 15}" font-size="13">{shown}</text>')
     legend_y = 20 + len(counts) * (bar + gap)
     x = float(left)
-    for verdict in VERDICTS:
+    for outcome in Outcome:
         rows.append(
             f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" '
-            f'fill="{VERDICT_COLOURS[verdict]}"/><text x="{x + 14}" y="{legend_y}" '
-            f'font-size="12">{VERDICT_LABELS[verdict]}</text>'
+            f'fill="{COLOURS[outcome]}"/><text x="{x + 14}" y="{legend_y}" '
+            f'font-size="12">{outcome.label}</text>'
         )
-        x += 14 + 7 * len(VERDICT_LABELS[verdict]) + 18
+        x += 14 + 7 * len(outcome.label) + 18
     height = legend_y + 10
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="compliance per '
@@ -152,12 +84,12 @@ STYLE = (
 )
 
 
-def summary_table(counts: Mapping[str, Counter[str]], labels: Mapping[str, str]) -> str:
-    head = "".join(f"<th>{VERDICT_LABELS[v]}</th>" for v in VERDICTS)
+def summary_table(counts: Mapping[str, Counter[Outcome]], labels: Mapping[str, str]) -> str:
+    head = "".join(f"<th>{o.label}</th>" for o in Outcome)
     body = []
     for key, tally_ in counts.items():
         percent = compliance_percent(tally_)
-        cells = "".join(f'<td class="azure-{v}">{tally_[v]}</td>' for v in VERDICTS)
+        cells = "".join(f'<td class="azure-{o.value}">{tally_[o]}</td>' for o in Outcome)
         shown = "n/a" if percent is None else f"{percent:.1f} %"
         body.append(
             f'<tr data-control="{html.escape(key)}"><td>{html.escape(labels.get(key, key))}</td>'
@@ -190,28 +122,28 @@ def header_block(meta: Mapping[str, Any]) -> str:
 # --- one row's expansion ----------------------------------------------------------------------
 
 
-def row_html(finding: Mapping[str, Any], bodies: list[str]) -> str:
+def row_html(finding: Finding) -> str:
     """The verdict, the fix (for a failure) and the evidence, as one HTML fragment."""
     parts = [
-        f'<div class="azure-row"><p><b>{html.escape(VERDICT_LABELS[finding["verdict"]])}'
-        f"</b>: {html.escape(finding['reason'])}</p>"
+        f'<div class="azure-row"><p><b>{html.escape(finding.outcome.label)}'
+        f"</b>: {html.escape(finding.reason)}</p>"
     ]
-    if finding.get("waiver"):
-        waiver = finding["waiver"]
+    if finding.waiver is not None:
+        waiver = finding.waiver
         parts.append(
-            f"<p>Waiver ({html.escape(waiver['state'])}): {html.escape(waiver['reason'])}, "
-            f"approved by {html.escape(waiver['approved_by'])}, expires "
-            f"{html.escape(waiver['expires'])}</p>"
+            f"<p>Waiver ({html.escape(waiver.state)}): {html.escape(waiver.reason)}, "
+            f"approved by {html.escape(waiver.approved_by)}, expires "
+            f"{html.escape(waiver.expires)}</p>"
         )
-    if finding.get("remediation"):
-        parts.append(f"<p>Why it matters: {html.escape(finding['control']['rationale'])}</p>")
+    if finding.remediation:
+        parts.append(f"<p>Why it matters: {html.escape(finding.control.rationale)}</p>")
         parts.append(
             '<h4>How to fix</h4><pre class="azure-remediation">'
-            f"{html.escape(finding['remediation'])}</pre>"
+            f"{html.escape(finding.remediation)}</pre>"
         )
     # Evidence in a few short lines: a tenant of thousands of subscriptions makes a report
     # of tens of thousands of rows, and every byte here is repeated in each.
-    found = finding["evidence"]
+    found = finding.evidence
     answers = "; ".join(
         f"HTTP {r['status']} at {r['received_at']} (x-ms-request-id {r['request_id']})"
         for r in found["responses"]
@@ -220,11 +152,12 @@ def row_html(finding: Mapping[str, Any], bodies: list[str]) -> str:
     lines = [f"Evidence: {answers or 'no answer'}{version}"]
     lines += [_contact_line(c) for c in found.get("contacts", ())]
     parts.append("".join(f'<p class="azure-evidence">{html.escape(line)}</p>' for line in lines))
-    for body in bodies:
-        parts.append(
-            "<details><summary>Raw response</summary>"
-            f'<pre class="azure-raw">{html.escape(body)}</pre></details>'
-        )
+    if finding.outcome is not Outcome.COMPLIANT:
+        for body in finding.raw_answers:
+            parts.append(
+                "<details><summary>Raw response</summary>"
+                f'<pre class="azure-raw">{html.escape(body)}</pre></details>'
+            )
     parts.append("</div>")
     return "".join(parts)
 
@@ -241,21 +174,6 @@ def _contact_line(contact: Mapping[str, Any]) -> str:
 
 
 # --- findings files ---------------------------------------------------------------------------
-
-
-def findings_document(
-    meta: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
-    counts = tally(findings)
-    return {
-        "schema": FINDINGS_SCHEMA,
-        "run": dict(meta),
-        "summary": {
-            key: {**{v: c[v] for v in VERDICTS}, "compliance_percent": compliance_percent(c)}
-            for key, c in counts.items()
-        },
-        "findings": findings,
-    }
 
 
 def write_findings_json(path: Path, document: Mapping[str, Any]) -> None:
@@ -280,28 +198,27 @@ CSV_COLUMNS = (
 )
 
 
-def write_findings_csv(path: Path, findings: Iterable[Mapping[str, Any]]) -> None:
+def write_findings_csv(path: Path, findings: Iterable[Finding]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for f in findings:
-            waiver = f.get("waiver") or {}
             row = (
-                f["subscription"]["id"],
-                f["subscription"]["name"],
-                f["control"]["key"],
-                f["control"]["cis_version"],
-                f["control"]["cis_id"],
-                f["verdict"],
-                f["reason"],
-                f["remediation"],
-                f"{waiver.get('state')}: {waiver.get('reason')}" if waiver else "",
-                f["evidence"].get("api_version", ""),
-                " ".join(r["request_id"] or "" for r in f["evidence"]["responses"]),
-                f["checked_at"],
+                f.subscription.id,
+                f.subscription.display_name,
+                f.control.key,
+                f.cis_version,
+                f.cis_id,
+                f.outcome.value,
+                f.reason,
+                f.remediation,
+                f"{f.waiver.state}: {f.waiver.reason}" if f.waiver else "",
+                f.evidence.get("api_version", ""),
+                " ".join(r["request_id"] or "" for r in f.evidence["responses"]),
+                f.checked_at,
             )
-            writer.writerow([csv_cell(redact(str(cell))) for cell in row])
+            writer.writerow([csv_cell(redact("" if cell is None else str(cell))) for cell in row])
 
 
 def now() -> str:

@@ -130,3 +130,29 @@ def load_waivers(path: str | Path, controls: Iterable[str]) -> tuple[Waiver, ...
 def today() -> dt.date:
     """Waivers expire by the UTC calendar, so a run's verdicts don't depend on its host's zone."""
     return dt.datetime.now(dt.UTC).date()
+
+
+def waivers_for(
+    waivers: Iterable[Waiver], subscription_id: str, control: str, day: dt.date
+) -> tuple[Waiver | None, Waiver | None]:
+    """The active waiver of one case, and the expired one it had (each None when none);
+    the first that matches decides, as in the file."""
+    expired = None
+    for waiver in waivers:
+        if waiver.matches(subscription_id, control):
+            if waiver.active_on(day):
+                return waiver, expired
+            expired = waiver
+    return None, expired
+
+
+def unused_and_expired(
+    waivers: Iterable[Waiver], cases: Iterable[tuple[str, str]], day: dt.date
+) -> tuple[list[Waiver], list[Waiver]]:
+    """The waivers that match none of the (subscription id, control) `cases` (stale), and
+    those that match one but expired."""
+    cases = list(cases)
+    waivers = list(waivers)
+    matching = [w for w in waivers if any(w.matches(*case) for case in cases)]
+    stale = [w for w in waivers if w not in matching]
+    return stale, [w for w in matching if not w.active_on(day)]

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.identity
-import azure.mgmt.security
-import azure.mgmt.subscription  # noqa: F401
+import azure.mgmt.core  # noqa: F401
 import pytest
 
 import compliance.plugin

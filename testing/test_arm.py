@@ -470,7 +470,7 @@ def test_pipeline_refuses_anything_but_get(arm: ArmEmulator, reader: ArmReader) 
     url = f"{arm.url}{CONTACTS}/default?api-version={API_2023}"
     request = HttpRequest("PUT", url, json={"properties": {"emails": "attacker@evil.example"}})
     with pytest.raises(RuntimeError, match="read-only"):
-        reader._security_client._client.send_request(request)
+        reader._pipeline.send_request(request)
     assert arm.requests == []
     assert arm.subscription(SUB).contacts["default"]["emails"] == "soc@contoso.com"
 

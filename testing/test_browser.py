@@ -9,7 +9,9 @@ import pytest
 from test_reports import junit, junit_outcomes
 
 import compliance.plugin
-from compliance.reports import VERDICTS
+from compliance.findings import Outcome
+
+VERDICTS = [o.value for o in Outcome]
 
 
 @pytest.fixture

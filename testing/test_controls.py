@@ -777,6 +777,6 @@ def test_every_control_has_its_check_function() -> None:
     assert set(checks) == set(CONTROLS)
     for control in CATALOGUE:
         markers, arguments, body = checks[control.test_name]
-        assert markers == {control.key}, control.test_name
+        assert not markers, "the catalogue gives each check its marker"
         assert arguments == ["verdict"], control.test_name
         assert body == "assert verdict.compliant, verdict.message", control.test_name

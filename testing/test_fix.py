@@ -28,17 +28,10 @@ from compliance.arm import (
     Subscription,
     WriteFailed,
 )
+from compliance.backup import BACKUP_KIND, SavedContact, backup_document, parse_backup
 from compliance.contacts import API_2017, API_2020, API_2023, normalize_contact
 from compliance.emulator import ArmEmulator, Fault
-from compliance.fix import (
-    BACKUP_KIND,
-    Change,
-    SavedContact,
-    backup_document,
-    differences,
-    parse_backup,
-    restore_change,
-)
+from compliance.fix import Change, differences, restore_change
 from compliance.remediation import Goal, plan
 from conftest import ROOT, subscription, tenant
 
@@ -251,18 +244,15 @@ def test_restore_change() -> None:
 
 
 def test_backup_document_round_trips() -> None:
-    changes = [
-        Change(SUB, API_2023, raw(EMPTY_PROPS), {"emails": SOC}),
-        Change(Subscription(NONE, "No contact", "Enabled"), API_2020, None, {"emails": SOC}),
-    ]
+    saved = (
+        SavedContact(EMPTY, API_2023, raw(EMPTY_PROPS)),
+        SavedContact(NONE, API_2017, None, "default3"),
+    )
     created = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    document = backup_document(changes, "https://arm.example", created)
+    document = backup_document(saved, "https://arm.example", created)
     assert document["kind"] == BACKUP_KIND
     assert document["created"] == "2026-01-02T03:04:05+00:00"
-    assert parse_backup(json.loads(json.dumps(document))) == (
-        SavedContact(EMPTY, API_2023, raw(EMPTY_PROPS)),
-        SavedContact(NONE, API_2020, None),
-    )
+    assert parse_backup(json.loads(json.dumps(document))) == saved
 
 
 def good_backup() -> dict[str, Any]:
@@ -970,7 +960,7 @@ def writer(arm: ArmEmulator) -> Any:
 
 
 def test_writer_pipeline_has_no_provider_registration(writer: ArmWriter) -> None:
-    pipeline = writer._client._client._pipeline._impl_policies
+    pipeline = writer._pipeline._pipeline._impl_policies
     policies = [type(getattr(p, "_policy", p)).__name__ for p in pipeline]
     assert "ARMAutoResourceProviderRegistrationPolicy" not in policies
     assert "GetOnly" not in policies
@@ -993,10 +983,10 @@ def test_writer_pipeline_refuses_any_other_write(
 ) -> None:
     request = HttpRequest(method, f"{arm.url}{path}?api-version={API_2023}", json={})
     with pytest.raises(RuntimeError, match="the fix command writes only security contacts"):
-        writer._client._client.send_request(request)
+        writer._pipeline.send_request(request)
     elsewhere = HttpRequest("PUT", f"https://127.0.0.2{path}", json={})
     with pytest.raises(RuntimeError):
-        writer._client._client.send_request(elsewhere)
+        writer._pipeline.send_request(elsewhere)
     assert arm.requests == []
 
 

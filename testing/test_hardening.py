@@ -40,7 +40,7 @@ def test_the_token_never_leaves_the_endpoint(arm):
     try:
         elsewhere = arm.url.replace("127.0.0.1", "localhost") + "/subscriptions"
         with pytest.raises(ServiceRequestError, match="refused to send the token"):
-            reader._subscription_client._client.send_request(HttpRequest("GET", elsewhere))
+            reader._pipeline.send_request(HttpRequest("GET", elsewhere))
     finally:
         reader.close()
     assert arm.requests == []

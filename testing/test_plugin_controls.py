@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections import Counter
 
 import pytest
 
+from compliance.controls import CONTROLS
 from compliance.emulator import Fault
 from conftest import COMPLIANT, subscription, tenant
 
@@ -171,6 +174,20 @@ def test_an_unknown_value_makes_only_its_control_an_error(arm, audit):
             "suite does not know*",
         ]
     )
+
+
+def test_each_verdict_is_judged_once_per_case(arm, audit, monkeypatch):
+    calls: Counter[tuple[str, str]] = Counter()
+    for name, control in list(CONTROLS.items()):
+
+        def counting(read, policy, evaluate=control.evaluate, key=control.key):
+            calls[(key, read.subscription_id)] += 1
+            return evaluate(read, policy)
+
+        monkeypatch.setitem(CONTROLS, name, dataclasses.replace(control, evaluate=counting))
+    arm.load(tenant(subscription(SUB_A), subscription(SUB_B, securityContacts=[])))
+    audit("--azure-findings=findings.json").assert_outcomes(passed=4, failed=4)
+    assert calls == {(c.key, s): 1 for c in CONTROLS.values() for s in (SUB_A, SUB_B)}
 
 
 def test_one_read_serves_every_control(arm, audit):

@@ -14,8 +14,11 @@ import pytest
 import yaml
 
 from compliance.emulator import Fault
-from compliance.reports import VERDICTS, compliance_percent, summary_svg
+from compliance.findings import Outcome, compliance_percent
+from compliance.reports import summary_svg
 from conftest import ROOT, subscription, tenant
+
+VERDICTS = [o.value for o in Outcome]
 
 SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
 SUB_B = "bbbbbbbb-0000-4000-8000-000000000002"

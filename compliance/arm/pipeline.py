@@ -29,6 +29,7 @@ from azure.core.pipeline.policies import (
     UserAgentPolicy,
 )
 from azure.core.rest import HttpRequest, HttpResponse
+from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 
 from compliance import __version__
@@ -250,11 +251,11 @@ def write_policies(
     ]
 
 
-def send(client: Any, request: HttpRequest) -> HttpResponse:
-    """`request` through an Azure SDK management client's own pipeline (its policies, our
-    read-only ones included, and its transport). The generated clients hold that pipeline,
-    an azure-mgmt-core ARMPipelineClient with a public send_request, as `_client`: the
-    multi-API SecurityCenter offers no other way in (SubscriptionClient's `_send_request`
-    wraps the same call)."""
-    response: HttpResponse = client._client.send_request(request)
-    return response
+def pipeline(
+    policies: list[Any], endpoint: str, transport: Any
+) -> ARMPipelineClient[HttpRequest, HttpResponse]:
+    """An ARM pipeline of exactly `policies` over `transport`: azure-mgmt-core's client,
+    whose public send_request sends a raw request through them. (The generated SDK clients
+    build the same object but keep it private, and their models cannot read what real ARM
+    sends for security contacts: azure-sdk-for-python #35996, #41591.)"""
+    return ARMPipelineClient(base_url=endpoint, policies=policies, transport=transport)

@@ -30,7 +30,7 @@ from compliance.arm.errors import (
     Unverifiable,
     first_line,
 )
-from compliance.arm.pipeline import Throttle, read_only_policies, send
+from compliance.arm.pipeline import Throttle, pipeline, read_only_policies
 from compliance.arm.secrets import redact
 from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
 from compliance.contacts import (
@@ -58,7 +58,7 @@ class Subscription:
         return self.state not in ("Disabled", "Deleted")
 
 
-# The subscriptions list is read at this api-version: azure-mgmt-subscription 3.1.1 asks at
+# The subscriptions list is read at this api-version: the Azure SDK's SubscriptionClient asks at
 # 2016-06-01, whose real answers carry no tenantId (it appears from 2020-01-01 on), so
 # --azure-tenant could not select anything on them.
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
@@ -445,8 +445,8 @@ def subscriptions_from_page(body: Any) -> tuple[list[Subscription], str | None]:
 class ArmReader:
     """Read-only access to one ARM endpoint: subscriptions and their security contacts.
 
-    One transport (one connection pool) serves both clients and every thread; each client's
-    token policy caches its token, so a run asks the credential for a token once per client.
+    One pipeline over one transport (one connection pool) serves every thread; its token
+    policy caches the token, so a run asks the credential for a token once.
     """
 
     def __init__(
@@ -458,39 +458,22 @@ class ArmReader:
         concurrency: int = 1,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        from azure.mgmt.security import SecurityCenter
-        from azure.mgmt.subscription import SubscriptionClient
-
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
         self.concurrency = concurrency
         self.limits = limits
         self.throttle = Throttle(concurrency)
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
-        self._transport = transport(limits, connection_verify, concurrency)
-        self._subscription_client = SubscriptionClient(
-            credential,
-            base_url=self.endpoint,
-            policies=read_only_policies(
+        self._pipeline = pipeline(
+            read_only_policies(
                 credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
             ),
-            transport=self._transport,
+            self.endpoint,
+            transport(limits, connection_verify, concurrency),
         )
-        # The subscription id in the client's configuration is never used: every request
-        # below carries its full URL.
-        self._security_client = SecurityCenter(
-            credential,
-            subscription_id="",
-            base_url=self.endpoint,
-            policies=read_only_policies(
-                credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
-            ),
-            transport=self._transport,
-        )
-        self.contacts = ContactReads(self._get_contacts, self.endpoint, limits)
+        self.contacts = ContactReads(self._get, self.endpoint, limits)
 
     def close(self) -> None:
-        self._subscription_client.close()
-        self._security_client.close()  # type: ignore[no-untyped-call]
+        self._pipeline.close()
 
     def list_subscriptions(self) -> list[Subscription]:
         """Every subscription the identity can see (all pages), sorted by id.
@@ -507,7 +490,7 @@ class ArmReader:
         log: list[RawResponse] = []
         while url is not None:
             try:
-                answer = self._get(self._subscription_client, url, log)
+                answer = self._get(url, log)
             except TokenFailed as exc:
                 raise CredentialFailed(str(exc)) from None
             except Unverifiable as exc:
@@ -536,14 +519,12 @@ class ArmReader:
             found.extend(page)
         return sorted(found, key=lambda s: s.id.lower())
 
-    def _get_contacts(self, url: str, log: list[RawResponse]) -> RawResponse:
-        return self._get(self._security_client, url, log)
-
-    def _get(self, client: Any, url: str, log: list[RawResponse]) -> RawResponse:
+    def _get(self, url: str, log: list[RawResponse]) -> RawResponse:
         """GET `url`: the answer as received, also appended to `log`. Whatever goes wrong
         on the way raises Unverifiable."""
         try:
-            response = send(client, HttpRequest("GET", url, headers={"Accept": "application/json"}))
+            request = HttpRequest("GET", url, headers={"Accept": "application/json"})
+            response = self._pipeline.send_request(request)
             answer = self._recorded(url, response)
         except ClientAuthenticationError as exc:
             raise TokenFailed(f"could not get a token: {first_line(exc)}") from None

@@ -12,7 +12,7 @@ from azure.core.rest import HttpRequest, HttpResponse
 
 from compliance.arm.credentials import Cloud
 from compliance.arm.errors import WriteFailed, first_line
-from compliance.arm.pipeline import Throttle, send, write_policies
+from compliance.arm.pipeline import Throttle, pipeline, write_policies
 from compliance.arm.reader import (
     API_VERSION_REFUSALS,
     arm_error,
@@ -45,8 +45,7 @@ def _write_hint(status: int, code: str, subscription_id: str) -> str:
 
 class ArmWriter:
     """Read and write a subscription's security contacts (`default`, and at 2017 the
-    `defaultN` the fix creates) as raw JSON, through the azure-mgmt-security client's own
-    pipeline (see write_policies)."""
+    `defaultN` the fix creates) as raw JSON, through the write pipeline (write_policies)."""
 
     def __init__(
         self,
@@ -56,23 +55,18 @@ class ArmWriter:
         connection_verify: str | bool = True,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        from azure.mgmt.security import SecurityCenter
-
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
-        policies = write_policies(
-            credential, cloud.scope, Throttle(1), self.identity, self.endpoint, limits
-        )
-        self._client = SecurityCenter(
-            credential,
-            subscription_id="",
-            base_url=self.endpoint,
-            policies=policies,
-            transport=transport(limits, connection_verify, 1),
+        self._pipeline = pipeline(
+            write_policies(
+                credential, cloud.scope, Throttle(1), self.identity, self.endpoint, limits
+            ),
+            self.endpoint,
+            transport(limits, connection_verify, 1),
         )
 
     def close(self) -> None:
-        self._client.close()  # type: ignore[no-untyped-call]
+        self._pipeline.close()
 
     def contact_url(self, subscription_id: str, api_version: str, name: str) -> str:
         path = contacts_path(subscription_id, name)
@@ -91,7 +85,7 @@ class ArmWriter:
             content=None if body is None else json.dumps(body),
         )
         try:
-            response = send(self._client, request)
+            response = self._pipeline.send_request(request)
         except ClientAuthenticationError as exc:
             raise WriteFailed(f"could not get a token: {first_line(exc)}") from None
         except (AzureError, AnswerRefused) as exc:

@@ -1,0 +1,315 @@
+"""The run's reports, from pytest's reports: each case becomes a Finding where it ran, its
+failure text the reason and the fix, and where reports are written (the controller under
+pytest-xdist) the findings files, the JUnit properties and pytest-html's additions.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# pytest offers no public way to build a failure representation whose JUnit message is one
+# line while its text is the whole story; these are the classes its own reports use, and
+# what pytest-xdist knows how to carry from a worker.
+from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
+
+# JUnit's testsuite properties and an errored case for a run that never started: pytest's
+# record_testsuite_property is a fixture (no test runs then), so the LogXML object is
+# reached through the stash key junitxml keeps it under.
+from _pytest.junitxml import xml_key as junit_xml_key
+
+from compliance import __version__, reports
+from compliance.arm import AuditError, Subscription, Unverifiable
+from compliance.arm.secrets import redact
+from compliance.contacts import SecurityContacts
+from compliance.controls import CATALOGUE, Control
+from compliance.evidence import make_bundle, write_bundle
+from compliance.findings import (
+    Finding,
+    Outcome,
+    WaiverFacts,
+    evidence,
+    findings_document,
+    ordered,
+    raw_answers,
+    tally,
+)
+from compliance.session import ACTIVE_WAIVER, EXPIRED_WAIVER, RUN, VERDICT, setting
+from compliance.text import one_line, printable
+
+
+def outcome_of(
+    report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> Outcome | None:
+    """What a phase's report decides about its case; None when a later phase decides."""
+    if report.when == "setup":
+        if report.failed:
+            return Outcome.NOT_VERIFIABLE
+        return Outcome.SKIPPED if report.skipped else None
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return Outcome.WAIVED if report.skipped else Outcome.COMPLIANT
+        if report.failed and not (excinfo and excinfo.errisinstance(AssertionError)):
+            return Outcome.NOT_VERIFIABLE  # the check itself broke: no verdict was reached
+        return Outcome.COMPLIANT if report.passed else Outcome.NOT_COMPLIANT
+    return None
+
+
+def _waiver_facts(item: pytest.Item) -> WaiverFacts | None:
+    for state, key in (("active", ACTIVE_WAIVER), ("expired", EXPIRED_WAIVER)):
+        waiver = item.stash.get(key, None)
+        if waiver is not None:
+            return WaiverFacts(state, waiver.reason, waiver.approved_by, waiver.expires.isoformat())
+    return None
+
+
+def finding_for(
+    item: pytest.Item,
+    report: pytest.TestReport,
+    call: pytest.CallInfo[None],
+    control: Control,
+    subscription: Subscription,
+    outcome: Outcome,
+) -> Finding:
+    """The case as a Finding, from its verdict (judged once, in setup) or what stopped it."""
+    read = getattr(item, "funcargs", {}).get("security_contacts")
+    read = read if isinstance(read, SecurityContacts) else None
+    judged = item.stash.get(VERDICT, None)
+    remediation = ""
+    responses: tuple[Any, ...] = ()
+    error = call.excinfo.value if call.excinfo is not None else None
+    if judged is not None and not judged.verifiable:
+        reason = f"could not be verified: {judged.reason}"
+        remediation = judged.remediation
+    elif isinstance(error, Unverifiable):
+        reason = f"could not be verified: {error}"
+        responses = error.responses
+    elif outcome is Outcome.NOT_VERIFIABLE:  # the check itself broke before a verdict
+        reason = f"could not be verified: the check failed: {type(error).__name__}: {error}"
+    elif judged is not None:
+        reason = judged.reason
+        remediation = "" if judged.compliant else judged.remediation
+    else:  # a skip: (path, line, message)
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")  # type: ignore[index]
+    return Finding(
+        subscription=subscription,
+        control=control,
+        cis_version=item.config.stash[RUN].cis_version,
+        outcome=outcome,
+        reason=reason,
+        remediation=remediation,
+        waiver=_waiver_facts(item),
+        evidence=evidence(read, responses),
+        checked_at=reports.now(),
+        raw_answers=() if outcome is Outcome.COMPLIANT else raw_answers(read, responses),
+    )
+
+
+def failure_text(item: pytest.Item, finding: Finding, error: BaseException) -> ReprExceptionInfo:
+    """The whole story of a failure or an error (title, reason, how to fix it), instead of
+    a traceback through the fixture or the assertion; JUnit and -ra get its one line."""
+    cis = f"CIS {finding.cis_version} {finding.cis_id}"
+    text = f"{cis} {finding.control.title}\n"
+    if finding.outcome is Outcome.NOT_VERIFIABLE:
+        text += f"Could not be verified: {error}"
+    else:
+        text += str(error)
+    expired = item.stash.get(EXPIRED_WAIVER, None)
+    if expired is not None:
+        text += f"\nA waiver for this case expired and was ignored: {expired.describe()}"
+    return verdict_repr(
+        printable(redact(text)),
+        one_line(redact(f"{cis}: {finding.reason}")),
+        str(item.path),
+        item.location[1] or 0,
+    )
+
+
+def verdict_repr(text: str, message: str, path: str, lineno: int) -> ReprExceptionInfo:
+    """A failure representation that prints `text` whole, while JUnit's failure message
+    and -ra's summary line get the one-line `message`."""
+    return ReprExceptionInfo(
+        reprtraceback=ReprTracebackNative([text + "\n"]),
+        reprcrash=ReprFileLocation(path, lineno, message),
+    )
+
+
+def did_not_run(error: AuditError) -> str:
+    return f"the audit did not run: {one_line(redact(str(error)))}"
+
+
+def run_error_reports(message: str) -> list[pytest.TestReport]:
+    """A run that never started, as one errored case (setup, then teardown) for JUnit."""
+    nodeid, location = "azure::audit did not run", ("azure", None, "audit did not run")
+    return [
+        pytest.TestReport(
+            nodeid, location, {}, "failed", verdict_repr(message, message, "azure", 0), "setup"
+        ),
+        pytest.TestReport(nodeid, location, {}, "passed", None, "teardown"),
+    ]
+
+
+class Reporting:
+    """Collects every case's finding where reports are written (the controller under
+    pytest-xdist) and writes the run facts and findings files at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.findings: dict[str, Finding] = {}
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-html draws the row
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        finding = getattr(report, "azure_finding", None)
+        if finding is not None:
+            self.findings[report.nodeid] = Finding.from_dict(finding)
+
+    def of(self, report: pytest.TestReport) -> Finding | None:
+        """The finding the phase `report` decided (None for a phase that decided nothing)."""
+        if getattr(report, "azure_finding", None) is None:
+            return None
+        return self.findings.get(report.nodeid)
+
+    def ordered(self) -> list[Finding]:
+        return ordered(self.findings.values())
+
+    def run_facts(self) -> dict[str, Any]:
+        run = self.config.stash[RUN]
+        audit = run.audit
+        settings = audit.settings
+        identity = audit.identity
+        who = identity.get("upn") or identity.get("unique_name") or identity.get("appid")
+        tenants = sorted({s.tenant_id for s in audit.known_subscriptions() if s.tenant_id})
+        if run.replay is not None:
+            target = f"replay of {setting(self.config, 'azure_replay')}"
+        else:
+            target = "demo tenant (bundled emulator)" if settings.demo else settings.cloud
+        return {
+            "target": target,
+            "arm_endpoint": audit.endpoint,
+            "tenant": settings.tenant or ", ".join(tenants) or "-",
+            "identity": (
+                f"{identity.get('name', who)} ({who}, object id {identity.get('oid', '-')})"
+                if identity
+                else "unknown (the token carries no readable claims)"
+            ),
+            "auth": "emulator token" if settings.demo else settings.auth,
+            "api_versions": ", ".join(audit.api_versions()) or "-",
+            "cis_version": run.cis_version,
+            "suite_version": __version__,
+            "started": run.started,
+            "duration_s": round(time.time() - run.started_at, 1),
+            "subscriptions": len(audit.known_subscriptions()),
+            "waivers": run.waivers_source or "-",
+            **({"error": did_not_run(run.error)} if run.error is not None else {}),
+        }
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        facts = self.run_facts()
+        xml = self.config.stash.get(junit_xml_key, None)
+        if xml is not None:
+            for name, value in facts.items():
+                xml.add_global_property(f"azure.{name}", str(value))
+            if "error" in facts:  # pipelines publish JUnit always(): it must not look green
+                for report in run_error_reports(facts["error"]):
+                    xml.pytest_runtest_logreport(report)
+        writers: dict[str, Callable[[Path], None]] = {
+            "azure_findings": lambda path: reports.write_findings_json(
+                path, findings_document(facts, self.ordered())
+            ),
+            "azure_findings_csv": lambda path: reports.write_findings_csv(path, self.ordered()),
+            "azure_evidence": lambda path: write_bundle(path, self.bundle(facts)),
+        }
+        for dest, write in writers.items():
+            path = setting(self.config, dest)
+            if not path:
+                continue
+            try:
+                write(Path(path))
+            except OSError as exc:
+                # The audit's other reports still get written; the run is not green.
+                sys.stderr.write(f"ERROR: --{dest.replace('_', '-')}: cannot write {path}: {exc}\n")
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def bundle(self, facts: dict[str, Any]) -> dict[str, Any]:
+        run = self.config.stash[RUN]
+        found, reads = run.audit.evidence()
+        facts = {
+            **facts,
+            "identity_claims": run.audit.identity,
+            "served_api_version": run.audit.served_api_version(),
+            "demo": run.demo_defaults,
+            "ended": reports.now(),
+        }
+        return make_bundle(facts, found, reads)
+
+
+class HtmlReport:
+    """pytest-html additions: the run's facts and a summary chart before the table,
+    subscription/control/reason columns, and per row the verdict, fix and evidence."""
+
+    def __init__(self, reporting: Reporting) -> None:
+        self.reporting = reporting
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        run = self.reporting.config.stash[RUN]
+        report.title = f"Azure security contacts: CIS Microsoft Azure Foundations {run.cis_version}"
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
+        run = self.reporting.config.stash[RUN]
+        labels = {
+            c.key: f"CIS {c.cis_id(run.cis_version)} {c.key}"
+            for c in CATALOGUE
+            if c.cis_id(run.cis_version)
+        }
+        counts = tally(self.reporting.findings.values())
+        if run.error is not None:
+            prefix.append(reports.run_error_banner(did_not_run(run.error)))
+        prefix.extend(
+            [
+                reports.STYLE,
+                "<h2>Audit</h2>",
+                reports.header_block(self.reporting.run_facts()),
+                "<h2>Compliance per control</h2>",
+                reports.summary_svg(counts, labels),
+                reports.summary_table(counts, labels),
+            ]
+        )
+
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells[2:2] = [
+            '<th class="sortable" data-column-type="subscription">Subscription</th>',
+            '<th class="sortable" data-column-type="subscriptionId">Subscription ID</th>',
+            '<th class="sortable" data-column-type="control">Control</th>',
+            "<th>Verdict reason</th>",
+        ]
+
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        # pytest-html writes the test id into the page as it is, and a case id holds a
+        # subscription's display name: anyone who may rename a subscription could put script
+        # into the auditor's browser. Every row's id is escaped here.
+        test_id = report.nodeid + ("" if report.when == "call" else f"::{report.when}")
+        cells[1] = f'<td class="col-testId">{html.escape(test_id)}</td>'
+        finding = self.reporting.of(report)
+        values = (
+            ("subscription", finding.subscription.display_name if finding else ""),
+            ("subscriptionId", finding.subscription.id if finding else ""),
+            ("control", f"CIS {finding.cis_id}" if finding else ""),
+            ("reason", finding.reason if finding else ""),
+        )
+        cells[2:2] = [f'<td class="col-{k}">{html.escape(redact(v))}</td>' for k, v in values]
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        finding = self.reporting.of(report)
+        if finding is not None:
+            data[:] = [redact(reports.row_html(finding))]

@@ -1,0 +1,136 @@
+"""What one pytest run decided at configure time and learned since, kept in pytest's stash
+(pytester runs in-process: no module globals), and how it reads its options."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from compliance.arm import AuditError, Subscription
+from compliance.arm.secrets import redact
+from compliance.audit import Audit, Settings
+from compliance.controls import CATALOGUE, Policy, Verdict
+from compliance.evidence import EvidenceError, load_bundle
+from compliance.options import OptionError
+from compliance.text import one_line
+from compliance.waivers import Waiver
+
+# What --azure-demo audits against when the run sets no waivers of its own: an active waiver
+# and an expired one (its policy is compliance.options.DEMO_ALLOWED_DOMAINS).
+DEMO_WAIVERS = Path(__file__).parent / "emulator" / "tenants" / "demo-waivers.toml"
+
+
+@dataclass
+class Run:
+    audit: Audit
+    cis_version: str
+    policy: Policy
+    waivers: tuple[Waiver, ...] = ()
+    waivers_source: str | None = None
+    demo_defaults: bool = False  # the demo's policy and waivers apply
+    replay: dict[str, Any] | None = None  # the evidence bundle a replay re-runs
+    error: AuditError | None = None  # ends the run after collection
+    cases: int = 0  # compliance cases collected, before -k and -m deselect any
+    started_at: float = 0.0  # time.time() at configure
+    started: str = ""
+
+
+RUN = pytest.StashKey[Run]()
+VERDICT = pytest.StashKey[Verdict]()  # on an item: its verdict, judged once in setup
+ACTIVE_WAIVER = pytest.StashKey[Waiver]()
+EXPIRED_WAIVER = pytest.StashKey[Waiver]()
+
+
+def setting(config: pytest.Config, dest: str) -> Any:
+    """The command line wins; otherwise the ini value (None when neither is set)."""
+    value = config.getoption(dest)
+    if value is not None:
+        return value
+    value = config.getini(dest)
+    return value if value not in ("", []) else None
+
+
+_T = TypeVar("_T")
+
+
+def usage_errors(read: Callable[[], _T]) -> _T:
+    """`read()`, a value the user gave that no option takes being a usage error."""
+    try:
+        return read()
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def run_error(error: AuditError) -> pytest.UsageError:
+    """A run-ending error as pytest's one `ERROR:` line: one line, no secret in it (an
+    azure-identity message can quote what `az` printed)."""
+    return pytest.UsageError(one_line(redact(str(error))))
+
+
+def waivers_path(config: pytest.Config, demo: bool) -> str | None:
+    """The command line's path is the user's (relative to the working directory); the ini
+    file's is relative to the ini file, as testpaths are."""
+    if config.getoption("azure_waivers") is not None:
+        return str(config.getoption("azure_waivers"))
+    if config.getini("azure_waivers"):
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return str(base / config.getini("azure_waivers"))
+    return str(DEMO_WAIVERS) if demo else None
+
+
+def replay_bundle(config: pytest.Config, settings: Settings) -> dict[str, Any] | None:
+    path = setting(config, "azure_replay")
+    if path is None:
+        return None
+    if settings.demo:
+        raise pytest.UsageError("--azure-replay re-runs a recorded audit: drop --azure-demo")
+    try:
+        return load_bundle(path)
+    except EvidenceError as exc:
+        raise pytest.UsageError(f"--azure-replay: {exc}") from None
+
+
+def check_output(config: pytest.Config, dest: str) -> None:
+    """Refuse an output path the run could not write, before the audit, not after it."""
+    path = setting(config, dest)
+    if path is None:
+        return
+    flag = f"--{dest.replace('_', '-')}"
+    target = Path(path)
+    if target.is_dir():
+        raise pytest.UsageError(f"{flag}: {path} is a directory; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"{flag}: cannot create {target.parent}: {exc}") from None
+    if not os.access(target.parent, os.W_OK):
+        raise pytest.UsageError(f"{flag}: {target.parent} is not writable")
+
+
+_MARK_WORDS = {"and", "or", "not", "True", "False"}
+
+
+def check_marker_expression(config: pytest.Config) -> None:
+    """A marker in -m that no plugin registered is a typo (`-m contact-email`), not a
+    selection of nothing."""
+    expression = config.option.markexpr or ""
+    known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    used = set(re.findall(r"[\w.+\-\[\]\\/]+", expression)) - _MARK_WORDS
+    unknown = sorted(used - known)
+    if unknown:
+        raise pytest.UsageError(
+            f"-m {expression!r}: no marker {', '.join(unknown)}; the controls' markers are "
+            f"{', '.join(c.key for c in CATALOGUE)} (pytest --markers lists every marker)"
+        )
+
+
+def case_id(subscription: Subscription, cis: str | None) -> str:
+    """Display names are not unique; the subscription ID in every case id is."""
+    name = f"{subscription.display_name} ({subscription.id})"
+    return f"CIS {cis}: {name}" if cis else name

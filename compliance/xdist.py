@@ -1,0 +1,88 @@
+"""Reading Azure once per run: before the first test, and under pytest-xdist in the
+controller only, which hands what it read to every worker (workers never call Azure)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from compliance.arm import AuditError, Subscription
+from compliance.arm.secrets import redact
+from compliance.audit import Audit
+from compliance.session import RUN, check_marker_expression, run_error
+
+
+def is_controller(config: pytest.Config) -> bool:
+    return (
+        config.pluginmanager.hasplugin("xdist")
+        and config.getoption("dist", "no") != "no"
+        and not hasattr(config, "workerinput")
+    )
+
+
+class Controller:
+    """Under pytest-xdist the controller reads Azure once and hands it to every worker, so a
+    run asks for the subscriptions list and each subscription's contacts once, not once per
+    worker. The controller collects no tests, so it reads every selected subscription."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        check_marker_expression(session.config)  # before Azure is asked anything
+        run = session.config.stash[RUN]
+        try:
+            subscriptions = run.audit.subscriptions()
+        except AuditError as exc:
+            # Raised from sessionstart, it would end the run before any report is written:
+            # the collection raises it, and the reports say the audit did not run.
+            run.error = exc
+            return
+        prefetch(session.config, subscriptions)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        run = session.config.stash[RUN]
+        if run.error is not None:
+            raise run_error(run.error)
+
+    def pytest_configure_node(self, node: Any) -> None:
+        run = node.config.stash[RUN]
+        if run.error is not None:  # the workers wait for nothing: the run ends at collection
+            snapshot = Audit.empty_snapshot()
+        else:
+            # Workers never hold a secret: whatever an answer echoed is redacted before
+            # they see it (a token is a plain run of [A-Za-z0-9._~-]: the JSON stays JSON).
+            snapshot = json.loads(redact(json.dumps(run.audit.snapshot())))
+        node.workerinput["azure_audit"] = snapshot
+        node.workerinput["azure_demo_defaults"] = run.demo_defaults
+
+
+def prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> None:
+    """Read every needed subscription's contacts before the first test, concurrently, with
+    progress lines (plain text: CI logs get no control characters; none under -q)."""
+    audit = config.stash[RUN].audit
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if terminal is not None and config.get_verbosity() >= 0:
+            terminal.write_line(line)
+
+    started = last = time.monotonic()
+
+    def progress(done: int, total: int, throttled: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last >= 2:
+            last = now
+            say(f"azure: security contacts read: {done}/{total}, {throttled} throttled answers")
+
+    count = audit.prefetch(subscriptions, progress)
+    if count:
+        say(
+            f"azure: security contacts of {count} subscriptions read in "
+            f"{time.monotonic() - started:.1f}s "
+            f"(concurrency {audit.settings.concurrency}, {audit.throttled} throttled answers)"
+        )
