@@ -22,11 +22,13 @@ from compliance import options, reporting, sources, xdist
 from compliance.arm import AuditError, Subscription, Unverifiable
 from compliance.audit import Audit
 from compliance.contacts import SecurityContacts
-from compliance.controls import CATALOGUE, CONTROLS, Policy, Verdict
+from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
+from compliance.findings import Outcome
 from compliance.options import OPTIONS
 from compliance.session import (
     ACTIVE_WAIVER,
     EXPIRED_WAIVER,
+    READ,
     RUN,
     VERDICT,
     Run,
@@ -158,11 +160,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run = config.stash[RUN]
     if run.error is not None:
         raise run_error(run.error)
-    run.cases = sum("security_contacts" in getattr(i, "fixturenames", ()) for i in items)
+    run.cases = sum(_is_check(i) for i in items)
     keep, deselected = [], []
     day = today()
     for item in items:
-        if "security_contacts" not in getattr(item, "fixturenames", ()):
+        if not _is_check(item):
             keep.append(item)
             continue
         control = CONTROLS.get(getattr(item, "originalname", ""))
@@ -217,7 +219,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         {
             item.callspec.params["subscription"]  # type: ignore[attr-defined]
             for item in session.items
-            if "security_contacts" in getattr(item, "fixturenames", ())
+            if _is_check(item)
         },
     )
 
@@ -235,59 +237,131 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     ]
 
 
+def _read(config: pytest.Config, subscription: Subscription) -> SecurityContacts:
+    if not subscription.checkable:
+        pytest.skip(f"subscription is {subscription.state}: its security contacts are not checked")
+    return config.stash[RUN].audit.security_contacts(subscription)
+
+
 @pytest.fixture
 def security_contacts(
     subscription: Subscription, request: pytest.FixtureRequest
 ) -> SecurityContacts:
-    """The subscription's Defender for Cloud security contacts, read once per run."""
-    if not subscription.checkable:
-        pytest.skip(f"subscription is {subscription.state}: its security contacts are not checked")
-    return request.config.stash[RUN].audit.security_contacts(subscription)
+    """The subscription's Defender for Cloud security contacts, read once per run (for a
+    check of your own; the suite's checks take `verdict`)."""
+    return _read(request.config, subscription)
 
 
 @pytest.fixture
-def policy(request: pytest.FixtureRequest) -> Policy:
-    """The organisation's policy (required contacts, allowed domains, minimal levels)."""
-    return request.config.stash[RUN].policy
-
-
-@pytest.fixture
-def verdict(
-    request: pytest.FixtureRequest, security_contacts: SecurityContacts, policy: Policy
-) -> Verdict:
-    """The verdict of the requesting check's control on its subscription, judged once.
+def verdict(request: pytest.FixtureRequest, subscription: Subscription) -> Verdict:
+    """The verdict of the requesting check's control on its subscription, judged once, on
+    contacts read once per run (one fixture: each costs pytest time, 40,000 times over).
 
     A verdict that depends on a value this suite does not know is raised here, in setup:
     the case is an error (not verifiable), never a pass.
     """
+    read = request.node.stash[READ] = _read(request.config, subscription)
     control = CONTROLS[request.node.originalname]
-    judged = control.evaluate(security_contacts, policy)
-    request.node.stash[VERDICT] = judged
+    judged = request.node.stash[VERDICT] = control.evaluate(read, request.config.stash[RUN].policy)
     if not judged.verifiable:
-        raise Unverifiable(f"{judged.reason}\n{judged.remediation}", security_contacts.responses)
+        raise Unverifiable(f"{judged.reason}\n{judged.remediation}", read.responses)
     return judged
+
+
+def _is_check(item: pytest.Item) -> bool:
+    return bool({"verdict", "security_contacts"} & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_without_traceback(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> pytest.TestReport | None:
+    """A case that failed or could not be verified, reported without the traceback pytest
+    would format (a millisecond each, thousands in a first audit): its text is the
+    finding's reason and fix (below)."""
+    if _case(item) is None or not _verdict_error(call):
+        return None
+    excinfo, call.excinfo = call.excinfo, None  # pytest's report, less the traceback
+    try:
+        report = pytest.TestReport.from_item_and_call(item, call)
+    finally:
+        call.excinfo = excinfo
+    report.outcome = "failed"
+    return report
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Each case's report carries its finding; a failure's text is its reason and fix."""
     report = yield
-    control = CONTROLS.get(getattr(item, "originalname", ""))
-    subscription = getattr(item, "callspec", None) and item.callspec.params.get("subscription")  # type: ignore[attr-defined]
+    case = _case(item)
     outcome = reporting.outcome_of(report, call.excinfo)
-    if control is None or not isinstance(subscription, Subscription) or outcome is None:
+    if case is None or outcome is None:
         return report
-    finding = reporting.finding_for(item, report, call, control, subscription, outcome)
+    finding = reporting.finding_for(item, report, call, *case, outcome)
     report.azure_finding = finding.to_dict(raw=True)  # type: ignore[attr-defined]
-    if call.excinfo is not None and call.excinfo.errisinstance((AssertionError, Unverifiable)):
+    if call.excinfo is not None and _verdict_error(call):
         report.longrepr = reporting.failure_text(item, finding, call.excinfo.value)
     return report
 
 
+def _verdict_error(call: pytest.CallInfo[None]) -> bool:
+    return call.excinfo is not None and call.excinfo.errisinstance((AssertionError, Unverifiable))
+
+
+def _case(item: pytest.Item) -> tuple[Control, Subscription] | None:
+    control = CONTROLS.get(getattr(item, "originalname", ""))
+    callspec = getattr(item, "callspec", None)
+    subscription = callspec.params.get("subscription") if callspec is not None else None
+    if control is None or not isinstance(subscription, Subscription):
+        return None
+    return control, subscription
+
+
+# pytest's failure sections (--tb=auto, its default) cost time quadratic in the number of
+# reports: past this many failing cases the plugin turns them off (the reports hold every
+# reason and fix; an explicit --tb=line/short/long is kept).
+MANY_FAILURES = 500
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    reports = config.pluginmanager.get_plugin("azure-reporting")
+    if config.option.tbstyle == "auto" and reports is not None:
+        failing = sum(
+            f.outcome in (Outcome.NOT_COMPLIANT, Outcome.NOT_VERIFIABLE)
+            for f in reports.findings.values()
+        )
+        if failing > MANY_FAILURES:
+            config.option.tbstyle = "no"
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
-    if run is None or not run.waivers or run.error is not None:
+    if run is None or run.error is not None:
+        return
+    _summarize_cases(terminalreporter, config)
+    _summarize_waivers(terminalreporter, run)
+
+
+def _summarize_cases(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line per case not compliant or not verifiable, capped, unless pytest's own short
+    summary (-rf, -rE, -ra) lists them already."""
+    if set(config.option.reportchars) & set("fEaA") or hasattr(config, "workerinput"):
+        return
+    reports = config.pluginmanager.get_plugin("azure-reporting")
+    paths = [p for p in (config.option.htmlpath, config.option.xmlpath) if p] if reports else []
+    title, lines = reporting.summary(reports.ordered() if reports else [], paths)
+    if len(lines) > 0:
+        terminalreporter.write_sep("=", title)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def _summarize_waivers(terminalreporter: Any, run: Run) -> None:
+    if not run.waivers:
         return
     # Judged against every case the run's subscriptions and benchmark version have, not the
     # items a worker or -k happened to collect, so every process agrees.

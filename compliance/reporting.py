@@ -8,7 +8,8 @@ from __future__ import annotations
 import html
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from compliance.findings import (
     raw_answers,
     tally,
 )
-from compliance.session import ACTIVE_WAIVER, EXPIRED_WAIVER, RUN, VERDICT, setting
+from compliance.session import ACTIVE_WAIVER, EXPIRED_WAIVER, READ, RUN, VERDICT, setting
 from compliance.text import one_line, printable
 
 
@@ -78,8 +79,7 @@ def finding_for(
     outcome: Outcome,
 ) -> Finding:
     """The case as a Finding, from its verdict (judged once, in setup) or what stopped it."""
-    read = getattr(item, "funcargs", {}).get("security_contacts")
-    read = read if isinstance(read, SecurityContacts) else None
+    read = item.stash.get(READ, None)
     judged = item.stash.get(VERDICT, None)
     remediation = ""
     responses: tuple[Any, ...] = ()
@@ -105,10 +105,31 @@ def finding_for(
         reason=reason,
         remediation=remediation,
         waiver=_waiver_facts(item),
-        evidence=evidence(read, responses),
+        evidence=_once(item.config, read, evidence, responses),
         checked_at=reports.now(),
-        raw_answers=() if outcome is Outcome.COMPLIANT else raw_answers(read, responses),
+        raw_answers=(
+            () if outcome is Outcome.COMPLIANT else _once(item.config, read, raw_answers, responses)
+        ),
     )
+
+
+_SHARED = pytest.StashKey[dict[tuple[int, str], tuple[Any, Any]]]()
+
+
+def _once(
+    config: pytest.Config,
+    read: SecurityContacts | None,
+    make: Callable[[SecurityContacts | None, Any], Any],
+    responses: Any,
+) -> Any:
+    """`make(read, responses)`, made once per subscription read: its four controls share it."""
+    if read is None:
+        return make(read, responses)
+    shared = config.stash.setdefault(_SHARED, {})
+    key = (id(read), make.__name__)
+    if key not in shared:
+        shared[key] = (read, make(read, responses))  # holding `read` keeps its id unique
+    return shared[key][1]
 
 
 def failure_text(item: pytest.Item, finding: Finding, error: BaseException) -> ReprExceptionInfo:
@@ -250,6 +271,32 @@ class Reporting:
             "ended": reports.now(),
         }
         return make_bundle(facts, found, reads)
+
+
+# A CI log shows at most this many failing cases; the reports hold every one.
+SUMMARY_LINES = 200
+
+
+def summary(findings: Iterable[Finding], reports_at: Iterable[str]) -> tuple[str, list[str]]:
+    """The terminal's closing section: a title with the counts, and one line per case not
+    compliant or not verifiable, at most SUMMARY_LINES, then how many more and where."""
+    shown = [f for f in findings if f.outcome in (Outcome.NOT_COMPLIANT, Outcome.NOT_VERIFIABLE)]
+    counts = Counter(f.outcome for f in shown)
+    title = ", ".join(f"{n} {o.label}" for o, n in sorted(counts.items()))
+    lines = [
+        one_line(
+            f"{f.outcome.label.upper()}  CIS {f.cis_id} {f.subscription.display_name} "
+            f"({f.subscription.id}): {f.reason}"
+        )[:300]
+        for f in shown[:SUMMARY_LINES]
+    ]
+    where = ", ".join(reports_at) or "the --azure-findings file"
+    if len(shown) > SUMMARY_LINES:
+        lines.append(f"... and {len(shown) - SUMMARY_LINES} more: every case, reason and fix is "
+                     f"in {where}")  # fmt: skip
+    elif shown:
+        lines.append(f"Every reason and how to fix it: {where}")
+    return f"azure: {title}", lines
 
 
 class HtmlReport:

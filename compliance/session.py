@@ -15,6 +15,7 @@ import pytest
 from compliance.arm import AuditError, Subscription
 from compliance.arm.secrets import redact
 from compliance.audit import Audit, Settings
+from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, Policy, Verdict
 from compliance.evidence import EvidenceError, load_bundle
 from compliance.options import OptionError
@@ -43,6 +44,7 @@ class Run:
 
 RUN = pytest.StashKey[Run]()
 VERDICT = pytest.StashKey[Verdict]()  # on an item: its verdict, judged once in setup
+READ = pytest.StashKey[SecurityContacts]()  # on an item: the contacts it was judged on
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 

@@ -35,6 +35,31 @@ def test_reads_are_concurrent_bounded_and_share_connections(arm, audit):
     assert len(contact_requests(arm)) == 24
 
 
+def test_thousands_of_failing_cases_make_a_short_summary(arm, audit):
+    """A first audit: every case of 800 subscriptions fails. With pytest.ini's -rs and
+    pytest's default --tb, the failure sections (quadratic in the number of reports) are off,
+    and the summary is one line per case up to a cap, then a count and where the reports are."""
+    arm.load(tenant(*(subscription(i, securityContacts=[]) for i in subscription_ids(800))))
+    result = audit("-rs", "--html=report.html")
+    result.assert_outcomes(failed=3200)
+    out = result.stdout.str()
+    assert "= FAILURES =" not in out
+    assert "azure: 3200 not compliant" in out
+    cases = [line for line in result.stdout.lines if line.startswith("NOT COMPLIANT  CIS ")]
+    assert len(cases) == 200
+    result.stdout.fnmatch_lines(
+        ["... and 3000 more: every case, reason and fix is in report.html*"]
+    )
+    assert len(result.stdout.lines) < 600  # the dots of 3,200 cases, and the summary
+
+
+def test_an_explicit_traceback_style_is_kept(arm, audit):
+    arm.load(tenant(*(subscription(i, securityContacts=[]) for i in subscription_ids(2))))
+    result = audit("--tb=line", "-m", "contact_email")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*= FAILURES =*"])
+
+
 def test_progress_is_plain_lines_and_quiet_under_q(arm, audit):
     arm.load(tenant(*(subscription(i) for i in subscription_ids(3))))
     result = audit("-m", "contact_email")

@@ -23,31 +23,41 @@ _SHAPES = (
         r"\1[redacted]",
     ),
 )
+_NEEDS = (("eyj",), ("bearer",), ("token", "secret", "password"))
 _MIN_SECRET = 16  # shorter strings are not tokens, and replacing them would garble text
 
-_known: set[str] = set()
-_lock = threading.Lock()
+
+class _Known:
+    """The secrets this process holds, longest first (a form inside another goes with it)."""
+
+    def __init__(self) -> None:
+        self.secrets: tuple[str, ...] = ()
+        self.lock = threading.Lock()
+
+
+_KNOWN = _Known()
 
 
 def remember(token: str) -> None:
     """A secret this process holds: from now on redact() removes it and its encodings."""
-    if len(token) < _MIN_SECRET or token in _known:
+    if len(token) < _MIN_SECRET or token in _KNOWN.secrets:
         return
     forms = {token, quote(token, safe=""), quote_plus(token)}
     parts = token.split(".")
     if len(parts) == 3 and len(parts[2]) >= _MIN_SECRET:  # a JWT's signature alone
         forms.add(parts[2])
-    with _lock:
-        _known.update(forms)
+    with _KNOWN.lock:
+        known = set(_KNOWN.secrets) | forms
+        _KNOWN.secrets = tuple(sorted(known, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """`text` without any secret this process holds or anything shaped like one."""
-    with _lock:
-        known = sorted(_known, key=len, reverse=True)
-    for secret in known:
+    for secret in _KNOWN.secrets:
         if secret in text:
             text = text.replace(secret, "[redacted token]")
-    for pattern, replacement in _SHAPES:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()  # each shape has a word it cannot do without: most text has none
+    for (pattern, replacement), needed in zip(_SHAPES, _NEEDS, strict=True):
+        if any(word in lowered for word in needed):
+            text = pattern.sub(replacement, text)
     return text
