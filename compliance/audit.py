@@ -5,6 +5,8 @@ touch Azure; independent of pytest, so it is usable and testable on its own.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,15 @@ class Settings:
 
 # (done, total, throttled answers so far), called as reads complete
 Progress = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A finished read of many subscriptions' contacts."""
+
+    count: int
+    seconds: float
+    throttled: int
 
 
 def select_subscriptions(found: list[Subscription], settings: Settings) -> list[Subscription]:
@@ -98,6 +109,13 @@ class Audit:
         self._subscriptions: list[Subscription] | None = None
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
         self._identity: dict[str, str] = {}
+        # The read under way (start_reading): which subscriptions it has yet to give, woken
+        # as each arrives; what it read when it is over.
+        self._arrived = threading.Condition()
+        self._pending: set[str] = set()
+        self._stop = threading.Event()
+        self._reading: threading.Thread | None = None
+        self.reading: Reading | None = None
 
     @property
     def endpoint(self) -> str:
@@ -138,24 +156,64 @@ class Audit:
 
         Returns how many were read; afterwards security_contacts() is a lookup.
         """
+        count = self.start_reading(subscriptions, progress)
+        if self._reading is not None:
+            self._reading.join()
+        return count
+
+    def start_reading(
+        self, subscriptions: Iterable[Subscription], progress: Progress | None = None
+    ) -> int:
+        """Start reading, in the background, the contacts of every checkable subscription
+        not read yet; security_contacts() waits for one not read yet. A serial run's tests
+        judge the first subscriptions while the last are still on the network.
+
+        Returns how many it reads. The read ends by --azure-read-deadline, so does a wait.
+        """
         todo = sorted(
             {s.id for s in subscriptions if s.checkable and s.id.lower() not in self._contacts}
         )
         if not todo:
             return 0
         reader = self._arm()
-        for done, (subscription_id, result) in enumerate(reader.read_many(todo), start=1):
-            self._contacts[subscription_id.lower()] = result
-            if progress is not None:
-                progress(done, len(todo), reader.throttle.throttled)
+        self._pending = {t.lower() for t in todo}
+        started = time.monotonic()
+
+        def read() -> None:
+            try:
+                for done, (subscription_id, result) in enumerate(reader.read_many(todo), 1):
+                    with self._arrived:
+                        self._contacts[subscription_id.lower()] = result
+                        self._pending.discard(subscription_id.lower())
+                        self._arrived.notify_all()
+                    if progress is not None:
+                        progress(done, len(todo), reader.throttle.throttled)
+                    if self._stop.is_set():
+                        break
+            finally:
+                with self._arrived:
+                    for key in self._pending:  # the run stopped it: never a pass
+                        self._contacts[key] = Unverifiable("not read: the run ended first")
+                    self._pending = set()
+                    self._arrived.notify_all()
+                self.reading = Reading(
+                    len(todo), time.monotonic() - started, reader.throttle.throttled
+                )
+
+        self._reading = threading.Thread(target=read, name="contacts", daemon=True)
+        self._reading.start()
         return len(todo)
+
+    def _read_so_far(self) -> dict[str, SecurityContacts | Unverifiable]:
+        with self._arrived:
+            return dict(self._contacts)
 
     def evidence(self) -> tuple[list[Subscription], dict[str, tuple[Any, str | None]]]:
         """The subscriptions list as read, and per subscription read its answers and, when
         it could not be verified, why (for an evidence bundle)."""
         reads = {
             key: (r.responses, str(r) if isinstance(r, Unverifiable) else None)
-            for key, r in self._contacts.items()
+            for key, r in self._read_so_far().items()
         }
         return self._found, reads
 
@@ -173,7 +231,7 @@ class Audit:
     def api_versions(self) -> list[str]:
         """The securityContacts api-versions the answers came at."""
         return sorted(
-            {r.api_version for r in self._contacts.values() if isinstance(r, SecurityContacts)}
+            {r.api_version for r in self._read_so_far().values() if isinstance(r, SecurityContacts)}
         )
 
     @staticmethod
@@ -193,7 +251,7 @@ class Audit:
                     if isinstance(r, Unverifiable)
                     else asdict(r)
                 )
-                for key, r in self._contacts.items()
+                for key, r in self._read_so_far().items()
             },
         }
 
@@ -218,6 +276,9 @@ class Audit:
     def security_contacts(self, subscription: Subscription) -> SecurityContacts:
         """The subscription's contacts, read once per run; Unverifiable when they can't be."""
         key = subscription.id.lower()
+        with self._arrived:
+            while key in self._pending:  # the background read gives it, or ends
+                self._arrived.wait()
         if key not in self._contacts:
             try:
                 self._contacts[key] = self._arm().contacts.read(subscription.id)
@@ -229,6 +290,9 @@ class Audit:
         return result
 
     def close(self) -> None:
+        if self._reading is not None:  # a read under way stops after its next answer
+            self._stop.set()
+            self._reading.join()
         if self._reader is not None:
             self._reader.close()
 

@@ -23,7 +23,7 @@ from compliance.arm import AuditError, Subscription, Unverifiable
 from compliance.audit import Audit
 from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
-from compliance.findings import Outcome
+from compliance.findings import Finding, Outcome
 from compliance.options import OPTIONS
 from compliance.session import (
     ACTIVE_WAIVER,
@@ -214,13 +214,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             f"the selection {selection or '(-m, -k, --cis-version)'} leaves none of the "
             f"{run.cases} cases collected: nothing would be audited"
         )
-    xdist.prefetch(
-        session.config,
-        {
-            item.callspec.params["subscription"]  # type: ignore[attr-defined]
-            for item in session.items
-            if _is_check(item)
-        },
+    # The tests start while the contacts are read: each waits for its subscription's.
+    run.audit.start_reading(
+        item.callspec.params["subscription"]  # type: ignore[attr-defined]
+        for item in session.items
+        if _is_check(item)
     )
 
 
@@ -301,9 +299,31 @@ def pytest_runtest_makereport(
     if case is None or outcome is None:
         return report
     finding = reporting.finding_for(item, report, call, *case, outcome)
-    report.azure_finding = finding.to_dict(raw=True)  # type: ignore[attr-defined]
+    report.azure_finding = finding  # type: ignore[attr-defined]
     if call.excinfo is not None and _verdict_error(call):
         report.longrepr = reporting.failure_text(item, finding, call.excinfo.value)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(
+    report: pytest.TestReport,
+) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+    """A report's finding travels as plain data (pytest-xdist, reportlog); in the process
+    that made it, it stays one object, shared by the reports that hold it."""
+    data = yield
+    if data is not None and isinstance(data.get("azure_finding"), Finding):
+        data["azure_finding"] = data["azure_finding"].to_dict(raw=True)
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(
+    data: dict[str, Any],
+) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
+    report = yield
+    if isinstance(getattr(report, "azure_finding", None), dict):
+        report.azure_finding = Finding.from_dict(report.azure_finding)  # type: ignore[union-attr]
     return report
 
 
@@ -342,6 +362,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     run = config.stash.get(RUN, None)
     if run is None or run.error is not None:
         return
+    if not xdist.is_controller(config) and config.get_verbosity() >= 0:
+        line = xdist.reading_line(run.audit)  # a controller said it before the tests
+        if line:
+            terminalreporter.write_line(line)
     _summarize_cases(terminalreporter, config)
     _summarize_waivers(terminalreporter, run)
 

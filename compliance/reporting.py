@@ -188,13 +188,11 @@ class Reporting:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         finding = getattr(report, "azure_finding", None)
         if finding is not None:
-            self.findings[report.nodeid] = Finding.from_dict(finding)
+            self.findings[report.nodeid] = finding
 
     def of(self, report: pytest.TestReport) -> Finding | None:
         """The finding the phase `report` decided (None for a phase that decided nothing)."""
-        if getattr(report, "azure_finding", None) is None:
-            return None
-        return self.findings.get(report.nodeid)
+        return getattr(report, "azure_finding", None)
 
     def ordered(self) -> list[Finding]:
         return ordered(self.findings.values())

@@ -1,5 +1,6 @@
-"""Reading Azure once per run: before the first test, and under pytest-xdist in the
-controller only, which hands what it read to every worker (workers never call Azure)."""
+"""Reading Azure once per run: alongside the tests of a serial run, and under pytest-xdist
+in the controller only, before the workers start, which hands what it read to every worker
+(workers never call Azure)."""
 
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ class Controller:
 
 
 def prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> None:
-    """Read every needed subscription's contacts before the first test, concurrently, with
-    progress lines (plain text: CI logs get no control characters; none under -q)."""
+    """Read every needed subscription's contacts before the workers start, concurrently,
+    with progress lines (plain text: CI logs get no control characters; none under -q)."""
     audit = config.stash[RUN].audit
     terminal = config.pluginmanager.get_plugin("terminalreporter")
 
@@ -70,7 +71,7 @@ def prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> No
         if terminal is not None and config.get_verbosity() >= 0:
             terminal.write_line(line)
 
-    started = last = time.monotonic()
+    last = time.monotonic()
 
     def progress(done: int, total: int, throttled: int) -> None:
         nonlocal last
@@ -79,10 +80,16 @@ def prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> No
             last = now
             say(f"azure: security contacts read: {done}/{total}, {throttled} throttled answers")
 
-    count = audit.prefetch(subscriptions, progress)
-    if count:
-        say(
-            f"azure: security contacts of {count} subscriptions read in "
-            f"{time.monotonic() - started:.1f}s "
-            f"(concurrency {audit.settings.concurrency}, {audit.throttled} throttled answers)"
-        )
+    if audit.prefetch(subscriptions, progress):
+        say(reading_line(audit))
+
+
+def reading_line(audit: Audit) -> str:
+    reading = audit.reading
+    if reading is None:
+        return ""
+    return (
+        f"azure: security contacts of {reading.count} subscriptions read in "
+        f"{reading.seconds:.1f}s (concurrency {audit.settings.concurrency}, "
+        f"{reading.throttled} throttled answers)"
+    )

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from compliance.arm import Throttle
+from compliance.arm.transport import DEFAULT_LIMITS, transport
 from compliance.emulator import Fault
 from conftest import CHECKS, subscription, tenant
 
@@ -71,6 +72,54 @@ def test_progress_is_plain_lines_and_quiet_under_q(arm, audit):
     assert "\x1b" not in output
     quiet = audit("-q", "-m", "contact_email")
     assert "security contacts of" not in quiet.stdout.str()
+
+
+def test_tests_run_while_the_contacts_are_read(arm, audit):
+    """A serial run judges the first subscription while the others are still being read:
+    stopped at the first failure (-x), it has asked for far fewer than all of them, and
+    the cases not run are not reported at all (never as passes)."""
+    ids = subscription_ids(40)
+    arm.load(tenant(subscription(ids[0], securityContacts=[]), *(subscription(i) for i in ids[1:])))
+    arm.latency = 0.1
+    result = audit("-m", "contact_email", "--azure-concurrency", "2", "-x")
+    result.assert_outcomes(failed=1)
+    assert len(contact_requests(arm)) < 20
+
+
+def test_every_case_gets_its_own_subscriptions_answer_while_reading(arm, audit):
+    ids = subscription_ids(24)
+    arm.load(
+        tenant(*(subscription(i) for i in ids[:-1]), subscription(ids[-1], securityContacts=[]))
+    )
+    arm.latency = 0.05
+    result = audit("-m", "contact_email", "--azure-concurrency", "2", "-v")
+    result.assert_outcomes(passed=23, failed=1)
+    assert f"({ids[-1]})] FAILED" in result.stdout.str()
+    lines = result.stdout.lines
+    last_case = max(n for n, line in enumerate(lines) if " PASSED [" in line or " FAILED [" in line)
+    read = next(n for n, line in enumerate(lines) if "subscriptions read in" in line)
+    assert last_case < read  # said at the end: the reads went on alongside the cases
+
+
+def test_the_environment_is_read_once_per_transport(monkeypatch):
+    """Proxy and CA bundle come from the environment as requests reads them, once: pytest
+    changes os.environ for every test while the reads run in other threads."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    made = transport(DEFAULT_LIMITS, True, 4, "https://management.azure.com")
+    assert made.session.trust_env is False
+    assert made.session.proxies["https"] == "http://proxy.example:3128"
+    assert made.connection_config.verify == "/etc/ssl/corporate.pem"
+    assert (
+        transport(DEFAULT_LIMITS, "/ca.pem", 4, "https://x").connection_config.verify == "/ca.pem"
+    )
+    monkeypatch.setenv("NO_PROXY", "management.azure.com")
+    assert (
+        "https"
+        not in transport(DEFAULT_LIMITS, True, 4, "https://management.azure.com").session.proxies
+    )
 
 
 def test_throttled_run_still_gives_every_case_a_verdict(arm, audit):

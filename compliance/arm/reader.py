@@ -468,7 +468,7 @@ class ArmReader:
                 credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
             ),
             self.endpoint,
-            transport(limits, connection_verify, concurrency),
+            transport(limits, connection_verify, concurrency, self.endpoint),
         )
         self.contacts = ContactReads(self._get, self.endpoint, limits)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -66,7 +67,8 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if self._due[0][1] == ticket:  # sooner than it waits for: wake it (only then)
+                self._changed.notify()
             return ticket
 
     def disarm(self, ticket: int) -> None:
@@ -212,11 +214,24 @@ class _BoundedAdapter(HTTPAdapter):
             )
 
 
-def transport(limits: Limits, verify: str | bool, concurrency: int) -> RequestsTransport:
+def transport(
+    limits: Limits, verify: str | bool, concurrency: int, endpoint: str
+) -> RequestsTransport:
     """azure-core's requests transport over one keep-alive pool big enough for every
     concurrent request (no TLS handshake per subscription), every answer bounded. Retries
-    stay azure-core's job, as in its own transport."""
+    stay azure-core's job, as in its own transport.
+
+    The environment's proxy and CA bundle settings for `endpoint` (the only host it is
+    sent to) are read once, here, as requests reads them: requests would read os.environ
+    again for every request, while pytest changes it for every test in the main thread
+    (iterating it then fails), at a cost paid once per subscription. A ~/.netrc is never
+    read: it would replace the bearer token.
+    """
     session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(endpoint))
+    if verify is True:
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     adapter = _BoundedAdapter(
         limits,
         pool_connections=1,

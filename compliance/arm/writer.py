@@ -62,7 +62,7 @@ class ArmWriter:
                 credential, cloud.scope, Throttle(1), self.identity, self.endpoint, limits
             ),
             self.endpoint,
-            transport(limits, connection_verify, 1),
+            transport(limits, connection_verify, 1, self.endpoint),
         )
 
     def close(self) -> None:
