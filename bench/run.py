@@ -15,9 +15,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +53,29 @@ def make_tenant(count: int) -> dict[str, object]:
     return {"tenantId": "00000000-0000-4000-8000-00000000b0b0", "subscriptions": subscriptions}
 
 
+def first_audit_tenant(count: int) -> dict[str, object]:
+    """`count` subscriptions as a first audit finds them (four controls, most failing):
+    35 % without contacts (all four fail), 20 % with an email alone (three fail), 15 % not
+    notified of attack paths (one fails), 30 % compliant."""
+    email_only: dict[str, object] = {"emails": "soc@contoso.com", "isEnabled": True}
+    no_attack_path: dict[str, object] = {
+        **COMPLIANT_CONTACT,
+        "notificationsSources": COMPLIANT_CONTACT["notificationsSources"][:1],
+    }
+    shapes: list[dict[str, object] | None] = (
+        [None] * 7 + [email_only] * 4 + [no_attack_path] * 3 + [COMPLIANT_CONTACT] * 6
+    )
+    subscriptions = []
+    for i in range(count):
+        shape = shapes[i % len(shapes)]
+        subscriptions.append({
+            "subscriptionId": f"{i:08x}-0000-4000-8000-{i:012x}",
+            "displayName": f"bench-{i:05d}",
+            "securityContacts": [] if shape is None else [{"name": "default", "properties": shape}],
+        })  # fmt: skip
+    return {"tenantId": "00000000-0000-4000-8000-00000000b0b0", "subscriptions": subscriptions}
+
+
 @dataclass
 class Measured:
     wall: float
@@ -60,18 +85,61 @@ class Measured:
     requests: Counter[str] = field(default_factory=Counter)
     connections: int = 0
     per_case: dict[str, str] = field(default_factory=dict)
+    cpu: float = 0.0
 
 
-def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
-    """Wall time, peak RSS (MiB, of that process alone) and output of one subprocess."""
+@dataclass
+class Run:
+    """One subprocess: wall and CPU seconds (its children included), peak RSS in MiB of
+    the whole process tree (pytest-xdist's workers included), and its output."""
+
+    wall: float
+    cpu: float
+    peak_rss_mib: float
+    output: str
+
+
+def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> Run:
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        peak = [0]
+        done = threading.Event()
+        sampler = threading.Thread(target=_sample_tree, args=(process.pid, peak, done))
+        sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        return wall, usage.ru_maxrss / 1024, out.read()
+        return Run(
+            wall,
+            usage.ru_utime + usage.ru_stime,
+            max(peak[0], usage.ru_maxrss) / 1024,
+            out.read(),
+        )
+
+
+def _sample_tree(root: int, peak: list[int], done: threading.Event) -> None:
+    """The largest sum of resident set sizes (KiB) of `root` and its descendants seen."""
+    while not done.wait(0.1):
+        parents: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # it ended meanwhile
+            pid = int(stat.parent.name)
+            parents.setdefault(int(fields[1]), []).append(pid)
+            rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+        tree, total = [root], 0
+        while tree:
+            pid = tree.pop()
+            total += rss.get(pid, 0)
+            tree.extend(parents.get(pid, []))
+        peak[0] = max(peak[0], total)
 
 
 def junit_outcomes(path: Path) -> dict[str, str]:
@@ -98,29 +166,36 @@ class Bench:
     def close(self) -> None:
         self.arm.stop()
 
-    def tenant(self, count: int, latency: float) -> None:
-        self.arm.load(tenant_from_json(make_tenant(count)))
+    def tenant(
+        self, count: int, latency: float, shape: Callable[[int], dict[str, object]] = make_tenant
+    ) -> None:
+        self.arm.load(tenant_from_json(shape(count)))
         self.arm.latency = latency
         self.arm.clear()
 
-    def suite(self, *extra: str, name: str = "suite") -> Measured:
+    def suite(
+        self, *extra: str, name: str = "suite", marker: str | None = "contact_email"
+    ) -> Measured:
+        """The suite on the loaded tenant, reports on; CIS 2.13 alone unless `marker` is None."""
         junit = self.work / f"{name}.xml"
         args = [
             sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider",
-            "-m", "contact_email", "--azure-auth", "cli", "--azure-arm-endpoint", self.arm.url,
+            *(["-m", marker] if marker else []),
+            "--azure-auth", "cli", "--azure-arm-endpoint", self.arm.url,
             f"--html={self.work / name}.html", "--self-contained-html", f"--junitxml={junit}",
             *extra,
         ]  # fmt: skip
-        wall, peak, output = run_measured(args, self.env, ROOT)
+        run = run_measured(args, self.env, ROOT)
         per_case = junit_outcomes(junit)
         return Measured(
-            wall,
-            peak,
+            run.wall,
+            run.peak_rss_mib,
             Counter(per_case.values()),
-            output,
+            run.output,
             self.requests_by_path(),
             self.arm.connections,
             per_case,
+            run.cpu,
         )
 
     def requests_by_path(self) -> Counter[str]:
@@ -157,8 +232,10 @@ class Bench:
             sys.executable, "-m", "pytest", "test_bare.py", "-p", "no:cacheprovider", "-q",
             "--html=report.html", "--self-contained-html", f"--junitxml={junit}",
         ]  # fmt: skip
-        wall, peak, output = run_measured(args, self.env, folder)
-        return Measured(wall, peak, Counter(junit_outcomes(junit).values()), output)
+        run = run_measured(args, self.env, folder)
+        return Measured(
+            run.wall, run.peak_rss_mib, Counter(junit_outcomes(junit).values()), run.output
+        )
 
     def sequential_loop(self) -> float:
         """What a user writes by hand: a client per subscription, one request at a time."""
@@ -315,6 +392,27 @@ def main() -> None:
             )
             check(same, "5: -n 2 changed an outcome")
             check(equal, f"5: {parallel.requests} != {serial.requests}")
+
+            network = big * 0.1 / DEFAULT_CONCURRENCY
+            first: dict[str, Measured] = {}
+            for label, extra in (("serial", ()), ("-n 2", ("-n", "2"))):
+                bench.tenant(big, 0.1, first_audit_tenant)
+                six = first[label] = bench.suite(*extra, name="first", marker=None)
+                report(
+                    f"6. N={big}, 100 ms, four controls, first audit, {label}",
+                    six,
+                    f"{six.wall:.1f}s, CPU {six.cpu:.0f}s",
+                    f"network N*L/C = {network:.1f}s",
+                    "< 90 s and RSS < 1 GiB",
+                    six.wall < 90 and six.peak_rss_mib < 1024,
+                )
+                failing = big // 20 * 43  # 7 x 4 + 4 x 3 + 3 x 1 failing cases in every 20
+                check(
+                    six.outcomes == Counter(passed=4 * big - failing, failure=failing),
+                    f"6 {label}: {six.outcomes}",
+                )
+                check(six.requests["contacts"] == big, f"6 {label}: {six.requests}")
+            check(first["-n 2"].per_case == first["serial"].per_case, "6: -n 2 changed an outcome")
         finally:
             bench.close()
 
