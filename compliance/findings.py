@@ -157,12 +157,18 @@ def _shown(body: str) -> str:
 
 
 def tally(findings: Iterable[Finding]) -> dict[str, Counter[Outcome]]:
-    """Outcome counts per control key, in catalogue order."""
+    """Outcome counts per control key, in CIS order (the run's version numbers them)."""
     counts: dict[str, Counter[Outcome]] = {}
+    numbers: dict[str, tuple[int, ...]] = {}
     for finding in findings:
         counts.setdefault(finding.control.key, Counter())[finding.outcome] += 1
-    order = {c.key: i for i, c in enumerate(CATALOGUE)}
-    return dict(sorted(counts.items(), key=lambda item: order[item[0]]))
+        numbers[finding.control.key] = cis_number(finding.cis_id)
+    return dict(sorted(counts.items(), key=lambda item: numbers[item[0]]))
+
+
+def cis_number(cis_id: str | None) -> tuple[int, ...]:
+    """A recommendation number to sort by: 8.1.12 before 8.1.13 before 8.1.15."""
+    return tuple(int(part) for part in cis_id.split(".")) if cis_id else (1 << 30,)
 
 
 def compliance_percent(counts: Counter[Outcome]) -> float | None:
@@ -185,6 +191,5 @@ def findings_document(meta: Mapping[str, Any], findings: Iterable[Finding]) -> d
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:
-    """By subscription id, then control in catalogue order."""
-    order = {c.key: i for i, c in enumerate(CATALOGUE)}
-    return sorted(findings, key=lambda f: (f.subscription.id.lower(), order[f.control.key]))
+    """By subscription id, then control in CIS order."""
+    return sorted(findings, key=lambda f: (f.subscription.id.lower(), cis_number(f.cis_id)))

@@ -199,6 +199,12 @@ OPTIONS = (
         metavar="PATH",
     ),
     Option(
+        "--azure-step-summary",
+        "append a Markdown summary of the audit here (default: $GITHUB_STEP_SUMMARY, "
+        "so a GitHub Actions job shows it)",
+        metavar="PATH",
+    ),
+    Option(
         "--azure-waivers",
         "TOML file of approved, dated exceptions (see README)",
         metavar="PATH",

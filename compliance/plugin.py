@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     lookup = functools.partial(setting, config)
     settings = usage_errors(lambda: options.read_settings(lookup))
     cis_version = usage_errors(lambda: options.read_cis_version(lookup))
-    for dest in ("azure_findings", "azure_findings_csv", "azure_evidence"):
+    for dest in ("azure_findings", "azure_findings_csv", "azure_evidence", "azure_step_summary"):
         check_output(config, dest)
     workerinput = getattr(config, "workerinput", {})
     replay = None

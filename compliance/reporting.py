@@ -6,6 +6,7 @@ pytest-xdist) the findings files, the JUnit properties and pytest-html's additio
 from __future__ import annotations
 
 import html
+import os
 import sys
 import time
 from collections import Counter
@@ -246,9 +247,14 @@ class Reporting:
             ),
             "azure_findings_csv": lambda path: reports.write_findings_csv(path, self.ordered()),
             "azure_evidence": lambda path: write_bundle(path, self.bundle(facts)),
+            "azure_step_summary": lambda path: reports.append_text(
+                path, redact(self.step_summary(facts))
+            ),
         }
         for dest, write in writers.items():
             path = setting(self.config, dest)
+            if dest == "azure_step_summary":  # a GitHub Actions step names its file
+                path = path or os.environ.get("GITHUB_STEP_SUMMARY")
             if not path:
                 continue
             try:
@@ -257,6 +263,17 @@ class Reporting:
                 # The audit's other reports still get written; the run is not green.
                 sys.stderr.write(f"ERROR: --{dest.replace('_', '-')}: cannot write {path}: {exc}\n")
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def step_summary(self, facts: dict[str, Any]) -> str:
+        config = self.config
+        return reports.step_summary(
+            report_title(config),
+            facts,
+            tally(self.findings.values()),
+            control_labels(config, titled=True),
+            self.ordered(),
+            [p for p in (config.option.htmlpath, config.option.xmlpath) if p],
+        )
 
     def bundle(self, facts: dict[str, Any]) -> dict[str, Any]:
         run = self.config.stash[RUN]
@@ -297,6 +314,22 @@ def summary(findings: Iterable[Finding], reports_at: Iterable[str]) -> tuple[str
     return f"azure: {title}", lines
 
 
+def report_title(config: pytest.Config) -> str:
+    return (
+        f"Azure security contacts: CIS Microsoft Azure Foundations {config.stash[RUN].cis_version}"
+    )
+
+
+def control_labels(config: pytest.Config, *, titled: bool = False) -> dict[str, str]:
+    """Each control of the run's CIS version as `CIS 8.1.13 contact_email` (or its title)."""
+    version = config.stash[RUN].cis_version
+    return {
+        c.key: f"CIS {c.cis_id(version)} {c.title if titled else c.key}"
+        for c in CATALOGUE
+        if c.cis_id(version)
+    }
+
+
 class HtmlReport:
     """pytest-html additions: the run's facts and a summary chart before the table,
     subscription/control/reason columns, and per row the verdict, fix and evidence."""
@@ -305,18 +338,13 @@ class HtmlReport:
         self.reporting = reporting
 
     def pytest_html_report_title(self, report: Any) -> None:
-        run = self.reporting.config.stash[RUN]
-        report.title = f"Azure security contacts: CIS Microsoft Azure Foundations {run.cis_version}"
+        report.title = report_title(self.reporting.config)
 
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
         run = self.reporting.config.stash[RUN]
-        labels = {
-            c.key: f"CIS {c.cis_id(run.cis_version)} {c.key}"
-            for c in CATALOGUE
-            if c.cis_id(run.cis_version)
-        }
+        labels = control_labels(self.reporting.config)
         counts = tally(self.reporting.findings.values())
         if run.error is not None:
             prefix.append(reports.run_error_banner(did_not_run(run.error)))

@@ -15,15 +15,15 @@ from typing import Any
 
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome, compliance_percent
-from compliance.text import csv_cell
+from compliance.text import csv_cell, markdown_text
 
 COLOURS = {
     Outcome.COMPLIANT: "#2e7d32",
     Outcome.NOT_COMPLIANT: "#c62828",
     Outcome.NOT_VERIFIABLE: "#ef6c00",
-    Outcome.SKIPPED: "#9e9e9e",
     Outcome.WAIVED: "#1565c0",
 }
+JUDGED = tuple(COLOURS)  # every outcome but skipped
 
 
 # --- counts and the summary chart -------------------------------------------------------------
@@ -35,12 +35,13 @@ def summary_svg(counts: Mapping[str, Counter[Outcome]], labels: Mapping[str, str
     rows = []
     for index, (key, tally_) in enumerate(counts.items()):
         y = 10 + index * (bar + gap)
-        total = sum(tally_.values()) or 1
+        # Skipped cases were not judged: the bar, like the percentage, is of the judged ones.
+        total = sum(tally_[o] for o in JUDGED) or 1
         x = float(left)
         rows.append(
             f'<text x="0" y="{y + 15}" font-size="13">{html.escape(labels.get(key, key))}</text>'
         )
-        for outcome in Outcome:
+        for outcome in JUDGED:
             share = (width - left - 70) * tally_[outcome] / total
             if share:
                 rows.append(
@@ -54,7 +55,7 @@ def summary_svg(counts: Mapping[str, Counter[Outcome]], labels: Mapping[str, str
         rows.append(f'<text x="{width - 62}" y="{y + 15}" font-size="13">{shown}</text>')
     legend_y = 20 + len(counts) * (bar + gap)
     x = float(left)
-    for outcome in Outcome:
+    for outcome in JUDGED:
         rows.append(
             f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" '
             f'fill="{COLOURS[outcome]}"/><text x="{x + 14}" y="{legend_y}" '
@@ -219,6 +220,67 @@ def write_findings_csv(path: Path, findings: Iterable[Finding]) -> None:
                 f.checked_at,
             )
             writer.writerow([csv_cell(redact("" if cell is None else str(cell))) for cell in row])
+
+
+# --- the CI job summary ----------------------------------------------------------------------
+
+# A job summary lists at most this many cases (GitHub shows up to 1 MiB per step).
+STEP_SUMMARY_CASES = 100
+
+
+def step_summary(
+    title: str,
+    facts: Mapping[str, Any],
+    counts: Mapping[str, Counter[Outcome]],
+    labels: Mapping[str, str],
+    findings: Iterable[Finding],
+    reports_at: Iterable[str],
+) -> str:
+    """A Markdown job summary (GitHub Actions' $GITHUB_STEP_SUMMARY): per control its counts
+    and compliance, then each case not compliant or not verifiable with its reason, capped."""
+    lines = [f"## {title}", ""]
+    if "error" in facts:
+        lines += [f"**{markdown_text(facts['error'])}. Nothing below is an audit result.**", ""]
+    lines += [
+        f"{markdown_text(facts['target'])}, tenant {markdown_text(facts['tenant'])}, "
+        f"{facts['subscriptions']} subscriptions, identity {markdown_text(facts['identity'])}, "
+        f"started {markdown_text(facts['started'])}",
+        "",
+        "| Control | " + " | ".join(o.label.capitalize() for o in Outcome) + " | Compliance |",
+        "|---|" + "---:|" * (len(Outcome) + 1),
+    ]
+    for key, tally_ in counts.items():
+        percent = compliance_percent(tally_)
+        lines.append(
+            f"| {markdown_text(labels.get(key, key))} | "
+            + " | ".join(str(tally_[o]) for o in Outcome)
+            + f" | {'n/a' if percent is None else f'{percent:.1f} %'} |"
+        )
+    shown = [f for f in findings if f.outcome in (Outcome.NOT_COMPLIANT, Outcome.NOT_VERIFIABLE)]
+    if shown:
+        lines += [
+            "",
+            f"### Not compliant or not verifiable: {len(shown)}",
+            "",
+            "| Verdict | Control | Subscription | Reason |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {f.outcome.label} | CIS {markdown_text(f.cis_id)} | "
+            f"{markdown_text(f.subscription.display_name)} ({markdown_text(f.subscription.id)}) | "
+            f"{markdown_text(f.reason[:1000])} |"
+            for f in shown[:STEP_SUMMARY_CASES]
+        ]
+        where = markdown_text(", ".join(reports_at) or "the findings file")
+        rest = len(shown) - STEP_SUMMARY_CASES
+        lines += ["", f"{rest} more: see {where}." if rest > 0 else f"How to fix each: {where}."]
+    return "\n".join(lines) + "\n"
+
+
+def append_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(text)
 
 
 def now() -> str:

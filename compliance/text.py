@@ -42,3 +42,15 @@ def csv_cell(value: object) -> str:
     """A CSV cell that a spreadsheet shows as text, never runs, and that encodes."""
     text = printable("" if value is None else str(value))
     return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+# GitHub-flavoured Markdown gives these a meaning (emphasis, links, tables, headings, code,
+# raw HTML); each is written as an escape or entity, so a cell shows what Azure sent.
+_MARKDOWN = re.compile(r"[\\`*_{}\[\]()#+\-.!|~<>&@:]")
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", "|": "&#124;", "@": "&#64;", ":": "&#58;"}
+
+
+def markdown_text(value: object) -> str:
+    """Untrusted text as one line of Markdown that renders as the text itself: no link, no
+    mention, no autolinked URL, no HTML, no table cell break."""
+    return _MARKDOWN.sub(lambda m: _ENTITIES.get(m.group(), "\\" + m.group()), one_line(str(value)))

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from compliance.controls import CATALOGUE
 from compliance.emulator import Fault
 from compliance.findings import Outcome, compliance_percent
 from compliance.reports import summary_svg
+from compliance.text import markdown_text
 from conftest import ROOT, subscription, tenant
 
 VERDICTS = [o.value for o in Outcome]
@@ -71,7 +73,26 @@ def html_summary(path: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
-def test_html_junit_and_findings_agree_on_every_count(arm, audit, pytester):
+TITLES = {markdown_text(c.title): c.key for c in CATALOGUE}
+
+
+def step_summary_counts(text: str) -> dict[str, dict[str, int]]:
+    """The per-control table of a Markdown job summary, by control key."""
+    lines = text.splitlines()
+    header, *rows = [line for line in lines if line.startswith(("| CIS", "| Control"))]
+    names = [cell.strip().lower().replace(" ", "_") for cell in header.strip("|").split("|")]
+    counts = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        if len(cells) != len(names):
+            continue  # a row of the cases' table
+        key = TITLES[cells[0].split(" ", 2)[2]]
+        counts[key] = {n: int(c) for n, c in zip(names[1:-1], cells[1:-1], strict=True)}
+    return counts
+
+
+def test_html_junit_and_findings_agree_on_every_count(arm, audit, pytester, monkeypatch):
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "step-summary.md"))
     pytester.makefile(
         ".toml",
         waivers='[[waiver]]\nsubscription = "*"\ncontrol = "attack_path_notifications"\n'
@@ -112,6 +133,37 @@ def test_html_junit_and_findings_agree_on_every_count(arm, audit, pytester):
     rows = list(csv.DictReader((out / "findings.csv").read_text().splitlines()))
     assert Counter(r["verdict"] for r in rows) == +total
     assert {r["subscription_id"] for r in rows} == {SUB_A, SUB_B, SUB_C}
+    # and GitHub's job summary
+    step = step_summary_counts((pytester.path / "step-summary.md").read_text())
+    assert step == {key: {v: counts[v] for v in VERDICTS} for key, counts in by_control.items()}
+    assert list(step) == list(findings["summary"])  # in CIS order: 8.1.12 first
+
+
+def test_the_job_summary_lists_failing_cases_with_reasons_and_caps_them(arm, audit, pytester):
+    arm.load(
+        tenant(
+            *(
+                subscription(
+                    f"{i:08x}-0000-4000-8000-{i:012x}", f"team|{i} <b>[x](y)", securityContacts=[]
+                )
+                for i in range(60)
+            )
+        )
+    )
+    result = audit("--azure-step-summary", "summary.md", "--junitxml=out/junit.xml")
+    assert result.ret == 1
+    text = (pytester.path / "summary.md").read_text()
+    assert "### Not compliant or not verifiable: 240" in text
+    case_rows = [line for line in text.splitlines() if line.startswith("| not compliant |")]
+    assert len(case_rows) == 100
+    assert "140 more: see out/junit\\.xml." in text  # a path is the user's text: escaped
+    assert "no security contact is configured" in case_rows[0]
+    # a display name cannot break the table, add markup or a link
+    assert "team&#124;0 &lt;b&gt;\\[x\\]\\(y\\)" in text
+    assert all(row.count("|") == 5 for row in case_rows)
+    # a second run appends, as GitHub expects of a step summary
+    audit("--azure-step-summary", "summary.md", "-m", "contact_email")
+    assert (pytester.path / "summary.md").read_text().count("## Azure security contacts") == 2
 
 
 def test_findings_carry_ids_reason_fix_and_evidence(arm, audit, pytester):
@@ -271,6 +323,11 @@ def test_github_actions_example_uploads_the_default_reports():
     paths = uploaded["with"]["path"].split()
     assert default_report("html") in paths
     assert default_report("junitxml") in paths
+    # GitHub shows the verdicts: a maintained JUnit action makes them a check with annotations
+    shown = next(s for s in steps if s.get("uses", "").startswith("mikepenz/action-junit-report@"))
+    assert shown["with"]["report_paths"] == default_report("junitxml")
+    assert shown["if"] == "always()"
+    assert workflow["permissions"]["checks"] == "write"
 
 
 def default_report(flag: str) -> str:

@@ -8,7 +8,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from compliance.arm.secrets import redact, remember
-from compliance.text import csv_cell, one_line, printable
+from compliance.text import csv_cell, markdown_text, one_line, printable
 
 
 def test_redact_removes_what_looks_like_tokens_and_secrets() -> None:
@@ -80,3 +80,20 @@ def test_control_characters_are_shown_not_obeyed(text: str, line: str, shown: st
 )
 def test_csv_cells_are_inert(value: object, cell: str) -> None:
     assert csv_cell(value) == cell
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("Production", "Production"),
+        ("a|b", "a&#124;b"),
+        ("<script>x</script>", "&lt;script&gt;x&lt;/script&gt;"),
+        ("[click](https://evil.example)", "\\[click\\]\\(https&#58;//evil\\.example\\)"),
+        ("**bold** _it_ `code`", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\`"),
+        ("@octocat #1", "&#64;octocat \\#1"),
+        ("two\nlines", "two\\\\x0alines"),
+        ("back\\slash", "back\\\\slash"),
+    ],
+)
+def test_markdown_text_renders_as_itself(value: str, shown: str) -> None:
+    assert markdown_text(value) == shown
