@@ -86,13 +86,13 @@ def finding_for(
     responses: tuple[Any, ...] = ()
     error = call.excinfo.value if call.excinfo is not None else None
     if judged is not None and not judged.verifiable:
-        reason = f"could not be verified: {judged.reason}"
+        reason = judged.reason
         remediation = judged.remediation
     elif isinstance(error, Unverifiable):
-        reason = f"could not be verified: {error}"
+        reason = str(error)
         responses = error.responses
     elif outcome is Outcome.NOT_VERIFIABLE:  # the check itself broke before a verdict
-        reason = f"could not be verified: the check failed: {type(error).__name__}: {error}"
+        reason = f"the check failed: {type(error).__name__}: {error}"
     elif judged is not None:
         reason = judged.reason
         remediation = "" if judged.compliant else judged.remediation
@@ -147,7 +147,7 @@ def failure_text(item: pytest.Item, finding: Finding, error: BaseException) -> R
         text += f"\nA waiver for this case expired and was ignored: {expired.describe()}"
     return verdict_repr(
         printable(redact(text)),
-        one_line(redact(f"{cis}: {finding.reason}")),
+        one_line(redact(f"{cis}: {finding.outcome.label}: {finding.reason}")),
         str(item.path),
         item.location[1] or 0,
     )

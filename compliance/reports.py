@@ -244,7 +244,8 @@ def step_summary(
     lines += [
         f"{markdown_text(facts['target'])}, tenant {markdown_text(facts['tenant'])}, "
         f"{facts['subscriptions']} subscriptions, identity {markdown_text(facts['identity'])}, "
-        f"started {markdown_text(facts['started'])}",
+        f"api-version {markdown_text(facts['api_versions'])}, suite "
+        f"{markdown_text(facts['suite_version'])}, started {markdown_text(facts['started'])}",
         "",
         "| Control | " + " | ".join(o.label.capitalize() for o in Outcome) + " | Compliance |",
         "|---|" + "---:|" * (len(Outcome) + 1),

@@ -195,12 +195,16 @@ def test_junit_failure_message_is_one_line_and_body_has_the_fix(arm, audit, pyte
     root = junit(pytester.path / "out" / "junit.xml")
     failure = next(root.iter("failure"))
     assert failure.get("message") == (
-        "CIS 5.0.0 8.1.13: no security contact is configured: Defender for Cloud notifies nobody"
+        "CIS 5.0.0 8.1.13: not compliant: no security contact is configured: Defender for Cloud "
+        "notifies nobody"
     )
     assert "How to fix:" in failure.text
     assert f"python -m compliance fix --subscription {SUB_B}" in failure.text
     error = next(root.iter("error"))
     assert "\n" not in error.get("message")
+    assert error.get("message").startswith(  # pytest's words for an error in setup, then ours
+        'failed on setup with "CIS 5.0.0 8.1.13: not verifiable: could not read'
+    )
     assert "HTTP 403 AuthorizationFailed" in error.get("message")
 
 
@@ -310,6 +314,13 @@ def test_azure_pipelines_example_publishes_the_default_reports():
     assert published["testResultsFormat"] == "JUnit"
     assert published["testResultsFiles"] == default_report("junitxml")
     assert tasks["PublishPipelineArtifact@1"]["inputs"]["targetPath"] == "reports"
+    # the run's facts reach the run's page: the summary the audit writes is attached to it
+    script = tasks["AzureCLI@2"]["inputs"]["inlineScript"]
+    summary = re.search(r"--azure-step-summary (\S+)", script).group(1)
+    uploads = [s["script"] for s in pipeline["steps"] if "uploadsummary" in s.get("script", "")]
+    assert uploads == [
+        f'echo "##vso[task.uploadsummary]$(System.DefaultWorkingDirectory)/{summary}"'
+    ]
     assert default_report("html").startswith("reports/")
 
 
