@@ -176,14 +176,15 @@ class Bench:
     def suite(
         self, *extra: str, name: str = "suite", marker: str | None = "contact_email"
     ) -> Measured:
-        """The suite on the loaded tenant, reports on; CIS 2.13 alone unless `marker` is None."""
+        """The suite on the loaded tenant, all three reports on; CIS 2.13 alone unless `marker`
+        is None."""
         junit = self.work / f"{name}.xml"
         args = [
             sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider",
             *(["-m", marker] if marker else []),
             "--azure-auth", "cli", "--azure-arm-endpoint", self.arm.url,
             f"--html={self.work / name}.html", "--self-contained-html", f"--junitxml={junit}",
-            *extra,
+            f"--azure-audit-html={self.work / name}-audit.html", *extra,
         ]  # fmt: skip
         run = run_measured(args, self.env, ROOT)
         per_case = junit_outcomes(junit)
@@ -261,6 +262,39 @@ class Bench:
             except Exception:
                 pass
         return time.perf_counter() - started
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def page_times(audit_view: Path, pytest_html: Path) -> tuple[float, float, float]:
+    """In headless Chromium: seconds until the audit view shows its first rows, until a
+    failing subscription's details show after a click, and until pytest-html's report
+    shows its first rows."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        started = time.perf_counter()
+        page.goto(audit_view.as_uri())
+        page.wait_for_selector("#cases tr.sub", timeout=300_000)
+        opened = time.perf_counter() - started
+        row = page.locator('#cases tr.sub:has(span[data-outcome="not_compliant"])').last
+        started = time.perf_counter()
+        row.click()
+        page.wait_for_selector(".details .evidence")
+        expanded = time.perf_counter() - started
+        page.close()
+        page = browser.new_page()
+        started = time.perf_counter()
+        page.goto(pytest_html.as_uri(), timeout=600_000)
+        page.wait_for_selector("tbody.results-table-row", timeout=600_000)
+        pytest_html_opened = time.perf_counter() - started
+        browser.close()
+    return opened, expanded, pytest_html_opened
 
 
 def sweep(n: int, latency: float = 0.05) -> None:
@@ -413,6 +447,25 @@ def main() -> None:
                 )
                 check(six.requests["contacts"] == big, f"6 {label}: {six.requests}")
             check(first["-n 2"].per_case == first["serial"].per_case, "6: -n 2 changed an outcome")
+
+            viewed = big // 2
+            if CHROMIUM.exists():
+                bench.tenant(viewed, 0, first_audit_tenant)
+                seven = bench.suite(name="view", marker=None)
+                opened, expanded, pytest_html = page_times(
+                    bench.work / "view-audit.html", bench.work / "view.html"
+                )
+                report(
+                    f"7. N={viewed}, four controls, the audit view in Chromium",
+                    seven,
+                    f"open {opened:.1f}s, details {expanded:.2f}s",
+                    f"pytest-html's report opens in {pytest_html:.1f}s",
+                    "open < 5 s, details < 1 s",
+                    opened < 5 and expanded < 1,
+                )
+                check(sum(seven.outcomes.values()) == 4 * viewed, f"7: {seven.outcomes}")
+            else:
+                problems.append("7: Chromium is not installed (apt-get install chromium)")
         finally:
             bench.close()
 

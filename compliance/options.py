@@ -199,6 +199,12 @@ OPTIONS = (
         metavar="PATH",
     ),
     Option(
+        "--azure-audit-html",
+        "write the audit view here: one self-contained page for auditors, one row per "
+        "subscription (pytest.ini: reports/audit.html)",
+        metavar="PATH",
+    ),
+    Option(
         "--azure-step-summary",
         "append a Markdown summary of the audit here (default: $GITHUB_STEP_SUMMARY, "
         "so a GitHub Actions job shows it)",

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,11 +53,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.dest, f"{option.help} (same as {option.flag})", option.ini_type)  # type: ignore[arg-type]
 
 
+# Style for pytest-html's report, given to it as its own --css adds one (a <style> in the
+# summary's <div> is not valid HTML); pytest-html reads it in its pytest_configure.
+HTML_CSS = Path(__file__).parent / "resources" / "pytest-html.css"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "htmlpath", None):
+        config.option.css = [*config.option.css, str(HTML_CSS)]
     lookup = functools.partial(setting, config)
     settings = usage_errors(lambda: options.read_settings(lookup))
     cis_version = usage_errors(lambda: options.read_cis_version(lookup))
-    for dest in ("azure_findings", "azure_findings_csv", "azure_evidence", "azure_step_summary"):
+    for dest in (
+        "azure_findings",
+        "azure_findings_csv",
+        "azure_evidence",
+        "azure_step_summary",
+        "azure_audit_html",
+    ):
         check_output(config, dest)
     workerinput = getattr(config, "workerinput", {})
     replay = None

@@ -71,20 +71,6 @@ def summary_svg(counts: Mapping[str, Counter[Outcome]], labels: Mapping[str, str
     )
 
 
-# Wraps long reasons and evidence so a row fits the window.
-STYLE = (
-    "<style>"
-    "#results-table td.col-reason{white-space:normal;min-width:20em;max-width:40em}"
-    "#results-table td.col-testId{word-break:break-all;max-width:30em}"
-    "#results-table .log{white-space:normal}"
-    ".azure-row pre{white-space:pre-wrap;word-break:break-word}"
-    ".azure-row p.azure-evidence{margin:2px 0;font-family:monospace}"
-    "#azure-summary td,#azure-summary th{padding:2px 10px;text-align:right}"
-    "#azure-summary td:first-child{text-align:left}"
-    "</style>"
-)
-
-
 def summary_table(counts: Mapping[str, Counter[Outcome]], labels: Mapping[str, str]) -> str:
     head = "".join(f"<th>{o.label}</th>" for o in Outcome)
     body = []
@@ -112,9 +98,27 @@ def run_error_banner(message: str) -> str:
     )
 
 
+# The run facts' names as a reader sees them (the JUnit properties and findings keep the keys).
+FACT_LABELS = {
+    "target": "Audited",
+    "arm_endpoint": "ARM endpoint",
+    "tenant": "Tenant",
+    "identity": "Identity",
+    "auth": "Signed in with",
+    "api_versions": "securityContacts api-version",
+    "cis_version": "CIS Benchmark version",
+    "suite_version": "Suite version",
+    "started": "Started",
+    "duration_s": "Duration (s)",
+    "subscriptions": "Subscriptions",
+    "waivers": "Waivers",
+    "error": "Error",
+}
+
+
 def header_block(meta: Mapping[str, Any]) -> str:
     rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        f"<tr><th>{html.escape(FACT_LABELS.get(k, k))}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in meta.items()
     )
     return f'<table id="azure-run">{rows}</table>'
@@ -144,14 +148,7 @@ def row_html(finding: Finding) -> str:
         )
     # Evidence in a few short lines: a tenant of thousands of subscriptions makes a report
     # of tens of thousands of rows, and every byte here is repeated in each.
-    found = finding.evidence
-    answers = "; ".join(
-        f"HTTP {r['status']} at {r['received_at']} (x-ms-request-id {r['request_id']})"
-        for r in found["responses"]
-    )
-    version = f", api-version {found['api_version']}" if "api_version" in found else ""
-    lines = [f"Evidence: {answers or 'no answer'}{version}"]
-    lines += [_contact_line(c) for c in found.get("contacts", ())]
+    lines = evidence_lines(finding.evidence)
     parts.append("".join(f'<p class="azure-evidence">{html.escape(line)}</p>' for line in lines))
     if finding.outcome is not Outcome.COMPLIANT:
         for body in finding.raw_answers:
@@ -163,15 +160,33 @@ def row_html(finding: Finding) -> str:
     return "".join(parts)
 
 
+def evidence_lines(found: Mapping[str, Any]) -> list[str]:
+    """What ARM answered and the contacts it held, one short line each."""
+    answers = "; ".join(
+        f"HTTP {r['status']} at {r['received_at']} (x-ms-request-id {r['request_id']})"
+        for r in found["responses"]
+    )
+    version = f", api-version {found['api_version']}" if "api_version" in found else ""
+    lines = [f"Answers: {answers or 'none'}{version}"]
+    return lines + [_contact_line(c) for c in found.get("contacts", ())]
+
+
 def _contact_line(contact: Mapping[str, Any]) -> str:
     enabled = {True: "enabled", False: "DISABLED", None: "no on/off setting"}[contact["enabled"]]
-    alerts = contact["alert_minimal_severity"] if contact["alert_notifications"] else "off"
+    severity = contact["alert_minimal_severity"]
+    alerts = _from(severity) if severity else "on, with no severity set"
+    if not contact["alert_notifications"]:
+        alerts = "off"
     roles = ", ".join(contact["notify_roles"]) if contact["notify_roles_enabled"] else "off"
     return (
         f"contact '{contact['name']}': {'; '.join(contact['addresses']) or '(no address)'}"
-        f" | {enabled} | alerts from {alerts or '(no severity)'} | roles {roles or '(none)'}"
-        f" | attack paths from {contact['attack_path_minimal_risk'] or 'off'}"
+        f" | {enabled} | alerts: {alerts} | roles: {roles or '(none)'}"
+        f" | attack paths: {_from(contact['attack_path_minimal_risk'])}"
     )
+
+
+def _from(level: str | None) -> str:
+    return f"{level} and above" if level else "off"
 
 
 # --- findings files ---------------------------------------------------------------------------

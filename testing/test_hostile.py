@@ -118,6 +118,7 @@ def hostile_run(arm: ArmEmulator, audit: Any, pytester: pytest.Pytester) -> Any:
         "--azure-request-timeout=2", "--azure-max-pages=20", "--azure-max-retry-after=5",
         "--azure-findings=out/findings.json", "--azure-findings-csv=out/findings.csv",
         "--azure-evidence=out/evidence.json", "--html=out/report.html", "--self-contained-html",
+        "--azure-audit-html=out/audit.html",
         "--junitxml=out/junit.xml", "-o", "render_collapsed=all", "-rA",
     )  # fmt: skip
     return result, expected, pytester.path / "out"
@@ -133,7 +134,7 @@ def test_a_hostile_tenant_is_audited_safely(hostile_run: Any, arm: ArmEmulator, 
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     written = outputs(result, out)
     assert set(written) >= {"findings.json", "findings.csv", "evidence.json", "report.html",
-                            "junit.xml"}  # fmt: skip
+                            "junit.xml", "audit.html"}  # fmt: skip
 
     # Every subscription has all its cases, each with a verdict or a reason it has none.
     findings = json.loads(written["findings.json"])["findings"]
@@ -235,3 +236,24 @@ def test_a_huge_failing_answer_is_kept_once_in_the_reports(
     html = (pytester.path / "out" / "report.html").read_text(encoding="utf-8")
     assert len(html) < 500_000  # four rows, each with at most 4 KiB of the answer
     assert f"cut: {len(body)} characters in all, sha256" in html
+
+
+def test_the_hostile_audit_view_runs_no_script(hostile_run: Any, browser: Any) -> None:
+    _, _, out = hostile_run
+    page = browser.new_page()
+    dialogs: list[str] = []
+    external: list[str] = []
+    errors: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith("file:") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((out / "audit.html").as_uri())
+    rows = page.locator("#cases tr.sub")
+    for n in range(rows.count()):
+        rows.nth(n).click()  # every subscription's details, drawn
+    page.wait_for_timeout(300)
+    assert dialogs == [] and external == [] and errors == []
+    assert page.locator("#cases img, #cases script").count() == 0
+    assert SCRIPT in page.locator("#cases").inner_text()  # shown, as text
+    assert FORMULA in page.locator("#cases").inner_text()
+    page.close()

@@ -346,7 +346,8 @@ def test_a_run_that_never_started_leaves_reports_that_say_so(arm, audit, monkeyp
     arm.load(tenant(subscription(SUB_A)))
     monkeypatch.setenv("FAKE_AZ_FAIL", "1")
     result = audit("--junitxml=out/junit.xml", "--html=out/report.html",
-                   "--azure-findings=out/findings.json")  # fmt: skip
+                   "--azure-findings=out/findings.json", "--azure-audit-html=out/audit.html",
+                   "--azure-step-summary=out/summary.md")  # fmt: skip
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     out = pytester.path / "out"
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
@@ -355,6 +356,8 @@ def test_a_run_that_never_started_leaves_reports_that_say_so(arm, audit, monkeyp
     assert (case.get("classname"), case.get("name")) == ("azure", "audit did not run")
     assert "could not get a token" in case.find("error").get("message")
     assert 'id="azure-run-error"' in (out / "report.html").read_text()
+    assert '"error":"the audit did not run: --azure-auth=cli' in (out / "audit.html").read_text()
+    assert "**the audit did not run" in (out / "summary.md").read_text()
     run = json.loads((out / "findings.json").read_text())["run"]
     assert run["error"].startswith("the audit did not run: --azure-auth=cli: could not get a")
 

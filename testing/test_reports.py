@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from compliance.auditview import fix_steps, render
 from compliance.controls import CATALOGUE
 from compliance.emulator import Fault
 from compliance.findings import Outcome, compliance_percent
@@ -31,6 +32,7 @@ OUTPUTS = (
     "--junitxml=out/junit.xml",
     "--azure-findings=out/findings.json",
     "--azure-findings-csv=out/findings.csv",
+    "--azure-audit-html=out/audit.html",
 )
 JUNIT_TO_VERDICT = {"passed": "compliant", "failure": "not_compliant", "error": "not_verifiable"}
 
@@ -71,6 +73,11 @@ def html_summary(path: Path) -> dict[str, dict[str, str]]:
         values = re.findall(r'<td class="azure-([\w_]+)">([^<]*)</td>', cells)
         rows[key] = dict(values)
     return rows
+
+
+def audit_view_data(path: Path) -> dict:
+    page = path.read_text()
+    return json.loads(re.search(r'id="audit-data">(.*?)</script>', page).group(1))
 
 
 TITLES = {markdown_text(c.title): c.key for c in CATALOGUE}
@@ -133,6 +140,13 @@ def test_html_junit_and_findings_agree_on_every_count(arm, audit, pytester, monk
     rows = list(csv.DictReader((out / "findings.csv").read_text().splitlines()))
     assert Counter(r["verdict"] for r in rows) == +total
     assert {r["subscription_id"] for r in rows} == {SUB_A, SUB_B, SUB_C}
+    # the audit view
+    view = audit_view_data(out / "audit.html")
+    assert {c["key"]: {v: c["counts"][v] for v in VERDICTS} for c in view["controls"]} == {
+        key: {v: counts[v] for v in VERDICTS} for key, counts in by_control.items()
+    }
+    cases = Counter(c["outcome"] for s in view["subscriptions"] for c in s["cases"].values())
+    assert cases == +total
     # and GitHub's job summary
     step = step_summary_counts((pytester.path / "step-summary.md").read_text())
     assert step == {key: {v: counts[v] for v in VERDICTS} for key, counts in by_control.items()}
@@ -285,7 +299,7 @@ def test_no_output_ever_contains_the_token(arm, audit, pytester):
     secret = arm.token.split(".")[2]
     texts = [result.stdout.str(), result.stderr.str()]
     texts += [p.read_text() for p in (pytester.path / "out").iterdir()]
-    assert len(texts) == 2 + 5
+    assert len(texts) == 2 + 6
     for text in texts:
         assert secret not in text
         assert arm.token not in text
@@ -352,3 +366,32 @@ def _checks_file(pytester):
     from conftest import CHECKS
 
     (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
+
+
+def test_a_fix_reads_as_prose_commands_and_requests():
+    remediation = (
+        "  Register Defender for Cloud first: az provider register --namespace "
+        "Microsoft.Security --subscription S\n"
+        "  Portal: Microsoft Defender for Cloud > Environment settings, then Save.\n"
+        "  The commands below update 'default': a PUT replaces the whole contact.\n"
+        "  CLI: az rest --method put --url '/x' --body '{}'\n"
+        '  REST: PUT /x\n  {"properties": {}}\n'
+        "  CLI (set SECURITY_CONTACT first): python -m compliance fix --subscription S"
+    )
+    assert fix_steps(remediation) == [
+        ["cli", "register defender for cloud first",
+         "az provider register --namespace Microsoft.Security --subscription S"],
+        ["prose", "", "Portal: Microsoft Defender for Cloud > Environment settings, then Save."],
+        ["prose", "", "The commands below update 'default': a PUT replaces the whole contact."],
+        ["cli", "", "az rest --method put --url '/x' --body '{}'"],
+        ["rest", "", 'PUT /x\n{"properties": {}}'],
+        ["cli", "set SECURITY_CONTACT first", "python -m compliance fix --subscription S"],
+    ]  # fmt: skip
+
+
+def test_the_audit_view_keeps_data_as_data():
+    page = render({"title": "t", "subscriptions": [{"name": "</script><script>alert(1)</script>"}]})
+    body = page.split('id="audit-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in body and json.loads(body)["subscriptions"][0]["name"].startswith("</script>")
+    policy = re.search(r'Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert "default-src 'none'" in policy and "unsafe-inline" not in policy

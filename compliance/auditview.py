@@ -1,0 +1,160 @@
+"""The audit view: one self-contained HTML page that an auditor reads first, at any size.
+
+One row per subscription with a cell per control, in CIS order and audit words; a row opens
+to each control's verdict, reason, fix and the evidence. The page carries its findings as
+JSON and draws rows and details in the browser, each only when it is needed, so 20,000
+cases open in seconds (pytest-html draws every row of its table up front).
+
+Everything from Azure reaches the page as JSON data and is put on it as text (never as
+markup); the page's Content-Security-Policy runs only its own script and loads nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from compliance.arm.secrets import redact
+from compliance.findings import Finding, Outcome, cis_number, compliance_percent, tally
+from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
+
+# What a cell and a filter say for each outcome.
+WORDS = {
+    Outcome.COMPLIANT: "compliant",
+    Outcome.NOT_COMPLIANT: "not compliant",
+    Outcome.NOT_VERIFIABLE: "not verifiable",
+    Outcome.WAIVED: "waived",
+    Outcome.SKIPPED: "skipped",
+}
+STALE_WAIVER = "compliant, waiver no longer needed"
+
+# A command line of a remediation: `CLI: ...`, `CLI (what to set first): ...`, `Register ...: `
+_COMMAND = re.compile(r"^(CLI|Register Defender for Cloud first)(?: \(([^)]*)\))?: (.+)$")
+
+
+def fix_steps(remediation: str) -> list[list[str]]:
+    """A remediation text (compliance.controls.remediation) as [kind, note, text] steps:
+    `prose` (portal steps, what the commands do), `cli` (a command, and what it needs
+    first) or `rest` (the request the command sends)."""
+    steps: list[list[str]] = []
+    for line in remediation.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        if steps and steps[-1][0] == "rest" and text.startswith("{"):
+            steps[-1][2] += "\n" + text  # the request's body
+        elif text.startswith("REST: "):
+            steps.append(["rest", "", text.removeprefix("REST: ")])
+        elif match := _COMMAND.match(text):
+            first = match.group(1) if match.group(1) != "CLI" else ""
+            steps.append(["cli", match.group(2) or first.lower(), match.group(3)])
+        else:
+            steps.append(["prose", "", text])
+    return steps
+
+
+def view_data(title: str, facts: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, Any]:
+    """The page's data: run facts, controls in CIS order, counts, and per subscription its
+    cases, with what every case of a subscription shares (evidence, raw answers) kept once."""
+    findings = list(findings)
+    counts = tally(findings)
+    controls = {f.control.key: f for f in findings}
+    subscriptions: dict[str, dict[str, Any]] = {}
+    for f in sorted(
+        findings, key=lambda f: (f.subscription.display_name.lower(), f.subscription.id)
+    ):
+        sub = subscriptions.setdefault(
+            f.subscription.id,
+            {
+                "id": f.subscription.id,
+                "name": f.subscription.display_name,
+                "state": f.subscription.state,
+                "tenant": f.subscription.tenant_id or "",
+                "cases": {},
+                "evidence": evidence_lines(f.evidence),
+                "raw": [],
+            },
+        )
+        if not sub["raw"] and f.raw_answers:
+            sub["raw"] = list(f.raw_answers)
+        stale = (
+            f.outcome is Outcome.COMPLIANT and f.waiver is not None and f.waiver.state == "active"
+        )
+        sub["cases"][f.control.key] = {
+            "outcome": f.outcome.value,
+            "word": STALE_WAIVER if stale else WORDS[f.outcome],
+            "reason": f.reason,
+            "fix": fix_steps(f.remediation),
+            "waiver": None
+            if f.waiver is None
+            else (
+                f"{'expired, ignored' if f.waiver.state == 'expired' else 'active'}: "
+                f"{f.waiver.reason} (approved by {f.waiver.approved_by}, expires "
+                f"{f.waiver.expires})"
+            ),
+        }
+    return {
+        "title": title,
+        "facts": [[FACT_LABELS.get(k, k), str(v)] for k, v in facts.items()],
+        "error": str(facts["error"]) if "error" in facts else None,
+        "outcomes": [[o.value, WORDS[o], COLOURS.get(o, "#9e9e9e")] for o in WORDS],
+        "controls": [
+            {
+                "key": key,
+                "cis": f"CIS {f.cis_id}",
+                "title": f.control.title,
+                "rationale": f.control.rationale,
+                "counts": {o.value: counts[key][o] for o in Outcome},
+                "percent": compliance_percent(counts[key]),
+            }
+            for key, f in sorted(controls.items(), key=lambda item: cis_number(item[1].cis_id))
+        ],
+        "subscriptions": list(subscriptions.values()),
+    }
+
+
+def render(data: Mapping[str, Any]) -> str:
+    # JSON inside <script> ends at the first "</": every <, > and & is a JSON escape, and
+    # ensure_ascii escapes U+2028/2029 and lone surrogates.
+    payload = (
+        json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
+    policy = (
+        f"default-src 'none'; style-src '{_sha256(STYLE)}'; script-src '{_sha256(SCRIPT)}'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(data['title'])}</title><style>{STYLE}</style></head><body>"
+        f'<script type="application/json" id="audit-data">{redact(payload)}</script>'
+        '<main id="audit"><h1 id="audit-title"></h1><p id="audit-loading">Loading the audit'
+        "\u2026 (this page needs JavaScript)</p></main>"
+        f"<script>{SCRIPT}</script></body></html>\n"
+    )
+
+
+def write(path: Path, title: str, facts: Mapping[str, Any], findings: Iterable[Finding]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(view_data(title, facts, findings)), encoding="utf-8")
+
+
+def _sha256(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+# The page's style and script, inlined so that the file opens anywhere, offline.
+RESOURCES = Path(__file__).parent / "resources"
+STYLE = (RESOURCES / "audit.css").read_text(encoding="utf-8")
+SCRIPT = (RESOURCES / "audit.js").read_text(encoding="utf-8")
