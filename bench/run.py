@@ -31,6 +31,7 @@ from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault, tenant_fr
 from compliance.emulator.fake_az import install_fake_az  # noqa: E402
 
 CONTACTS = "/providers/Microsoft.Security/securityContacts"
+GROUPS = "/providers/Microsoft.Management/managementGroups/"
 
 
 def make_tenant(count: int) -> dict[str, object]:
@@ -74,6 +75,22 @@ def first_audit_tenant(count: int) -> dict[str, object]:
             "securityContacts": [] if shape is None else [{"name": "default", "properties": shape}],
         })  # fmt: skip
     return {"tenantId": "00000000-0000-4000-8000-00000000b0b0", "subscriptions": subscriptions}
+
+
+def hierarchy_tenant(count: int) -> dict[str, object]:
+    """make_tenant's subscriptions in a management-group hierarchy: Org, 10 business units
+    below it, 10 teams below each, the subscriptions spread over the teams."""
+    tenant = make_tenant(count)
+    groups: list[dict[str, str]] = [{"name": "org", "displayName": "Org"}]
+    for unit in range(10):
+        groups.append({"name": f"bu-{unit}", "displayName": f"BU {unit}", "parent": "org"})
+        groups += [
+            {"name": f"team-{unit}-{t}", "displayName": f"Team {unit}.{t}", "parent": f"bu-{unit}"}
+            for t in range(10)
+        ]
+    for i, entry in enumerate(tenant["subscriptions"]):  # type: ignore[attr-defined]
+        entry["managementGroup"] = f"team-{i % 10}-{i // 10 % 10}"
+    return {**tenant, "managementGroups": groups}
 
 
 @dataclass
@@ -201,7 +218,12 @@ class Bench:
 
     def requests_by_path(self) -> Counter[str]:
         return Counter(
-            "contacts" if r.path.endswith(CONTACTS) else r.path for r in self.arm.requests
+            "contacts"
+            if r.path.endswith(CONTACTS)
+            else "groups"
+            if r.path.startswith(GROUPS)
+            else r.path
+            for r in self.arm.requests
         )
 
     def measured_loop(self) -> Measured:
@@ -466,6 +488,20 @@ def main() -> None:
                 check(sum(seven.outcomes.values()) == 4 * viewed, f"7: {seven.outcomes}")
             else:
                 problems.append("7: Chromium is not installed (apt-get install chromium)")
+
+            bench.tenant(big, 0, hierarchy_tenant)
+            eight = bench.suite("--azure-management-group", "org", name="groups")
+            group_requests = eight.requests["groups"]
+            report(
+                f"8. N={big} below 110 management groups, --azure-management-group org",
+                eight,
+                f"{eight.wall:.1f}s",
+                f"management-group requests {group_requests} for {big} subscriptions",
+                "a request per level above the group, plus one",
+                group_requests == 2,
+            )
+            check(sum(eight.outcomes.values()) == big, f"8: {eight.outcomes}")
+            check(group_requests == 2, f"8: {group_requests} management-group requests")
         finally:
             bench.close()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from compliance.arm import (
@@ -39,6 +39,7 @@ class Settings:
     tenant: str | None = None
     subscriptions: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    management_groups: tuple[str, ...] = ()
     demo: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     limits: Limits = field(default_factory=Limits)
@@ -57,18 +58,36 @@ class Reading:
     throttled: int
 
 
-def select_subscriptions(found: list[Subscription], settings: Settings) -> list[Subscription]:
-    """The subscriptions to audit, in `found`'s order; AuditError when that is none of them.
+def select_subscriptions(
+    found: list[Subscription], settings: Settings, below: list[Subscription] | None = None
+) -> list[Subscription]:
+    """The subscriptions to audit, by id; AuditError when that is none of them.
 
-    A subscription asked for by id but not visible is an error: an auditor who named it
-    must not get a green run that silently left it out.
+    `below`: the subscriptions below the run's management groups, when it has some; those
+    the identity cannot see in the subscriptions list stay in, to be reported as not
+    verifiable, never silently left out. A subscription asked for by id but not visible (or
+    not below the groups) is an error: an auditor who named it must not get a green run
+    that left it out.
     """
-    if not found:
+    if not found and below is None:
         raise AuditError(
             "the identity sees no subscriptions; give it a role (Security Reader) on the "
             "subscriptions to audit, or check --azure-auth, --azure-cloud and --azure-tenant"
         )
     selected = found
+    scope = ""
+    if below is not None:
+        listed = {s.id.lower(): s for s in found}
+        scope = f" below --azure-management-group {', '.join(settings.management_groups)}"
+        selected = sorted(
+            (
+                replace(listed[s.id.lower()], management_groups=s.management_groups)
+                if s.id.lower() in listed
+                else s
+                for s in {s.id.lower(): s for s in reversed(below)}.values()
+            ),
+            key=lambda s: s.id.lower(),
+        )
     if settings.tenant:
         selected = [s for s in selected if (s.tenant_id or "").lower() == settings.tenant.lower()]
     if settings.subscriptions:
@@ -78,6 +97,7 @@ def select_subscriptions(found: list[Subscription], settings: Settings) -> list[
             raise AuditError(
                 f"--azure-subscription {', '.join(missing)}: not visible to this identity"
                 + (f" in tenant {settings.tenant}" if settings.tenant else "")
+                + (f" or not{scope}" if scope else "")
                 + f" (it sees {len(found)} subscription{'' if len(found) == 1 else 's'})"
             )
         selected = [s for s in selected if s.id.lower() in wanted]
@@ -87,6 +107,7 @@ def select_subscriptions(found: list[Subscription], settings: Settings) -> list[
         raise AuditError(
             f"no subscription left to audit: {len(found)} visible, none selected by "
             "--azure-tenant / --azure-subscription / --azure-exclude-subscription"
+            + (f"{scope}" if scope else "")
         )
     return selected
 
@@ -106,6 +127,8 @@ class Audit:
         self._open_source = open_source  # opened when Azure is first asked
         self._reader: ContactSource | None = None
         self._found: list[Subscription] = []  # every visible subscription, as listed
+        # Per --azure-management-group, what ARM answered about it (for evidence bundles).
+        self.group_answers: dict[str, list[RawResponse]] = {}
         self._subscriptions: list[Subscription] | None = None
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
         self._identity: dict[str, str] = {}
@@ -146,7 +169,14 @@ class Audit:
                 raise exc.for_auth(self.settings.auth) from None
             self.visible_count = len(found)
             self._found = found
-            self._subscriptions = select_subscriptions(found, self.settings)
+            below = None
+            if self.settings.management_groups:
+                below = []
+                for group in self.settings.management_groups:
+                    subscriptions, answers = self._arm().read_management_group(group)
+                    below.extend(subscriptions)
+                    self.group_answers[group] = answers
+            self._subscriptions = select_subscriptions(found, self.settings, below)
         return self._subscriptions
 
     def prefetch(
@@ -244,7 +274,7 @@ class Audit:
         return {
             "identity": self.identity,
             "visible": self.visible_count,
-            "subscriptions": [asdict(s) for s in self.subscriptions()],
+            "subscriptions": [s.to_dict() for s in self.subscriptions()],
             "contacts": {
                 key: (
                     {"unverifiable": str(r), "responses": [asdict(x) for x in r.responses]}
@@ -261,7 +291,7 @@ class Audit:
         audit = cls(settings, _asked_no_azure)
         audit._identity = data["identity"]
         audit.visible_count = data["visible"]
-        audit._subscriptions = [Subscription(**s) for s in data["subscriptions"]]
+        audit._subscriptions = [Subscription.from_dict(s) for s in data["subscriptions"]]
         for key, value in data["contacts"].items():
             responses = tuple(RawResponse(**r) for r in value["responses"])
             if "unverifiable" in value:

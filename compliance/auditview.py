@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from compliance.arm import Subscription
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome, cis_number, compliance_percent, tally
 from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
@@ -59,7 +60,12 @@ def fix_steps(remediation: str) -> list[list[str]]:
     return steps
 
 
-def view_data(title: str, facts: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, Any]:
+def view_data(
+    title: str,
+    facts: Mapping[str, Any],
+    findings: Iterable[Finding],
+    scopes: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """The page's data: run facts, controls in CIS order, counts, and per subscription its
     cases, with what every case of a subscription shares (evidence, raw answers) kept once."""
     findings = list(findings)
@@ -76,6 +82,8 @@ def view_data(title: str, facts: Mapping[str, Any], findings: Iterable[Finding])
                 "name": f.subscription.display_name,
                 "state": f.subscription.state,
                 "tenant": f.subscription.tenant_id or "",
+                "delegated_to": list(f.subscription.managed_by_tenants),
+                "path": [g.display_name for g in f.subscription.management_groups],
                 "cases": {},
                 "evidence": evidence_lines(f.evidence),
                 "raw": [],
@@ -116,7 +124,39 @@ def view_data(title: str, facts: Mapping[str, Any], findings: Iterable[Finding])
             for key, f in sorted(controls.items(), key=lambda item: cis_number(item[1].cis_id))
         ],
         "subscriptions": list(subscriptions.values()),
+        "groups": per_group(findings, scopes),
     }
+
+
+def top_group(subscription: Subscription, scopes: tuple[str, ...]) -> str:
+    """The group a subscription is in one level below the audited group (`scopes`), or below
+    the tenant root group; '' when the run read no management groups."""
+    path = subscription.management_groups
+    ids = [g.id.lower() for g in path]
+    top = next((ids.index(s.lower()) for s in scopes if s.lower() in ids), 0)
+    return path[min(top + 1, len(path) - 1)].display_name if path else ""
+
+
+def per_group(findings: list[Finding], scopes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Compliance per control for each group one level below the audited ones."""
+    by_group: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.subscription.management_groups:
+            by_group.setdefault(top_group(f.subscription, scopes), []).append(f)
+    return [
+        {
+            "group": group,
+            "subscriptions": len({f.subscription.id for f in found}),
+            "controls": {
+                key: {
+                    "percent": compliance_percent(c),
+                    "failing": c[Outcome.NOT_COMPLIANT] + c[Outcome.NOT_VERIFIABLE],
+                }
+                for key, c in tally(found).items()
+            },
+        }
+        for group, found in sorted(by_group.items())
+    ]
 
 
 def render(data: Mapping[str, Any]) -> str:
@@ -145,9 +185,16 @@ def render(data: Mapping[str, Any]) -> str:
     )
 
 
-def write(path: Path, title: str, facts: Mapping[str, Any], findings: Iterable[Finding]) -> None:
+def write(
+    path: Path,
+    title: str,
+    facts: Mapping[str, Any],
+    findings: Iterable[Finding],
+    scopes: tuple[str, ...] = (),
+) -> None:
+    """The page, for `findings`; `scopes`: the management groups the run audited."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(view_data(title, facts, findings)), encoding="utf-8")
+    path.write_text(render(view_data(title, facts, findings, scopes)), encoding="utf-8")
 
 
 def _sha256(text: str) -> str:

@@ -17,12 +17,14 @@ from typing import Any
 
 from compliance.arm import (
     ApiVersionGate,
+    AuditError,
     ContactReads,
     Subscription,
     Throttle,
     Unverifiable,
     read_many,
 )
+from compliance.arm.groups import read_group
 from compliance.arm.secrets import redact
 from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts
 
@@ -45,13 +47,15 @@ def make_bundle(
     run: Mapping[str, Any],
     subscriptions: Iterable[Subscription],
     reads: Mapping[str, tuple[tuple[RawResponse, ...], str | None]],
+    groups: Mapping[str, Iterable[RawResponse]] | None = None,
 ) -> dict[str, Any]:
     """A bundle of `run` facts, the subscriptions list and, per subscription id, its
-    answers and, when it could not be verified, the reason."""
+    answers and, when it could not be verified, the reason; per management group the run
+    was scoped by, the answers that said what is below it."""
     bundle: dict[str, Any] = {
         "schema": EVIDENCE_SCHEMA,
         "run": dict(run),
-        "subscriptions": [asdict(s) for s in subscriptions],
+        "subscriptions": [s.to_dict() for s in subscriptions],
         "contacts": {
             sub_id: {
                 "responses": [{**asdict(r), "body": redact(r.body)} for r in responses],
@@ -60,6 +64,11 @@ def make_bundle(
             for sub_id, (responses, unverifiable) in sorted(reads.items())
         },
     }
+    if groups:  # only when the run had some: the digests of other bundles are unchanged
+        bundle["management_groups"] = {
+            group: [{**asdict(r), "body": redact(r.body)} for r in answers]
+            for group, answers in sorted(groups.items())
+        }
     bundle["digest"] = _digest(bundle)
     return bundle
 
@@ -102,7 +111,7 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
 
 
 def recorded_subscriptions(bundle: Mapping[str, Any]) -> list[Subscription]:
-    return [Subscription(**s) for s in bundle["subscriptions"]]
+    return [Subscription.from_dict(s) for s in bundle["subscriptions"]]
 
 
 def recorded_reads(
@@ -133,6 +142,7 @@ class RecordedReader:
         self.identity = dict(run.get("identity_claims") or {})
         self._subscriptions = recorded_subscriptions(bundle)
         self._reads = recorded_reads(bundle)
+        self._groups: dict[str, list[dict[str, Any]]] = dict(bundle.get("management_groups", {}))
         self._lock = threading.Lock()
         # Ask first at the api-version the recorded run learned, as it did after its first
         # read (bundles written before it was recorded always started at the newest).
@@ -144,6 +154,25 @@ class RecordedReader:
 
     def list_subscriptions(self) -> list[Subscription]:
         return sorted(self._subscriptions, key=lambda s: s.id.lower())
+
+    def read_management_group(self, group_id: str) -> tuple[list[Subscription], list[RawResponse]]:
+        """What the recorded run read below the group, through the same decisions."""
+        answers = [RawResponse(**r) for r in self._groups.get(group_id, [])]
+        if not answers:
+            raise AuditError(
+                f"--azure-management-group {group_id}: the evidence bundle holds no answer about "
+                "it (its run was not scoped by this group)"
+            )
+
+        def get(url: str, log: list[RawResponse]) -> RawResponse:
+            path = url.removeprefix(self.endpoint)
+            raw = next((a for a in answers if a.path == path), None)
+            if raw is None:
+                raise Unverifiable(f"the evidence bundle holds no answer to GET {path}")
+            log.append(raw)
+            return raw
+
+        return read_group(get, self.endpoint, group_id)
 
     def read_many(
         self, subscription_ids: Iterable[str]

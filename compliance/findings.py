@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from compliance.arm import Subscription
+from compliance.arm import ManagementGroup, Subscription
 from compliance.arm.secrets import redact
 from compliance.contacts import RawResponse, SecurityContacts
 from compliance.controls import CATALOGUE, Control
@@ -72,6 +72,11 @@ class Finding:
                 "name": self.subscription.display_name,
                 "state": self.subscription.state,
                 "tenant_id": self.subscription.tenant_id,
+                "management_groups": [
+                    {"id": g.id, "name": g.display_name}
+                    for g in self.subscription.management_groups
+                ],
+                "managed_by_tenants": list(self.subscription.managed_by_tenants),
             },
             "control": {
                 "key": self.control.key,
@@ -96,7 +101,14 @@ class Finding:
     def from_dict(cls, data: Mapping[str, Any]) -> Finding:
         sub = data["subscription"]
         return cls(
-            subscription=Subscription(sub["id"], sub["name"], sub["state"], sub["tenant_id"]),
+            subscription=Subscription(
+                sub["id"],
+                sub["name"],
+                sub["state"],
+                sub["tenant_id"],
+                tuple(ManagementGroup(g["id"], g["name"]) for g in sub["management_groups"]),
+                tuple(sub["managed_by_tenants"]),
+            ),
             control=CONTROLS_BY_KEY[data["control"]["key"]],
             cis_version=data["control"]["cis_version"],
             outcome=Outcome(data["verdict"]),

@@ -105,6 +105,14 @@ OPTIONS = (
         "list",
     ),
     Option(
+        "--azure-management-group",
+        "audit every subscription below this management group, nested groups included "
+        "(its ID; repeatable)",
+        values.management_group,
+        "ID",
+        "list",
+    ),
+    Option(
         "--azure-demo",
         "audit the bundled demo tenant on a local ARM emulator; no Azure account needed",
         kind="flag",
@@ -262,6 +270,7 @@ def read_settings(lookup: Lookup) -> Settings:
         tenant=one(lookup, "azure_tenant"),
         subscriptions=many(lookup, "azure_subscription"),
         exclude=many(lookup, "azure_exclude_subscription"),
+        management_groups=many(lookup, "azure_management_group"),
         demo=bool(lookup("azure_demo")),
         concurrency=int(one(lookup, "azure_concurrency") or DEFAULT_CONCURRENCY),
         limits=Limits(

@@ -138,6 +138,8 @@ def failure_text(item: pytest.Item, finding: Finding, error: BaseException) -> R
     a traceback through the fixture or the assertion; JUnit and -ra get its one line."""
     cis = f"CIS {finding.cis_version} {finding.cis_id}"
     text = f"{cis} {finding.control.title}\n"
+    if finding.subscription.management_groups:
+        text += f"Management groups: {finding.subscription.management_group_path}\n"
     if finding.outcome is Outcome.NOT_VERIFIABLE:
         text += f"Could not be verified: {error}"
     else:
@@ -225,6 +227,7 @@ class Reporting:
             "started": run.started,
             "duration_s": round(time.time() - run.started_at, 1),
             "subscriptions": len(audit.known_subscriptions()),
+            "management_groups": ", ".join(settings.management_groups) or "-",
             "waivers": run.waivers_source or "-",
             **({"error": did_not_run(run.error)} if run.error is not None else {}),
         }
@@ -248,7 +251,11 @@ class Reporting:
             "azure_findings_csv": lambda path: reports.write_findings_csv(path, self.ordered()),
             "azure_evidence": lambda path: write_bundle(path, self.bundle(facts)),
             "azure_audit_html": lambda path: auditview.write(
-                path, report_title(self.config), facts, self.ordered()
+                path,
+                report_title(self.config),
+                facts,
+                self.ordered(),
+                self.config.stash[RUN].audit.settings.management_groups,
             ),
             "azure_step_summary": lambda path: reports.append_text(
                 path, redact(self.step_summary(facts))
@@ -288,7 +295,7 @@ class Reporting:
             "demo": run.demo_defaults,
             "ended": reports.now(),
         }
-        return make_bundle(facts, found, reads)
+        return make_bundle(facts, found, reads, run.audit.group_answers)
 
 
 # A CI log shows at most this many failing cases; the reports hold every one.

@@ -111,6 +111,7 @@ FACT_LABELS = {
     "started": "Started",
     "duration_s": "Duration (s)",
     "subscriptions": "Subscriptions",
+    "management_groups": "Management groups audited",
     "waivers": "Waivers",
     "error": "Error",
 }
@@ -133,6 +134,10 @@ def row_html(finding: Finding) -> str:
         f'<div class="azure-row"><p><b>{html.escape(finding.outcome.label)}'
         f"</b>: {html.escape(finding.reason)}</p>"
     ]
+    if finding.subscription.management_groups:
+        parts.append(
+            f"<p>Management groups: {html.escape(finding.subscription.management_group_path)}</p>"
+        )
     if finding.waiver is not None:
         waiver = finding.waiver
         parts.append(
@@ -201,6 +206,9 @@ def write_findings_json(path: Path, document: Mapping[str, Any]) -> None:
 CSV_COLUMNS = (
     "subscription_id",
     "subscription_name",
+    "management_group_path",
+    "home_tenant_id",
+    "managed_by_tenants",
     "control",
     "cis_version",
     "cis_id",
@@ -223,6 +231,9 @@ def write_findings_csv(path: Path, findings: Iterable[Finding]) -> None:
             row = (
                 f.subscription.id,
                 f.subscription.display_name,
+                f.subscription.management_group_path,
+                f.subscription.tenant_id,
+                " ".join(f.subscription.managed_by_tenants),
                 f.control.key,
                 f.cis_version,
                 f.cis_id,

@@ -18,7 +18,7 @@ from compliance.arm import (
     make_credential,
 )
 from compliance.audit import Settings
-from compliance.contacts import SecurityContacts
+from compliance.contacts import RawResponse, SecurityContacts
 
 
 class ContactSource(Protocol):
@@ -28,6 +28,10 @@ class ContactSource(Protocol):
     contacts: ContactReads
 
     def list_subscriptions(self) -> list[Subscription]: ...
+
+    def read_management_group(
+        self, group_id: str
+    ) -> tuple[list[Subscription], list[RawResponse]]: ...
 
     def read_many(
         self, subscription_ids: Iterable[str]

@@ -22,6 +22,20 @@ def guid(value: str) -> str:
     return value
 
 
+# ARM's rule for a management group's ID (its name): letters, digits, - _ ( ) . up to 90.
+_GROUP_ID = re.compile(r"^[A-Za-z0-9_().-]{1,90}$")
+
+
+def management_group(value: str) -> str:
+    value = value.strip()
+    if not _GROUP_ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a management group ID (letters, digits, - _ ( ) . up to 90 "
+            "characters: the group's ID, not its display name)"
+        )
+    return value
+
+
 def one_of(choices: Sequence[str]) -> Callable[[str], str]:
     """A check that accepts any of `choices` in any letter case and returns its spelling."""
 

@@ -123,9 +123,9 @@ def test_unknown_subscription_is_404(arm: ArmEmulator) -> None:
 
 def test_load_demo_tenant() -> None:
     demo = load_tenant("demo")
-    ids = [s.id.lower() for s in demo.subscriptions]
-    assert len(ids) == 14
-    assert len(set(ids)) == 14
+    ids = [s.id.lower() for s in demo.subscriptions if not s.hidden]
+    assert len(ids) == len(set(ids)) == 14  # the subscriptions list; one more is hidden
+    assert [s.display_name for s in demo.subscriptions if s.hidden] == ["Contoso Payroll"]
 
 
 # --- securityContacts: shapes per api-version --------------------------------------------

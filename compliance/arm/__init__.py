@@ -10,6 +10,7 @@ and a last policy refuses any method but GET, so an audit can never write to Azu
     pipeline.py     azure-core policies: read-only, same endpoint, throttle, retries
     secrets.py      the tokens the run holds, and redact()
     reader.py       the subscriptions list and each subscription's security contacts
+    groups.py       the subscriptions below a management group, with their paths
     writer.py       the fix command's writes
 """
 
@@ -34,6 +35,7 @@ from compliance.arm.reader import (
     ApiVersionGate,
     ArmReader,
     ContactReads,
+    ManagementGroup,
     Subscription,
     fallback_api_version,
     read_many,
@@ -60,6 +62,7 @@ __all__ = [
     "ContactReads",
     "CredentialFailed",
     "Limits",
+    "ManagementGroup",
     "Subscription",
     "Throttle",
     "TokenFailed",

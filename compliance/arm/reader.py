@@ -46,16 +46,54 @@ from compliance.text import one_line
 
 
 @dataclass(frozen=True)
+class ManagementGroup:
+    id: str  # the group's name in ARM ("landing-zones"; the root group's is the tenant id)
+    display_name: str
+
+
+@dataclass(frozen=True)
 class Subscription:
     id: str
     display_name: str
     state: str
-    tenant_id: str | None = None
+    tenant_id: str | None = None  # its home tenant
+    # Its management groups, root to parent, when the run read them (--azure-management-group).
+    management_groups: tuple[ManagementGroup, ...] = ()
+    # The tenants it is delegated to through Azure Lighthouse (the list's managedByTenants).
+    managed_by_tenants: tuple[str, ...] = ()
 
     @property
     def checkable(self) -> bool:
         """Disabled and Deleted subscriptions keep no contacts worth reading."""
         return self.state not in ("Disabled", "Deleted")
+
+    @property
+    def management_group_path(self) -> str:
+        return " > ".join(g.display_name for g in self.management_groups)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "display_name": self.display_name,
+            "state": self.state,
+            "tenant_id": self.tenant_id,
+            "management_groups": [
+                {"id": g.id, "display_name": g.display_name} for g in self.management_groups
+            ],
+            "managed_by_tenants": list(self.managed_by_tenants),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Subscription":
+        """From to_dict() (older bundles and snapshots lack the last two fields)."""
+        return cls(
+            data["id"],
+            data["display_name"],
+            data["state"],
+            data.get("tenant_id"),
+            tuple(ManagementGroup(**g) for g in data.get("management_groups", ())),
+            tuple(data.get("managed_by_tenants", ())),
+        )
 
 
 # The subscriptions list is read at this api-version: the Azure SDK's SubscriptionClient asks at
@@ -422,11 +460,17 @@ def subscription_from_json(item: Any, where: str) -> Subscription:
     name = item.get("displayName")
     state = item.get("state")
     tenant = item.get("tenantId")
+    managers = item.get("managedByTenants")
     return Subscription(
         id=sub_id,
         display_name=name if isinstance(name, str) and name else sub_id or "(no id)",
         state=state if isinstance(state, str) else "Unknown",
         tenant_id=tenant if isinstance(tenant, str) and tenant else None,
+        managed_by_tenants=tuple(
+            m["tenantId"]
+            for m in (managers if isinstance(managers, list) else [])
+            if isinstance(m, dict) and isinstance(m.get("tenantId"), str)
+        ),
     )
 
 
@@ -548,6 +592,12 @@ class ArmReader:
             body=body_text(response),
             retry_after=response.headers.get("Retry-After"),
         )
+
+    def read_management_group(self, group_id: str) -> tuple[list[Subscription], list[RawResponse]]:
+        """The subscriptions below a management group, and the answers (see arm.groups)."""
+        from compliance.arm.groups import read_group  # it builds on this module
+
+        return read_group(self._get, self.endpoint, group_id)
 
     def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
         """The subscription's security contacts (see ContactReads.read)."""

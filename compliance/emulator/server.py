@@ -24,6 +24,13 @@ unknown api-version (subscriptions list)    400 InvalidApiVersionParameter      
 subscriptions list at 2016-06-01            no tenantId                          recordings
 subscriptions list at 2020-01-01 and later  tenantId                             recordings; spec
 Defender for Cloud never set up             409 MissingSubscriptionRegistration  recordings
+management group, $expand=children          the group's children in properties,  recordings
+  &$recurse=true                              nested groups' directly; a leaf
+                                              group without "children"
+management group details                    its parent's id, name, displayName   recordings
+                                              only (no chain to the root)
+management group the identity cannot read   403 AuthorizationFailed              docs
+subscription the identity has no role on    not in the list; 403 on its reads    docs
 """
 
 from __future__ import annotations
@@ -61,9 +68,11 @@ COMPLIANT_CONTACT: dict[str, Any] = {
 }
 
 SUBSCRIPTIONS_API_VERSIONS = ("2016-06-01", "2020-01-01", "2021-01-01", "2022-12-01")
+MANAGEMENT_GROUPS_API_VERSIONS = ("2020-05-01", "2021-04-01", "2023-04-01")
 # Real answers to the subscriptions list carry tenantId from this api-version on.
 TENANT_ID_SINCE = "2020-01-01"
 TENANTS_DIR = Path(__file__).parent / "tenants"
+GROUPS_PATH = ["providers", "microsoft.management", "managementgroups"]
 
 
 @dataclass
@@ -125,13 +134,18 @@ class EmulatedSubscription:
     # securityContacts list answers recorded from real Azure, by api-version: (status, body
     # text), sent verbatim; the other api-versions are refused as a cloud without them.
     recorded: dict[str, tuple[int, str]] = field(default_factory=dict)
+    management_group: str = ""  # its parent group's name; "" is the tenant root group
+    hidden: bool = False  # the identity has no role on it: below its group, not in the list
+    managed_by_tenants: tuple[str, ...] = ()  # Azure Lighthouse delegations
 
     def as_arm(self, api_version: str) -> dict[str, Any]:
         tenant = {"tenantId": self.tenant_id} if api_version >= TENANT_ID_SINCE else {}
+        managers = [{"tenantId": t} for t in self.managed_by_tenants]
         return {
             "id": f"/subscriptions/{self.id}",
             "subscriptionId": self.id,
             **tenant,
+            **({"managedByTenants": managers} if managers else {}),
             "displayName": self.display_name,
             "state": self.state,
             "subscriptionPolicies": {
@@ -144,12 +158,22 @@ class EmulatedSubscription:
 
 
 @dataclass(frozen=True)
+class EmulatedGroup:
+    name: str
+    display_name: str
+    parent: str = ""  # "" is the tenant root group
+    forbidden: bool = False  # the identity may not read it (nor learn its children from it)
+
+
+@dataclass(frozen=True)
 class Tenant:
     tenant_id: str
     subscriptions: tuple[EmulatedSubscription, ...]
     # The securityContacts api-versions the tenant's cloud serves (sovereign clouds lag
     # public Azure): the others are refused with 400 NoRegisteredProviderFound.
     served_api_versions: tuple[str, ...] = API_VERSIONS
+    # The management groups below the tenant root group (whose name is the tenant id).
+    groups: tuple[EmulatedGroup, ...] = ()
 
 
 def load_tenant(source: str | Path) -> Tenant:
@@ -182,10 +206,18 @@ def tenant_from_json(data: dict[str, Any]) -> Tenant:
                     r["api_version"]: (int(r["status"]), r["body"])
                     for r in item.get("recordedAnswers", [])
                 },
+                management_group=item.get("managementGroup", ""),
+                hidden=bool(item.get("hidden", False)),
+                managed_by_tenants=tuple(item.get("managedByTenants", ())),
             )
         )
     served = tuple(data.get("servedApiVersions", API_VERSIONS))
-    return Tenant(tenant_id, tuple(subs), served)
+    groups = tuple(
+        EmulatedGroup(g["name"], g.get("displayName", g["name"]), g.get("parent") or "",
+                      bool(g.get("forbidden", False)))
+        for g in data.get("managementGroups", [])
+    )  # fmt: skip
+    return Tenant(tenant_id, tuple(subs), served, groups)
 
 
 # --- shape conversion between the stored 2023 properties and older api-versions ------------
@@ -326,6 +358,7 @@ class ArmEmulator:
         self._in_flight = 0
         self._lock = threading.Lock()
         self._subscriptions: dict[str, EmulatedSubscription] = {}
+        self._groups: dict[str, EmulatedGroup] = {}
         self.tenant_id = ""
         self.served_api_versions: tuple[str, ...] = API_VERSIONS
         if tenant is not None:
@@ -377,6 +410,8 @@ class ArmEmulator:
             self.tenant_id = tenant.tenant_id
             self.served_api_versions = tenant.served_api_versions
             self._subscriptions = {s.id.lower(): s for s in tenant.subscriptions}
+            root = EmulatedGroup(tenant.tenant_id, "Tenant Root Group")
+            self._groups = {g.name.lower(): g for g in (root, *tenant.groups)}
 
     def subscription(self, subscription_id: str) -> EmulatedSubscription:
         return self._subscriptions[subscription_id.lower()]
@@ -442,6 +477,8 @@ class ArmEmulator:
         segments = [s for s in parts.path.split("/") if s]
         if segments == ["subscriptions"]:
             return self._list_subscriptions(query)
+        if [s.lower() for s in segments[:3]] == GROUPS_PATH and len(segments) == 4:
+            return self._management_group(method, segments[3], query)
         if len(segments) >= 2 and segments[0].lower() == "subscriptions":
             return self._subscription_scope(method, segments, query, parsed_body)
         return _error(404, "NotFound", f"No route for {parts.path}.")
@@ -453,7 +490,10 @@ class ArmEmulator:
         if self.subscriptions_body is not None:
             return _Answer(200, self.subscriptions_body)
         with self._lock:
-            everything = sorted(self._subscriptions.values(), key=lambda s: s.display_name)
+            everything = sorted(
+                (s for s in self._subscriptions.values() if not s.hidden),
+                key=lambda s: s.display_name,
+            )
         start = int(query.get("$skiptoken", "0"))
         page = everything[start : start + self.subscriptions_page_size]
         body: dict[str, Any] = {"value": [s.as_arm(version) for s in page]}
@@ -470,6 +510,13 @@ class ArmEmulator:
         if sub is None:
             return _error(
                 404, "SubscriptionNotFound", f"The subscription '{segments[1]}' could not be found."
+            )
+        if sub.hidden:
+            return _error(
+                403,
+                "AuthorizationFailed",
+                f"The client does not have authorization to perform action over scope "
+                f"'/subscriptions/{sub.id}' or the scope is invalid.",
             )
         rest = [s.lower() for s in segments[2:]]
         if method == "POST" and rest == ["providers", "microsoft.security", "register"]:
@@ -503,6 +550,82 @@ class ArmEmulator:
                 return _Answer(status, text)
             return self._list_contacts(sub, version, query)
         return self._one_contact(method, sub, name, version, body)
+
+    def _management_group(self, method: str, name: str, query: dict[str, str]) -> _Answer:
+        """A group as ARM answers it: its parent in details, and with $expand=children its
+        children (with $recurse=true, theirs too), shaped as azure-cli's recorded answer."""
+        if method != "GET":
+            return _error(405, "MethodNotAllowed", f"{method} is not allowed here.")
+        version = query.get("api-version")
+        if version not in MANAGEMENT_GROUPS_API_VERSIONS:
+            return _invalid_api_version(version, MANAGEMENT_GROUPS_API_VERSIONS)
+        with self._lock:
+            group = self._groups.get(name.lower())
+        if group is None:
+            return _error(404, "NotFound", f"Management group '{name}' was not found.")
+        if group.forbidden:
+            return _error(
+                403,
+                "AuthorizationFailed",
+                "The client does not have authorization to perform action "
+                "'Microsoft.Management/managementGroups/read' over scope "
+                f"'/providers/Microsoft.Management/managementGroups/{group.name}' or the scope "
+                "is invalid.",
+            )
+        details: dict[str, Any] = {"version": 0, "updatedTime": "2026-01-01T00:00:00Z"}
+        parent = None
+        if group.name != self.tenant_id:  # below the root: "" is the root group
+            parent = self._groups.get((group.parent or self.tenant_id).lower())
+        if parent is not None:
+            details["parent"] = {
+                "id": f"/providers/Microsoft.Management/managementGroups/{parent.name}",
+                "name": parent.name,
+                "displayName": parent.display_name,
+            }
+        props: dict[str, Any] = {
+            "tenantId": self.tenant_id,
+            "displayName": group.display_name,
+            "details": details,
+        }
+        if query.get("$expand") == "children":
+            children = self._children(group, query.get("$recurse") == "true")
+            if children:
+                props["children"] = children
+        return _Answer(
+            200,
+            {
+                "id": f"/providers/Microsoft.Management/managementGroups/{group.name}",
+                "type": "Microsoft.Management/managementGroups",
+                "name": group.name,
+                "properties": props,
+            },
+        )
+
+    def _children(self, group: EmulatedGroup, recurse: bool) -> list[dict[str, Any]]:
+        key = "" if group.name == self.tenant_id else group.name.lower()
+        children: list[dict[str, Any]] = []
+        for child in self._groups.values():
+            if child.name != self.tenant_id and child.parent.lower() == key:
+                entry: dict[str, Any] = {
+                    "id": f"/providers/Microsoft.Management/managementGroups/{child.name}",
+                    "type": "Microsoft.Management/managementGroups",
+                    "name": child.name,
+                    "displayName": child.display_name,
+                }
+                below = self._children(child, recurse) if recurse else []
+                if below:
+                    entry["children"] = below
+                children.append(entry)
+        for sub in self._subscriptions.values():
+            # A subscription delegated from another tenant is in that tenant's hierarchy.
+            if sub.management_group.lower() == key and sub.tenant_id == self.tenant_id:
+                children.append({
+                    "id": f"/subscriptions/{sub.id}",
+                    "type": "/subscriptions",
+                    "name": sub.id,
+                    "displayName": sub.display_name,
+                })  # fmt: skip
+        return children
 
     def _next_fault(
         self, sub: EmulatedSubscription, method: str, segments: list[str]

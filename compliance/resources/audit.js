@@ -52,6 +52,23 @@
   main.append(summary);
   main.append(el("p", {text: "Compliance counts waived cases against and leaves skipped ones (disabled or deleted subscriptions) aside."}));
 
+  if (data.groups.length) {
+    main.append(el("h2", {text: "Compliance per management group"}));
+    const groups = el("table", {id: "per-group"});
+    groups.append(el("tr", {}, el("th", {text: "management group"}), el("th", {text: "subscriptions"}),
+      ...data.controls.map(c => el("th", {title: c.title, text: c.cis}))));
+    for (const g of data.groups) {
+      groups.append(el("tr", {"data-group": g.group}, el("td", {text: g.group}), el("td", {text: String(g.subscriptions)}),
+        ...data.controls.map(c => {
+          const found = g.controls[c.key];
+          if (!found) return el("td", {text: "\u2013"});
+          const percent = found.percent === null ? "n/a" : found.percent.toFixed(1) + " %";
+          return el("td", {text: percent + (found.failing ? " (" + found.failing + " failing)" : "")});
+        })));
+    }
+    main.append(groups);
+  }
+
   main.append(el("h2", {text: "Subscriptions"}));
   const controls = el("div", {id: "controls"});
   const totals = new Map(data.outcomes.map(o => [o[0], 0]));
@@ -63,7 +80,7 @@
     box.addEventListener("change", () => { box.checked ? shown.add(outcome) : shown.delete(outcome); draw(); });
     controls.append(el("label", {}, box, " ", word(outcome), " " + totals.get(outcome)));
   }
-  const search = el("input", {id: "search", type: "search", placeholder: "Find a subscription by name or ID"});
+  const search = el("input", {id: "search", type: "search", placeholder: "Find a subscription by name, ID or management group"});
   search.addEventListener("input", () => draw());
   controls.append(search);
   main.append(controls);
@@ -85,7 +102,7 @@
     const needle = search.value.trim().toLowerCase();
     rows = data.subscriptions.filter(s =>
       Object.values(s.cases).some(c => shown.has(c.outcome)) &&
-      (!needle || s.name.toLowerCase().includes(needle) || s.id.toLowerCase().includes(needle)));
+      (!needle || [s.name, s.id, ...s.path].some(text => text.toLowerCase().includes(needle))));
     body.replaceChildren();
     drawn = 0;
     page(PAGE);
@@ -100,7 +117,9 @@
     more.textContent = "Show " + Math.min(PAGE, rows.length - drawn) + " more";
   }
   function row(s) {
-    const tr = el("tr", {class: "sub", "data-subscription": s.id}, el("td", {text: s.name}), el("td", {class: "id", text: s.id}));
+    const name = el("td", {text: s.name});
+    if (s.path.length) name.append(el("div", {class: "path", text: s.path.join(" \u203a ")}));
+    const tr = el("tr", {class: "sub", "data-subscription": s.id}, name, el("td", {class: "id", text: s.id}));
     for (const c of data.controls) {
       const found = s.cases[c.key];
       tr.append(el("td", {"data-control": c.key}, found ? word(found.outcome, found.word) : el("span", {text: "\u2013"})));
@@ -117,7 +136,9 @@
   }
   function details(s) {
     const box = el("div", {class: "details"});
-    box.append(el("p", {text: s.name + " (" + s.id + "), state " + s.state + (s.tenant ? ", tenant " + s.tenant : "")}));
+    box.append(el("p", {text: s.name + " (" + s.id + "), state " + s.state + (s.tenant ? ", home tenant " + s.tenant : "")
+      + (s.delegated_to.length ? ", delegated through Azure Lighthouse to " + s.delegated_to.join(", ") : "")}));
+    if (s.path.length) box.append(el("p", {class: "path", text: "Management groups: " + s.path.join(" \u203a ")}));
     for (const c of data.controls) {
       const found = s.cases[c.key];
       if (!found) continue;
