@@ -1,10 +1,12 @@
 """`python -m compliance COMMAND`: the suite's commands besides the pytest run itself.
 
-fix  plan (and with --apply make) the change that makes CIS 2.13 pass on every subscription
-     where it fails; --restore puts the contacts of a backup back.
+fix   plan (and with --apply make) the change that makes CIS 2.13 pass on every subscription
+      where it fails; --restore puts the contacts of a backup back.
+diff  compare two findings files: new, fixed, still failing, no longer present.
 
-Exit codes: 0 done (or nothing to do), 1 a subscription failed, 4 a usage error or a
-credential that cannot get a token (one `ERROR:` line, no traceback).
+Exit codes: 0 done (or nothing to do; diff: nothing got worse), 1 a subscription failed
+(diff: a new failure or a case not verifiable), 4 a usage error or a credential that cannot
+get a token (one `ERROR:` line, no traceback).
 """
 
 from __future__ import annotations
@@ -108,7 +110,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_arguments(fix, SHARED, aliases={"azure_subscription": "--subscription"})
     fix.set_defaults(run=_fix)
+    diff = commands.add_parser(
+        "diff",
+        help="compare two findings files (--azure-findings of two runs)",
+        description=(
+            "Compare the findings of two runs, case by case (a control on a subscription): "
+            "new failures, fixed, still failing, no longer present, and what the newer run "
+            "could not verify. An evidence bundle is compared through its replay: "
+            "`pytest --azure-replay BUNDLE --azure-findings F.json`. Exit codes: 0 nothing got "
+            "worse, 1 a new failure or a case not verifiable, 4 a file that cannot be read."
+        ),
+        allow_abbrev=False,
+    )
+    diff.add_argument("old", metavar="OLD", help="the earlier run's findings file")
+    diff.add_argument("new", metavar="NEW", help="the later run's findings file")
+    diff.set_defaults(run=_diff)
     return parser
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from compliance.baseline import BaselineError, compare, load_findings, report_lines
+
+    try:
+        old, new = load_findings(args.old), load_findings(args.new)
+    except BaselineError as exc:
+        raise AuditError(f"diff: {exc}") from None
+    drift = compare(old, new)
+    for line in report_lines(drift, old, new):
+        print(one_line(redact(line)))
+    return 1 if drift.worse else 0
 
 
 def _address(value: str) -> str:

@@ -34,6 +34,8 @@ WORDS = {
     Outcome.SKIPPED: "skipped",
 }
 STALE_WAIVER = "compliant, waiver no longer needed"
+# Against a baseline (--azure-baseline): what a failing case adds to its word.
+BASELINE_WORDS = {"known": " (known)", "new": " (new)"}
 
 # A command line of a remediation: `CLI: ...`, `CLI (what to set first): ...`, `Register ...: `
 _COMMAND = re.compile(r"^(CLI|Register Defender for Cloud first)(?: \(([^)]*)\))?: (.+)$")
@@ -96,7 +98,9 @@ def view_data(
         )
         sub["cases"][f.control.key] = {
             "outcome": f.outcome.value,
-            "word": STALE_WAIVER if stale else WORDS[f.outcome],
+            "word": STALE_WAIVER
+            if stale
+            else WORDS[f.outcome] + BASELINE_WORDS.get(f.baseline or "", ""),
             "reason": f.reason,
             "fix": fix_steps(f.remediation),
             "waiver": None

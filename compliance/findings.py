@@ -56,6 +56,8 @@ class Finding:
     waiver: WaiverFacts | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)  # plain data, see evidence()
     checked_at: str = ""
+    # Against --azure-baseline: "new", "known" (it failed then too) or "fixed"; None without.
+    baseline: str | None = None
     # The answers behind a verdict that did not pass, as a failing HTML row shows them (not
     # in the findings file: the evidence bundle keeps them whole).
     raw_answers: tuple[str, ...] = ()
@@ -92,6 +94,7 @@ class Finding:
             "waiver": None if self.waiver is None else asdict(self.waiver),
             "evidence": dict(self.evidence),
             "checked_at": self.checked_at,
+            "baseline": self.baseline,
         }
         if raw:
             data["raw_answers"] = list(self.raw_answers)
@@ -117,6 +120,7 @@ class Finding:
             waiver=None if data["waiver"] is None else WaiverFacts(**data["waiver"]),
             evidence=data["evidence"],
             checked_at=data["checked_at"],
+            baseline=data.get("baseline"),
             raw_answers=tuple(data.get("raw_answers", ())),
         )
 

@@ -213,9 +213,20 @@ OPTIONS = (
         metavar="PATH",
     ),
     Option(
+        "--azure-findings-ocsf",
+        "write the findings as OCSF Compliance Finding events here (JSON Lines, for a SIEM)",
+        metavar="PATH",
+    ),
+    Option(
         "--azure-step-summary",
         "append a Markdown summary of the audit here (default: $GITHUB_STEP_SUMMARY, "
         "so a GitHub Actions job shows it)",
+        metavar="PATH",
+    ),
+    Option(
+        "--azure-baseline",
+        "a findings file of an earlier run: cases it had failing that still fail are known "
+        "(reported, not failing the run); only new failures and what is not verifiable fail",
         metavar="PATH",
     ),
     Option(

@@ -21,7 +21,9 @@ import pytest
 
 from compliance import options, reporting, sources, xdist
 from compliance.arm import AuditError, Subscription, Unverifiable
+from compliance.arm.secrets import redact
 from compliance.audit import Audit
+from compliance.baseline import BaselineError, load_findings, of_run, report_lines
 from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
 from compliance.findings import Finding, Outcome
@@ -29,6 +31,7 @@ from compliance.options import OPTIONS
 from compliance.session import (
     ACTIVE_WAIVER,
     EXPIRED_WAIVER,
+    KNOWN,
     READ,
     RUN,
     VERDICT,
@@ -68,6 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for dest in (
         "azure_findings",
         "azure_findings_csv",
+        "azure_findings_ocsf",
         "azure_evidence",
         "azure_step_summary",
         "azure_audit_html",
@@ -88,6 +92,11 @@ def pytest_configure(config: pytest.Config) -> None:
         waivers = load_waivers(path, (c.key for c in CATALOGUE)) if path else ()
     except WaiverError as exc:
         raise pytest.UsageError(f"--azure-waivers: {exc}") from None
+    baseline_path = setting(config, "azure_baseline")
+    try:
+        earlier = load_findings(baseline_path) if baseline_path else None
+    except BaselineError as exc:
+        raise pytest.UsageError(f"--azure-baseline: {exc}") from None
     if xdist.is_controller(config):
         config.pluginmanager.register(xdist.Controller(), "azure-xdist-controller")
     config.stash[RUN] = Run(
@@ -98,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         demo_defaults=demo_defaults,
         waivers=waivers,
         waivers_source=path,
+        baseline=earlier,
         started_at=time.time(),
         started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
@@ -178,6 +188,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run.cases = sum(_is_check(i) for i in items)
     keep, deselected = [], []
     day = today()
+    known = run.baseline.failing if run.baseline is not None else frozenset()
     for item in items:
         if not _is_check(item):
             keep.append(item)
@@ -197,17 +208,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         active, expired = waivers_for(run.waivers, subscription.id, control.key, day)
         if expired is not None:
             item.stash[EXPIRED_WAIVER] = expired
+        reason = None
         if active is not None:
             item.stash[ACTIVE_WAIVER] = active
-            item.add_marker(
-                pytest.mark.xfail(
-                    reason=f"waived until {active.expires.isoformat()} by {active.approved_by}: "
-                    f"{active.reason}",
-                    # Only a failed check is waived: what could not be verified stays an error.
-                    raises=AssertionError,
-                    strict=False,
-                )
+            reason = (
+                f"waived until {active.expires.isoformat()} by {active.approved_by}: "
+                f"{active.reason}"
             )
+        elif run.baseline is not None and (subscription.id.lower(), control.key) in known:
+            reason = item.stash[KNOWN] = f"known: it failed in the baseline {run.baseline.source}"
+        if reason is not None:
+            # Only a failed check is waived or known: what could not be verified stays an error.
+            item.add_marker(pytest.mark.xfail(reason=reason, raises=AssertionError, strict=False))
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = keep
@@ -313,6 +325,8 @@ def pytest_runtest_makereport(
     outcome = reporting.outcome_of(report, call.excinfo)
     if case is None or outcome is None:
         return report
+    if outcome is Outcome.WAIVED and KNOWN in item.stash:
+        outcome = Outcome.NOT_COMPLIANT  # known, not waived: reported so, failing nothing
     finding = reporting.finding_for(item, report, call, *case, outcome)
     report.azure_finding = finding  # type: ignore[attr-defined]
     if call.excinfo is not None and _verdict_error(call):
@@ -383,6 +397,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line)
     _summarize_cases(terminalreporter, config)
     _summarize_waivers(terminalreporter, run)
+    _summarize_baseline(terminalreporter, config)
 
 
 def _summarize_cases(terminalreporter: Any, config: pytest.Config) -> None:
@@ -397,6 +412,17 @@ def _summarize_cases(terminalreporter: Any, config: pytest.Config) -> None:
         terminalreporter.write_sep("=", title)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def _summarize_baseline(terminalreporter: Any, config: pytest.Config) -> None:
+    reports = config.pluginmanager.get_plugin("azure-reporting")
+    run = config.stash[RUN]
+    if reports is None or run.baseline is None or hasattr(config, "workerinput"):
+        return
+    drift = reports.drift()
+    terminalreporter.write_sep("=", "azure baseline")
+    for line in report_lines(drift, run.baseline, of_run(reports.findings.values())):
+        terminalreporter.write_line(one_line(redact(line))[:300])
 
 
 def _summarize_waivers(terminalreporter: Any, run: Run) -> None:

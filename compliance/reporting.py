@@ -26,9 +26,10 @@ from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebac
 # reached through the stash key junitxml keeps it under.
 from _pytest.junitxml import xml_key as junit_xml_key
 
-from compliance import __version__, auditview, reports
+from compliance import __version__, auditview, ocsf, reports
 from compliance.arm import AuditError, Subscription, Unverifiable
 from compliance.arm.secrets import redact
+from compliance.baseline import Drift, Verdicts, compare, of_run
 from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, Control
 from compliance.evidence import make_bundle, write_bundle
@@ -98,10 +99,11 @@ def finding_for(
         remediation = "" if judged.compliant else judged.remediation
     else:  # a skip: (path, line, message)
         reason = str(report.longrepr[2]).removeprefix("Skipped: ")  # type: ignore[index]
+    run = item.config.stash[RUN]
     return Finding(
         subscription=subscription,
         control=control,
-        cis_version=item.config.stash[RUN].cis_version,
+        cis_version=run.cis_version,
         outcome=outcome,
         reason=reason,
         remediation=remediation,
@@ -111,7 +113,20 @@ def finding_for(
         raw_answers=(
             () if outcome is Outcome.COMPLIANT else _once(item.config, read, raw_answers, responses)
         ),
+        baseline=_against(run.baseline, subscription, control, outcome),
     )
+
+
+def _against(
+    baseline: Verdicts | None, subscription: Subscription, control: Control, outcome: Outcome
+) -> str | None:
+    """What the case is against the run's baseline: new, known, fixed (None: no baseline)."""
+    if baseline is None:
+        return None
+    was = (subscription.id.lower(), control.key) in baseline.failing
+    if outcome in (Outcome.NOT_COMPLIANT, Outcome.WAIVED):
+        return "known" if was else "new"
+    return "fixed" if was and outcome is Outcome.COMPLIANT else None
 
 
 _SHARED = pytest.StashKey[dict[tuple[int, str], tuple[Any, Any]]]()
@@ -229,8 +244,18 @@ class Reporting:
             "subscriptions": len(audit.known_subscriptions()),
             "management_groups": ", ".join(settings.management_groups) or "-",
             "waivers": run.waivers_source or "-",
+            **({"baseline": self.drift_line()} if run.baseline is not None else {}),
             **({"error": did_not_run(run.error)} if run.error is not None else {}),
         }
+
+    def drift(self) -> Drift | None:
+        baseline = self.config.stash[RUN].baseline
+        return None if baseline is None else compare(baseline, of_run(self.findings.values()))
+
+    def drift_line(self) -> str:
+        drift = self.drift()
+        baseline = self.config.stash[RUN].baseline
+        return "" if drift is None or baseline is None else f"{baseline.source}: {drift.line()}"
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -249,6 +274,7 @@ class Reporting:
                 path, findings_document(facts, self.ordered())
             ),
             "azure_findings_csv": lambda path: reports.write_findings_csv(path, self.ordered()),
+            "azure_findings_ocsf": lambda path: ocsf.write(path, self.ordered(), facts),
             "azure_evidence": lambda path: write_bundle(path, self.bundle(facts)),
             "azure_audit_html": lambda path: auditview.write(
                 path,
@@ -310,7 +336,8 @@ def summary(findings: Iterable[Finding], reports_at: Iterable[str]) -> tuple[str
     title = ", ".join(f"{n} {o.label}" for o, n in sorted(counts.items()))
     lines = [
         one_line(
-            f"{f.outcome.label.upper()}  CIS {f.cis_id} {f.subscription.display_name} "
+            f"{f.outcome.label.upper()}{' (KNOWN)' if f.baseline == 'known' else ''}  "
+            f"CIS {f.cis_id} {f.subscription.display_name} "
             f"({f.subscription.id}): {f.reason}"
         )[:300]
         for f in shown[:SUMMARY_LINES]

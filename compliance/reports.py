@@ -113,6 +113,7 @@ FACT_LABELS = {
     "subscriptions": "Subscriptions",
     "management_groups": "Management groups audited",
     "waivers": "Waivers",
+    "baseline": "Against the baseline",
     "error": "Error",
 }
 
@@ -273,6 +274,11 @@ def step_summary(
         f"api-version {markdown_text(facts['api_versions'])}, suite "
         f"{markdown_text(facts['suite_version'])}, started {markdown_text(facts['started'])}",
         "",
+        *(
+            [f"Against the baseline {markdown_text(facts['baseline'])}", ""]
+            if "baseline" in facts
+            else []
+        ),
         "| Control | " + " | ".join(o.label.capitalize() for o in Outcome) + " | Compliance |",
         "|---|" + "---:|" * (len(Outcome) + 1),
     ]
@@ -293,7 +299,8 @@ def step_summary(
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {f.outcome.label} | CIS {markdown_text(f.cis_id)} | "
+            f"| {f.outcome.label}{' (known)' if f.baseline == 'known' else ''} | "
+            f"CIS {markdown_text(f.cis_id)} | "
             f"{markdown_text(f.subscription.display_name)} ({markdown_text(f.subscription.id)}) | "
             f"{markdown_text(f.reason[:1000])} |"
             for f in shown[:STEP_SUMMARY_CASES]

@@ -15,6 +15,7 @@ import pytest
 from compliance.arm import AuditError, Subscription
 from compliance.arm.secrets import redact
 from compliance.audit import Audit, Settings
+from compliance.baseline import Verdicts
 from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, Policy, Verdict
 from compliance.evidence import EvidenceError, load_bundle
@@ -36,6 +37,7 @@ class Run:
     waivers_source: str | None = None
     demo_defaults: bool = False  # the demo's policy and waivers apply
     replay: dict[str, Any] | None = None  # the evidence bundle a replay re-runs
+    baseline: Verdicts | None = None  # --azure-baseline: an earlier run's verdicts
     error: AuditError | None = None  # ends the run after collection
     cases: int = 0  # compliance cases collected, before -k and -m deselect any
     started_at: float = 0.0  # time.time() at configure
@@ -47,6 +49,7 @@ VERDICT = pytest.StashKey[Verdict]()  # on an item: its verdict, judged once in 
 READ = pytest.StashKey[SecurityContacts]()  # on an item: the contacts it was judged on
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
+KNOWN = pytest.StashKey[str]()  # on an item: why its failure is known (the baseline failed it)
 
 
 def setting(config: pytest.Config, dest: str) -> Any:

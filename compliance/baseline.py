@@ -1,0 +1,154 @@
+"""Baselines and drift: how one run's verdicts compare with an earlier run's.
+
+A case is one control on one subscription (its id and the control's key: the comparison
+holds across CIS versions). A case *fails* when it is not compliant, or waived (a waiver
+accepts a failure, it does not fix it). Against an earlier run:
+
+- new:               fails now, did not before (or was not in it);
+- still failing:     failed then, fails now (a baseline run calls these *known*);
+- fixed:             failed then, compliant now;
+- no longer present: failed then, not in this run (subscription gone or not selected);
+- not verifiable:    could not be verified now, whatever it was before.
+
+Only new failures and what is not verifiable make things worse. Pure: no pytest, no Azure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compliance.findings import FINDINGS_SCHEMA, Finding
+
+Case = tuple[str, str]  # (subscription id, lower case; control key)
+FAILING = frozenset({"not_compliant", "waived"})
+
+
+class BaselineError(ValueError):
+    """The file cannot be compared with; the message says why."""
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """One run's verdict per case, and what to call each case in a report."""
+
+    source: str
+    verdict: Mapping[Case, str]
+    label: Mapping[Case, str] = field(default_factory=dict)  # "CIS 8.1.13 Name (id)"
+    reason: Mapping[Case, str] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> frozenset[Case]:
+        return frozenset(c for c, v in self.verdict.items() if v in FAILING)
+
+
+@dataclass(frozen=True)
+class Drift:
+    new: list[Case]
+    still_failing: list[Case]
+    fixed: list[Case]
+    no_longer_present: list[Case]
+    not_verifiable: list[Case]
+
+    @property
+    def worse(self) -> bool:
+        return bool(self.new or self.not_verifiable)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "new": len(self.new),
+            "fixed": len(self.fixed),
+            "still_failing": len(self.still_failing),
+            "no_longer_present": len(self.no_longer_present),
+            "not_verifiable": len(self.not_verifiable),
+        }
+
+    def line(self) -> str:
+        c = self.counts()
+        return (
+            f"{c['new']} new, {c['fixed']} fixed, {c['still_failing']} still failing, "
+            f"{c['no_longer_present']} no longer present, {c['not_verifiable']} not verifiable"
+        )
+
+
+def compare(old: Verdicts, new: Verdicts) -> Drift:
+    was, now = old.failing, new.failing
+    return Drift(
+        new=sorted(c for c in now if c not in was and new.verdict[c] == "not_compliant"),
+        still_failing=sorted(now & was),
+        fixed=sorted(c for c in was if new.verdict.get(c) == "compliant"),
+        no_longer_present=sorted(c for c in was if c not in new.verdict),
+        not_verifiable=sorted(c for c, v in new.verdict.items() if v == "not_verifiable"),
+    )
+
+
+def case_of(finding: Mapping[str, Any]) -> Case:
+    return (str(finding["subscription"]["id"]).lower(), str(finding["control"]["key"]))
+
+
+def from_findings(document: Mapping[str, Any], source: str) -> Verdicts:
+    """The verdicts of a findings document (compliance.findings.findings_document)."""
+    if document.get("schema") != FINDINGS_SCHEMA:
+        raise BaselineError(
+            f"{source}: not a findings file ({FINDINGS_SCHEMA!r} expected, found schema "
+            f"{document.get('schema')!r})"
+        )
+    try:
+        found = list(document["findings"])
+        return Verdicts(
+            source,
+            {case_of(f): str(f["verdict"]) for f in found},
+            {case_of(f): _label(f) for f in found},
+            {case_of(f): str(f.get("reason") or "") for f in found},
+        )
+    except (KeyError, TypeError) as exc:
+        raise BaselineError(f"{source}: not laid out as {FINDINGS_SCHEMA}: {exc!r}") from None
+
+
+def _label(finding: Mapping[str, Any]) -> str:
+    sub = finding["subscription"]
+    return f"CIS {finding['control']['cis_id']} {sub['name']} ({sub['id']})"
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """A JSON document from `path`; BaselineError when it cannot be read."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path}: cannot read it ({exc})") from None
+    except ValueError as exc:
+        raise BaselineError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise BaselineError(f"{path}: not a findings file (a JSON object is expected)")
+    return document
+
+
+def load_findings(path: str | Path) -> Verdicts:
+    return from_findings(load(path), str(path))
+
+
+def of_run(findings: Iterable[Finding], source: str = "this run") -> Verdicts:
+    return from_findings(
+        {"schema": FINDINGS_SCHEMA, "findings": [f.to_dict() for f in findings]}, source
+    )
+
+
+def report_lines(drift: Drift, old: Verdicts, new: Verdicts, cap: int = 200) -> list[str]:
+    """The comparison as lines for a terminal: counts, then the cases that changed."""
+    lines = [f"against {old.source}: {drift.line()}"]
+    for title, cases, where in (
+        ("NEW", drift.new, new),
+        ("NOT VERIFIABLE", drift.not_verifiable, new),
+        ("FIXED", drift.fixed, old),
+        ("NO LONGER PRESENT", drift.no_longer_present, old),
+    ):
+        for case in cases[:cap]:
+            label = where.label.get(case, f"{case[1]} on {case[0]}")
+            reason = where.reason.get(case, "")
+            lines.append(f"{title}  {label}" + (f": {reason}" if title != "FIXED" else ""))
+        if len(cases) > cap:
+            lines.append(f"... and {len(cases) - cap} more {title.lower()}")
+    return lines
