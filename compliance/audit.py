@@ -225,10 +225,11 @@ class Audit:
                     for key in self._pending:  # the run stopped it: never a pass
                         self._contacts[key] = Unverifiable("not read: the run ended first")
                     self._pending = set()
+                    # before the waiters wake: the last test may end the run at once
+                    self.reading = Reading(
+                        len(todo), time.monotonic() - started, reader.throttle.throttled
+                    )
                     self._arrived.notify_all()
-                self.reading = Reading(
-                    len(todo), time.monotonic() - started, reader.throttle.throttled
-                )
 
         self._reading = threading.Thread(target=read, name="contacts", daemon=True)
         self._reading.start()

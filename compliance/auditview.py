@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from compliance.arm import Subscription
+from compliance.arm import ManagementGroup, Subscription
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome, cis_number, compliance_percent, tally
 from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
@@ -132,24 +132,27 @@ def view_data(
     }
 
 
-def top_group(subscription: Subscription, scopes: tuple[str, ...]) -> str:
+def top_group(subscription: Subscription, scopes: tuple[str, ...]) -> ManagementGroup | None:
     """The group a subscription is in one level below the audited group (`scopes`), or below
-    the tenant root group; '' when the run read no management groups."""
+    the tenant root group; None when the run read no management groups."""
     path = subscription.management_groups
     ids = [g.id.lower() for g in path]
     top = next((ids.index(s.lower()) for s in scopes if s.lower() in ids), 0)
-    return path[min(top + 1, len(path) - 1)].display_name if path else ""
+    return path[min(top + 1, len(path) - 1)] if path else None
 
 
 def per_group(findings: list[Finding], scopes: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Compliance per control for each group one level below the audited ones."""
-    by_group: dict[str, list[Finding]] = {}
+    """Compliance per control for each group one level below the audited ones (by id: two
+    groups may share a display name)."""
+    by_group: dict[ManagementGroup, list[Finding]] = {}
     for f in findings:
-        if f.subscription.management_groups:
-            by_group.setdefault(top_group(f.subscription, scopes), []).append(f)
+        group = top_group(f.subscription, scopes)
+        if group is not None:
+            by_group.setdefault(group, []).append(f)
     return [
         {
-            "group": group,
+            "group": group.display_name,
+            "id": group.id,
             "subscriptions": len({f.subscription.id for f in found}),
             "controls": {
                 key: {
@@ -159,7 +162,7 @@ def per_group(findings: list[Finding], scopes: tuple[str, ...]) -> list[dict[str
                 for key, c in tally(found).items()
             },
         }
-        for group, found in sorted(by_group.items())
+        for group, found in sorted(by_group.items(), key=lambda i: (i[0].display_name, i[0].id))
     ]
 
 

@@ -4,13 +4,16 @@ A case is one control on one subscription (its id and the control's key: the com
 holds across CIS versions). A case *fails* when it is not compliant, or waived (a waiver
 accepts a failure, it does not fix it). Against an earlier run:
 
-- new:               fails now, did not before (or was not in it);
-- still failing:     failed then, fails now (a baseline run calls these *known*);
+- new:               not compliant now, and not then (compliant, waived then but its waiver
+                     has expired or gone, not verifiable, or not in that run);
+- still failing:     failed then, fails now, and is not new (a baseline run calls the not
+                     compliant ones *known*);
 - fixed:             failed then, compliant now;
-- no longer present: failed then, not in this run (subscription gone or not selected);
+- no longer present: failed then, not judged now (not in this run, or skipped);
 - not verifiable:    could not be verified now, whatever it was before.
 
-Only new failures and what is not verifiable make things worse. Pure: no pytest, no Azure.
+New failures and what is not verifiable make things worse, and so does a later run that did
+not run at all. Pure: no pytest, no Azure.
 """
 
 from __future__ import annotations
@@ -39,10 +42,17 @@ class Verdicts:
     verdict: Mapping[Case, str]
     label: Mapping[Case, str] = field(default_factory=dict)  # "CIS 8.1.13 Name (id)"
     reason: Mapping[Case, str] = field(default_factory=dict)
+    error: str | None = None  # the run did not run: why
 
     @property
     def failing(self) -> frozenset[Case]:
         return frozenset(c for c, v in self.verdict.items() if v in FAILING)
+
+    @property
+    def known(self) -> frozenset[Case]:
+        """What a baseline run does not fail on: cases not compliant here (a waived case
+        whose waiver ends is not known: its failure was accepted, not recorded)."""
+        return frozenset(c for c, v in self.verdict.items() if v == "not_compliant")
 
 
 @dataclass(frozen=True)
@@ -53,9 +63,11 @@ class Drift:
     no_longer_present: list[Case]
     not_verifiable: list[Case]
 
+    did_not_run: str | None = None  # the later run never audited anything: why
+
     @property
     def worse(self) -> bool:
-        return bool(self.new or self.not_verifiable)
+        return bool(self.new or self.not_verifiable or self.did_not_run)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -75,13 +87,16 @@ class Drift:
 
 
 def compare(old: Verdicts, new: Verdicts) -> Drift:
-    was, now = old.failing, new.failing
+    fresh = {c for c, v in new.verdict.items() if v == "not_compliant" and c not in old.known}
     return Drift(
-        new=sorted(c for c in now if c not in was and new.verdict[c] == "not_compliant"),
-        still_failing=sorted(now & was),
-        fixed=sorted(c for c in was if new.verdict.get(c) == "compliant"),
-        no_longer_present=sorted(c for c in was if c not in new.verdict),
+        new=sorted(fresh),
+        still_failing=sorted((new.failing & old.failing) - fresh),
+        fixed=sorted(c for c in old.failing if new.verdict.get(c) == "compliant"),
+        no_longer_present=sorted(
+            c for c in old.failing if new.verdict.get(c, "skipped") == "skipped"
+        ),
         not_verifiable=sorted(c for c, v in new.verdict.items() if v == "not_verifiable"),
+        did_not_run=new.error,
     )
 
 
@@ -98,11 +113,13 @@ def from_findings(document: Mapping[str, Any], source: str) -> Verdicts:
         )
     try:
         found = list(document["findings"])
+        error = (document.get("run") or {}).get("error")
         return Verdicts(
             source,
             {case_of(f): str(f["verdict"]) for f in found},
             {case_of(f): _label(f) for f in found},
             {case_of(f): str(f.get("reason") or "") for f in found},
+            str(error) if error else None,
         )
     except (KeyError, TypeError) as exc:
         raise BaselineError(f"{source}: not laid out as {FINDINGS_SCHEMA}: {exc!r}") from None
@@ -139,6 +156,8 @@ def of_run(findings: Iterable[Finding], source: str = "this run") -> Verdicts:
 def report_lines(drift: Drift, old: Verdicts, new: Verdicts, cap: int = 200) -> list[str]:
     """The comparison as lines for a terminal: counts, then the cases that changed."""
     lines = [f"against {old.source}: {drift.line()}"]
+    if drift.did_not_run:
+        lines.append(f"DID NOT RUN  {new.source}: {drift.did_not_run}")
     for title, cases, where in (
         ("NEW", drift.new, new),
         ("NOT VERIFIABLE", drift.not_verifiable, new),

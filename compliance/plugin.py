@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import time
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
         demo_defaults = workerinput["azure_demo_defaults"]
     else:
         replay = replay_bundle(config, settings)
+        if replay and replay.get("management_groups") and not settings.management_groups:
+            # a replay audits what its run audited: the groups it was scoped by
+            settings = replace(settings, management_groups=tuple(replay["management_groups"]))
         audit = Audit(settings, sources.for_run(settings, replay))
         # The demo's policy and waivers apply to the demo and to replays of it alike.
         demo_defaults = settings.demo or bool(replay and replay["run"].get("demo"))
@@ -188,7 +192,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run.cases = sum(_is_check(i) for i in items)
     keep, deselected = [], []
     day = today()
-    known = run.baseline.failing if run.baseline is not None else frozenset()
+    known = run.baseline.known if run.baseline is not None else frozenset()
     for item in items:
         if not _is_check(item):
             keep.append(item)

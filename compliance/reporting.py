@@ -123,10 +123,10 @@ def _against(
     """What the case is against the run's baseline: new, known, fixed (None: no baseline)."""
     if baseline is None:
         return None
-    was = (subscription.id.lower(), control.key) in baseline.failing
-    if outcome in (Outcome.NOT_COMPLIANT, Outcome.WAIVED):
-        return "known" if was else "new"
-    return "fixed" if was and outcome is Outcome.COMPLIANT else None
+    case = (subscription.id.lower(), control.key)
+    if outcome is Outcome.NOT_COMPLIANT:
+        return "known" if case in baseline.known else "new"
+    return "fixed" if outcome is Outcome.COMPLIANT and case in baseline.failing else None
 
 
 _SHARED = pytest.StashKey[dict[tuple[int, str], tuple[Any, Any]]]()
@@ -283,8 +283,11 @@ class Reporting:
                 self.ordered(),
                 self.config.stash[RUN].audit.settings.management_groups,
             ),
-            "azure_step_summary": lambda path: reports.append_text(
-                path, redact(self.step_summary(facts))
+            # GitHub's step summary file is shared by a job's steps: appended to, not replaced
+            "azure_step_summary": lambda path: reports.write_summary(
+                path,
+                self.step_summary(facts),
+                append=setting(self.config, "azure_step_summary") is None,
             ),
         }
         for dest, write in writers.items():
@@ -399,8 +402,14 @@ class HtmlReport:
     # background: it shows 0 ms) and Links (always empty here) columns are left out.
     @staticmethod
     def _useful(cells: list[str]) -> list[str]:
-        return [c for c in cells if not any(k in c for k in ('"duration"', "col-duration",
-                                                            "Links", "col-links"))]  # fmt: skip
+        """The cells less Duration and Links, told by their opening tag (a cell's content
+        holds a subscription's name, which may say anything)."""
+        dropped = ("col-duration", "col-links", 'data-column-type="duration"')
+        return [
+            c
+            for c in cells
+            if not any(d in c.split(">", 1)[0] for d in dropped) and c.strip() != "<th>Links</th>"
+        ]
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells[:] = self._useful(cells)

@@ -265,27 +265,27 @@ def step_summary(
 ) -> str:
     """A Markdown job summary (GitHub Actions' $GITHUB_STEP_SUMMARY): per control its counts
     and compliance, then each case not compliant or not verifiable with its reason, capped."""
+
+    def md(value: object) -> str:  # secrets out first: escaping would hide them from redact
+        return markdown_text(redact(str(value)))
+
     lines = [f"## {title}", ""]
     if "error" in facts:
-        lines += [f"**{markdown_text(facts['error'])}. Nothing below is an audit result.**", ""]
+        lines += [f"**{md(facts['error'])}. Nothing below is an audit result.**", ""]
     lines += [
-        f"{markdown_text(facts['target'])}, tenant {markdown_text(facts['tenant'])}, "
-        f"{facts['subscriptions']} subscriptions, identity {markdown_text(facts['identity'])}, "
-        f"api-version {markdown_text(facts['api_versions'])}, suite "
-        f"{markdown_text(facts['suite_version'])}, started {markdown_text(facts['started'])}",
+        f"{md(facts['target'])}, tenant {md(facts['tenant'])}, "
+        f"{facts['subscriptions']} subscriptions, identity {md(facts['identity'])}, "
+        f"api-version {md(facts['api_versions'])}, suite "
+        f"{md(facts['suite_version'])}, started {md(facts['started'])}",
         "",
-        *(
-            [f"Against the baseline {markdown_text(facts['baseline'])}", ""]
-            if "baseline" in facts
-            else []
-        ),
+        *([f"Against the baseline {md(facts['baseline'])}", ""] if "baseline" in facts else []),
         "| Control | " + " | ".join(o.label.capitalize() for o in Outcome) + " | Compliance |",
         "|---|" + "---:|" * (len(Outcome) + 1),
     ]
     for key, tally_ in counts.items():
         percent = compliance_percent(tally_)
         lines.append(
-            f"| {markdown_text(labels.get(key, key))} | "
+            f"| {md(labels.get(key, key))} | "
             + " | ".join(str(tally_[o]) for o in Outcome)
             + f" | {'n/a' if percent is None else f'{percent:.1f} %'} |"
         )
@@ -300,20 +300,20 @@ def step_summary(
         ]
         lines += [
             f"| {f.outcome.label}{' (known)' if f.baseline == 'known' else ''} | "
-            f"CIS {markdown_text(f.cis_id)} | "
-            f"{markdown_text(f.subscription.display_name)} ({markdown_text(f.subscription.id)}) | "
-            f"{markdown_text(f.reason[:1000])} |"
+            f"CIS {md(f.cis_id)} | "
+            f"{md(f.subscription.display_name)} ({md(f.subscription.id)}) | "
+            f"{md(redact(f.reason)[:1000])} |"
             for f in shown[:STEP_SUMMARY_CASES]
         ]
-        where = markdown_text(", ".join(reports_at) or "the findings file")
+        where = md(", ".join(reports_at) or "the findings file")
         rest = len(shown) - STEP_SUMMARY_CASES
         lines += ["", f"{rest} more: see {where}." if rest > 0 else f"How to fix each: {where}."]
     return "\n".join(lines) + "\n"
 
 
-def append_text(path: Path, text: str) -> None:
+def write_summary(path: Path, text: str, *, append: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
+    with path.open("a" if append else "w", encoding="utf-8") as out:
         out.write(text)
 
 

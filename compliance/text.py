@@ -22,15 +22,26 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
+# A CI log runs what looks like its commands: Azure Pipelines a `##vso[...]` anywhere in a
+# line (and formats `##[...]`), GitHub Actions a line that starts `::`. Shown with a
+# backslash, they are text.
+_CI_COMMAND = re.compile(r"##(?=vso\[|\[)|(?m:^::)")
+
+
+def _inert(text: str) -> str:
+    return _CI_COMMAND.sub(lambda m: "#\\#" if m.group() == "##" else "\\::", text)
+
+
 def one_line(text: str) -> str:
-    """Untrusted text as one line that shows every character it holds and controls none."""
-    return _UNSAFE_IN_LINE.sub(_escape, text)
+    """Untrusted text as one line that shows every character it holds and controls none
+    (neither the terminal nor the CI log it ends up in)."""
+    return _inert(_UNSAFE_IN_LINE.sub(_escape, text))
 
 
 def printable(text: str) -> str:
     """Text for a terminal or log: its own line breaks and tabs kept, every other control,
-    invisible or unencodable character shown escaped."""
-    return _UNSAFE_IN_TEXT.sub(_escape, text)
+    invisible or unencodable character shown escaped, no CI log command."""
+    return _inert(_UNSAFE_IN_TEXT.sub(_escape, text))
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV

@@ -14,7 +14,7 @@ from test_plugin import assert_run_error
 
 import compliance.plugin
 from compliance.baseline import Verdicts, compare
-from compliance.emulator import Fault
+from compliance.emulator import Fault, load_tenant
 from conftest import CHECKS, ROOT, subscription, tenant
 
 SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -30,19 +30,24 @@ def test_compare_sorts_every_case_into_one_kind() -> None:
     new = Verdicts("new", {
         ("a", "x"): "not_compliant",  # still failing
         ("b", "x"): "compliant",  # fixed
-        ("c", "x"): "not_compliant",  # still failing: a waiver accepted it, not fixed it
+        ("c", "x"): "not_compliant",  # new: its waiver is gone, and it was never recorded
         ("d", "x"): "not_compliant",  # new
         ("f", "x"): "not_compliant",  # new: it was never known to fail
         ("g", "x"): "not_verifiable",  # not verifiable, whatever it was
     })  # fmt: skip
     drift = compare(old, new)
-    assert drift.new == [("d", "x"), ("f", "x")]
-    assert drift.still_failing == [("a", "x"), ("c", "x")]
+    assert drift.new == [("c", "x"), ("d", "x"), ("f", "x")]
+    assert drift.still_failing == [("a", "x")]
     assert drift.fixed == [("b", "x")]
     assert drift.no_longer_present == [("e", "x")]
     assert drift.not_verifiable == [("g", "x")]
     assert drift.worse
     assert not compare(old, Verdicts("same", {("a", "x"): "not_compliant"})).worse
+    # a later run that never ran is worse, whatever it holds
+    assert compare(old, Verdicts("none", {}, error="the audit did not run: no token")).worse
+    # still failing under a waiver now: accepted, not new
+    waived = compare(old, Verdicts("w", {("a", "x"): "waived"}))
+    assert waived.still_failing == [("a", "x")] and not waived.worse
 
 
 def diff(cwd: Path, old: str, new: str) -> subprocess.CompletedProcess[str]:
@@ -119,6 +124,22 @@ def test_a_baseline_run_fails_only_on_what_got_worse(
         f"FIXED  CIS 8.1.13 Bravo ({SUB_B})",
     ]
     assert diff(pytester.path, "first.json", "again.json").returncode == 0
+
+
+def test_the_demo_tenant_drifts_between_two_runs(arm: Any, audit: Any) -> None:
+    """The demo tenant on the test emulator, where a subscription can change between runs."""
+    arm.load(load_tenant("demo"))
+    online = ("--azure-management-group", "online")
+    assert audit(*online, "--azure-findings=first.json").ret == pytest.ExitCode.TESTS_FAILED
+    assert audit(*online, "--azure-baseline=first.json").ret == pytest.ExitCode.OK
+    marketing = "0e4d2c1b-9a8f-4e7d-b6c5-a4f3e2d1c0b9"  # Contoso Marketing, below Online
+    arm.subscription(marketing).contacts["default"]["isEnabled"] = False
+    worse = audit(*online, "--azure-baseline=first.json")
+    assert worse.ret == pytest.ExitCode.TESTS_FAILED
+    worse.stdout.fnmatch_lines([
+        f"NEW  CIS 8.1.12 Contoso Marketing ({marketing}): security contact 'default' is "
+        "disabled*",
+    ])  # fmt: skip
 
 
 def test_a_second_demo_run_against_the_first_exits_0(pytester: pytest.Pytester) -> None:

@@ -178,6 +178,12 @@ def test_a_replay_reads_the_group_from_the_bundle(
         k: f["subscription"] for k, f in recorded.items()
     }
     assert arm.requests == []
+    # without the option too: a replay audits what its run audited
+    same = run(pytester, "--azure-replay=ev.json", *offline, "--azure-findings=out/findings.json")
+    assert {(f["subscription"]["id"], f["control"]["key"]) for f in findings(pytester)} == set(
+        recorded
+    )
+    assert same.ret == pytest.ExitCode.TESTS_FAILED
     other = run(pytester, "--azure-replay=ev.json", "--azure-management-group", "corp")
     assert_run_error(other, "--azure-management-group corp: the evidence bundle holds no answer*")
 

@@ -153,7 +153,9 @@ def test_html_junit_and_findings_agree_on_every_count(arm, audit, pytester, monk
     assert list(step) == list(findings["summary"])  # in CIS order: 8.1.12 first
 
 
-def test_the_job_summary_lists_failing_cases_with_reasons_and_caps_them(arm, audit, pytester):
+def test_the_job_summary_lists_failing_cases_with_reasons_and_caps_them(
+    arm, audit, pytester, monkeypatch
+):
     arm.load(
         tenant(
             *(
@@ -175,9 +177,22 @@ def test_the_job_summary_lists_failing_cases_with_reasons_and_caps_them(arm, aud
     # a display name cannot break the table, add markup or a link
     assert "team&#124;0 &lt;b&gt;\\[x\\]\\(y\\)" in text
     assert all(row.count("|") == 5 for row in case_rows)
-    # a second run appends, as GitHub expects of a step summary
+    # a path given is the run's own; GitHub's step summary is appended to, as GitHub expects
     audit("--azure-step-summary", "summary.md", "-m", "contact_email")
+    assert (pytester.path / "summary.md").read_text().count("## Azure security contacts") == 1
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
+    audit("-m", "contact_email")
     assert (pytester.path / "summary.md").read_text().count("## Azure security contacts") == 2
+
+
+def test_no_secret_reaches_the_job_summary(arm, audit, pytester):
+    token = arm.token
+    arm.load(tenant(subscription(SUB_A, "Production")))
+    arm.fail(SUB_A, Fault(403, "AuthorizationFailed", f"you sent Bearer {token} and client_secret"))
+    audit("--azure-step-summary", "summary.md")
+    text = (pytester.path / "summary.md").read_text()
+    assert "AuthorizationFailed" in text
+    assert token.split(".")[2] not in text and token.split(".")[1] not in text
 
 
 def test_findings_carry_ids_reason_fix_and_evidence(arm, audit, pytester):
@@ -290,6 +305,16 @@ def test_html_rows_have_columns_and_expand_to_fix_and_evidence(arm, audit, pytes
     assert "soc@contoso.com" in production["log"]  # the contacts, as evidence
     assert "<svg" in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # no external assets
+
+
+def test_a_name_that_says_links_or_duration_keeps_its_row_whole(arm, audit, pytester):
+    arm.load(tenant(subscription(SUB_A, 'Partner Links data-column-type="duration" col-links')))
+    result = audit(*OUTPUTS, "-m", "contact_email")
+    assert result.ret == 0
+    (row,) = html_rows(pytester.path / "out" / "report.html").values()
+    cells = row["resultsTableRow"]
+    assert len(cells) == 6  # result, test, subscription, its id, control, reason
+    assert "Partner Links" in cells[1] and "Partner Links" in cells[2]
 
 
 def test_no_output_ever_contains_the_token(arm, audit, pytester):

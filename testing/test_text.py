@@ -97,3 +97,9 @@ def test_csv_cells_are_inert(value: object, cell: str) -> None:
 )
 def test_markdown_text_renders_as_itself(value: str, shown: str) -> None:
     assert markdown_text(value) == shown
+
+
+def test_ci_log_commands_in_azure_text_are_shown_not_run() -> None:
+    name = "x ##vso[task.setvariable variable=a]b ##[error]e"
+    assert one_line(name) == "x #\\#vso[task.setvariable variable=a]b #\\#[error]e"
+    assert printable("first\n::add-mask::secret") == "first\n\\::add-mask::secret"
