@@ -24,7 +24,7 @@ from compliance import options, reporting, sources, xdist
 from compliance.arm import AuditError, Subscription, Unverifiable
 from compliance.arm.secrets import redact
 from compliance.audit import Audit
-from compliance.baseline import BaselineError, load_findings, of_run, report_lines
+from compliance.baseline import BaselineError, load_findings, report_lines
 from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
 from compliance.findings import Finding, Outcome
@@ -421,11 +421,12 @@ def _summarize_cases(terminalreporter: Any, config: pytest.Config) -> None:
 def _summarize_baseline(terminalreporter: Any, config: pytest.Config) -> None:
     reports = config.pluginmanager.get_plugin("azure-reporting")
     run = config.stash[RUN]
-    if reports is None or run.baseline is None or hasattr(config, "workerinput"):
+    compared = reports.drift() if reports is not None else None
+    if compared is None or run.baseline is None or hasattr(config, "workerinput"):
         return
-    drift = reports.drift()
     terminalreporter.write_sep("=", "azure baseline")
-    for line in report_lines(drift, run.baseline, of_run(reports.findings.values())):
+    drift, now = compared
+    for line in report_lines(drift, run.baseline, now):
         terminalreporter.write_line(one_line(redact(line))[:300])
 
 

@@ -248,14 +248,20 @@ class Reporting:
             **({"error": did_not_run(run.error)} if run.error is not None else {}),
         }
 
-    def drift(self) -> Drift | None:
+    def drift(self) -> tuple[Drift, Verdicts] | None:
+        """How this run compares with its baseline, and its verdicts (None: no baseline)."""
         baseline = self.config.stash[RUN].baseline
-        return None if baseline is None else compare(baseline, of_run(self.findings.values()))
+        if baseline is None:
+            return None
+        now = of_run(self.findings.values())
+        return compare(baseline, now), now
 
     def drift_line(self) -> str:
-        drift = self.drift()
+        compared = self.drift()
         baseline = self.config.stash[RUN].baseline
-        return "" if drift is None or baseline is None else f"{baseline.source}: {drift.line()}"
+        if compared is None or baseline is None:
+            return ""
+        return f"{baseline.source}: {compared[0].line()}"
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
