@@ -178,3 +178,31 @@ def test_diff_of_an_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
     unreadable = diff(tmp_path, "nope.json", "nope.json")
     assert unreadable.returncode == 4
     assert unreadable.stderr.startswith("ERROR: diff: nope.json: cannot read it")
+
+
+def test_a_waived_case_is_never_called_new_and_groups_are_kept_apart() -> None:
+    from compliance.arm import ManagementGroup, Subscription
+    from compliance.auditview import per_group
+    from compliance.controls import CATALOGUE
+    from compliance.findings import Finding, Outcome
+    from compliance.reporting import _against
+
+    control = CATALOGUE[0]
+    sub = Subscription(SUB_A, "A", "Enabled")
+    baseline = Verdicts("old", {(SUB_A, control.key): "waived"})
+    assert _against(baseline, sub, control, Outcome.WAIVED) is None
+    assert _against(baseline, sub, control, Outcome.NOT_COMPLIANT) == "new"  # waiver gone
+    assert _against(baseline, sub, control, Outcome.COMPLIANT) == "fixed"
+    assert _against(None, sub, control, Outcome.NOT_COMPLIANT) is None
+
+    root = ManagementGroup("t", "Root")
+    twins = [ManagementGroup("prod-eu", "Prod"), ManagementGroup("prod-us", "Prod")]
+    found = [
+        Finding(Subscription(f"{n}", f"s{n}", "Enabled", "t", (root, group)), control, "5.0.0",
+                Outcome.COMPLIANT, "ok")
+        for n, group in enumerate(twins)
+    ]  # fmt: skip
+    assert [(g["group"], g["id"], g["subscriptions"]) for g in per_group(found, ())] == [
+        ("Prod", "prod-eu", 1),
+        ("Prod", "prod-us", 1),
+    ]
