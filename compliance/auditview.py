@@ -22,7 +22,7 @@ from typing import Any
 
 from compliance.arm import ManagementGroup, Subscription
 from compliance.arm.secrets import redact
-from compliance.findings import Finding, Outcome, cis_number, compliance_percent, tally
+from compliance.findings import Finding, Outcome, compliance_percent, tally
 from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
 
 # What a cell and a filter say for each outcome.
@@ -72,7 +72,7 @@ def view_data(
     cases, with what every case of a subscription shares (evidence, raw answers) kept once."""
     findings = list(findings)
     counts = tally(findings)
-    controls = {f.control.key: f for f in findings}
+    controls = {f.control.key: f for f in findings}  # one finding per control, for its ids
     subscriptions: dict[str, dict[str, Any]] = {}
     for f in sorted(
         findings, key=lambda f: (f.subscription.display_name.lower(), f.subscription.id)
@@ -116,16 +116,16 @@ def view_data(
         "facts": [[FACT_LABELS.get(k, k), str(v)] for k, v in facts.items()],
         "error": str(facts["error"]) if "error" in facts else None,
         "outcomes": [[o.value, WORDS[o], COLOURS.get(o, "#9e9e9e")] for o in WORDS],
-        "controls": [
+        "controls": [  # tally() gives them in CIS order
             {
                 "key": key,
-                "cis": f"CIS {f.cis_id}",
-                "title": f.control.title,
-                "rationale": f.control.rationale,
+                "cis": f"CIS {controls[key].cis_id}",
+                "title": controls[key].control.title,
+                "rationale": controls[key].control.rationale,
                 "counts": {o.value: counts[key][o] for o in Outcome},
                 "percent": compliance_percent(counts[key]),
             }
-            for key, f in sorted(controls.items(), key=lambda item: cis_number(item[1].cis_id))
+            for key in counts
         ],
         "subscriptions": list(subscriptions.values()),
         "groups": per_group(findings, scopes),

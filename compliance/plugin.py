@@ -421,8 +421,10 @@ def _summarize_cases(terminalreporter: Any, config: pytest.Config) -> None:
 def _summarize_baseline(terminalreporter: Any, config: pytest.Config) -> None:
     reports = config.pluginmanager.get_plugin("azure-reporting")
     run = config.stash[RUN]
-    compared = reports.drift() if reports is not None else None
-    if compared is None or run.baseline is None or hasattr(config, "workerinput"):
+    if reports is None or run.baseline is None or hasattr(config, "workerinput"):
+        return
+    compared = reports.drift()
+    if compared is None:
         return
     terminalreporter.write_sep("=", "azure baseline")
     drift, now = compared

@@ -201,6 +201,7 @@ class Reporting:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.findings: dict[str, Finding] = {}
+        self._drift: tuple[Drift, Verdicts] | None = None
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html draws the row
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -249,12 +250,13 @@ class Reporting:
         }
 
     def drift(self) -> tuple[Drift, Verdicts] | None:
-        """How this run compares with its baseline, and its verdicts (None: no baseline)."""
+        """How this run compares with its baseline, and its verdicts (None: no baseline).
+        Asked for at the session's end only (facts, reports, terminal): computed once."""
         baseline = self.config.stash[RUN].baseline
-        if baseline is None:
-            return None
-        now = of_run(self.findings.values())
-        return compare(baseline, now), now
+        if baseline is not None and self._drift is None:
+            now = of_run(self.findings.values())
+            self._drift = compare(baseline, now), now
+        return self._drift
 
     def drift_line(self) -> str:
         compared = self.drift()
@@ -275,24 +277,25 @@ class Reporting:
             if "error" in facts:  # pipelines publish JUnit always(): it must not look green
                 for report in run_error_reports(facts["error"]):
                     xml.pytest_runtest_logreport(report)
+        findings = self.ordered()  # sorted once, for every file below
         writers: dict[str, Callable[[Path], None]] = {
             "azure_findings": lambda path: reports.write_findings_json(
-                path, findings_document(facts, self.ordered())
+                path, findings_document(facts, findings)
             ),
-            "azure_findings_csv": lambda path: reports.write_findings_csv(path, self.ordered()),
-            "azure_findings_ocsf": lambda path: ocsf.write(path, self.ordered(), facts),
+            "azure_findings_csv": lambda path: reports.write_findings_csv(path, findings),
+            "azure_findings_ocsf": lambda path: ocsf.write(path, findings, facts),
             "azure_evidence": lambda path: write_bundle(path, self.bundle(facts)),
             "azure_audit_html": lambda path: auditview.write(
                 path,
                 report_title(self.config),
                 facts,
-                self.ordered(),
+                findings,
                 self.config.stash[RUN].audit.settings.management_groups,
             ),
             # GitHub's step summary file is shared by a job's steps: appended to, not replaced
             "azure_step_summary": lambda path: reports.write_summary(
                 path,
-                self.step_summary(facts),
+                self.step_summary(facts, findings),
                 append=setting(self.config, "azure_step_summary") is None,
             ),
         }
@@ -309,14 +312,14 @@ class Reporting:
                 sys.stderr.write(f"ERROR: --{dest.replace('_', '-')}: cannot write {path}: {exc}\n")
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
-    def step_summary(self, facts: dict[str, Any]) -> str:
+    def step_summary(self, facts: dict[str, Any], findings: list[Finding]) -> str:
         config = self.config
         return reports.step_summary(
             report_title(config),
             facts,
-            tally(self.findings.values()),
+            tally(findings),
             control_labels(config, titled=True),
-            self.ordered(),
+            findings,
             [p for p in (config.option.htmlpath, config.option.xmlpath) if p],
         )
 
