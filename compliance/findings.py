@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
 from compliance.arm import ManagementGroup, Subscription
 from compliance.arm.secrets import redact
-from compliance.contacts import RawResponse, SecurityContacts
+from compliance.contacts import Contact, RawResponse, SecurityContacts
 from compliance.controls import CATALOGUE, Control
 
 FINDINGS_SCHEMA = "azure-security-contacts/findings/v1"
@@ -143,11 +143,23 @@ def evidence(
     if read is not None:
         summary["api_version"] = read.api_version
         summary["defender_registered"] = read.defender_registered
-        summary["contacts"] = [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items() if k != "raw"}
-            for c in read.contacts
-        ]
+        summary["contacts"] = [_contact_summary(c) for c in read.contacts]
     return summary
+
+
+def _contact_summary(contact: Contact) -> dict[str, Any]:
+    """A contact's fields as plain data, less `raw` (which dataclasses.asdict would first
+    deep-copy: most of a first audit's evidence time)."""
+    summary: dict[str, Any] = {}
+    for name in _CONTACT_FIELDS:
+        value = getattr(contact, name)
+        if isinstance(value, tuple):
+            value = [asdict(v) if is_dataclass(v) else v for v in value]  # type: ignore[arg-type]
+        summary[name] = value
+    return summary
+
+
+_CONTACT_FIELDS = tuple(f.name for f in fields(Contact) if f.name != "raw")
 
 
 # A failing row shows its raw answers, each up to this many characters: a report grows with

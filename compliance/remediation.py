@@ -207,17 +207,15 @@ def contact_path(subscription_id: str, name: str, api_version: str) -> str:
 def commands(subscription_id: str, api_version: str, writes: Sequence[Write]) -> list[str]:
     """Each write as an `az rest` command safe to paste into a POSIX shell (every value
     quoted), then as the REST request it sends."""
-    lines = []
-    for write in writes:
-        path = contact_path(subscription_id, write.name, api_version)
-        body = json.dumps({"properties": write.after})  # ASCII only: no control characters
-        lines.append(
-            f"  CLI: az rest --method put --url {shlex.quote(path)} --body {shlex.quote(body)}"
-        )
-    for write in writes:
-        path = contact_path(subscription_id, write.name, api_version)
-        lines.append(f"  REST: PUT {path}\n  {json.dumps({'properties': write.after})}")
-    return lines
+    requests = [
+        # ASCII only: no control characters
+        (contact_path(subscription_id, w.name, api_version), json.dumps({"properties": w.after}))
+        for w in writes
+    ]
+    return [
+        f"  CLI: az rest --method put --url {shlex.quote(path)} --body {shlex.quote(body)}"
+        for path, body in requests
+    ] + [f"  REST: PUT {path}\n  {body}" for path, body in requests]
 
 
 def fix_command(subscription_id: str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import html
 import json
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -318,4 +320,10 @@ def write_summary(path: Path, text: str, *, append: bool) -> None:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """The time in UTC, to the second."""
+    return _formatted(int(time.time()))
+
+
+@functools.lru_cache(maxsize=1)  # formatted once a second: every case asks
+def _formatted(second: int) -> str:
+    return dt.datetime.fromtimestamp(second, dt.UTC).isoformat()

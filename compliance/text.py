@@ -29,6 +29,8 @@ _CI_COMMAND = re.compile(r"##(?=vso\[|\[)|(?m:^::)")
 
 
 def _inert(text: str) -> str:
+    if "##" not in text and "::" not in text:  # most text: no scan (40,000 cases a run)
+        return text
     return _CI_COMMAND.sub(lambda m: "#\\#" if m.group() == "##" else "\\::", text)
 
 
