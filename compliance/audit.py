@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from compliance.arm import (
@@ -18,8 +18,9 @@ from compliance.arm import (
     Subscription,
     Unverifiable,
 )
+from compliance.arm.process import result_data, result_from_data
 from compliance.arm.transport import Limits
-from compliance.contacts import Contact, RawResponse, SecurityContacts, UnknownValue
+from compliance.contacts import RawResponse, SecurityContacts
 
 if TYPE_CHECKING:
     from compliance.sources import ContactSource, OpenSource
@@ -110,13 +111,6 @@ def select_subscriptions(
             + (f"{scope}" if scope else "")
         )
     return selected
-
-
-def _contact(fields: dict[str, Any]) -> Contact:
-    """A Contact from its asdict() form (sequences come back as lists)."""
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    values["unknown"] = tuple(UnknownValue(**u) for u in fields.get("unknown", ()))
-    return Contact(**values)
 
 
 class Audit:
@@ -276,14 +270,7 @@ class Audit:
             "identity": self.identity,
             "visible": self.visible_count,
             "subscriptions": [s.to_dict() for s in self.subscriptions()],
-            "contacts": {
-                key: (
-                    {"unverifiable": str(r), "responses": [asdict(x) for x in r.responses]}
-                    if isinstance(r, Unverifiable)
-                    else asdict(r)
-                )
-                for key, r in self._read_so_far().items()
-            },
+            "contacts": {key: result_data(r) for key, r in self._read_so_far().items()},
         }
 
     @classmethod
@@ -293,15 +280,7 @@ class Audit:
         audit._identity = data["identity"]
         audit.visible_count = data["visible"]
         audit._subscriptions = [Subscription.from_dict(s) for s in data["subscriptions"]]
-        for key, value in data["contacts"].items():
-            responses = tuple(RawResponse(**r) for r in value["responses"])
-            if "unverifiable" in value:
-                audit._contacts[key] = Unverifiable(value["unverifiable"], responses)
-                continue
-            contacts = tuple(_contact(c) for c in value["contacts"])
-            audit._contacts[key] = SecurityContacts(
-                **{**value, "contacts": contacts, "responses": responses}
-            )
+        audit._contacts = {k: result_from_data(v) for k, v in data["contacts"].items()}
         return audit
 
     def security_contacts(self, subscription: Subscription) -> SecurityContacts:

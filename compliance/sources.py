@@ -17,6 +17,7 @@ from compliance.arm import (
     Unverifiable,
     make_credential,
 )
+from compliance.arm.process import Recipe
 from compliance.audit import Settings
 from compliance.contacts import RawResponse, SecurityContacts
 
@@ -52,6 +53,7 @@ def live(settings: Settings) -> ArmReader:
         settings.arm_endpoint,
         concurrency=settings.concurrency,
         limits=settings.limits,
+        recipe=Recipe(settings.auth, settings.cloud, settings.tenant),
     )
 
 

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest
 
+from compliance.arm import process
 from compliance.arm.credentials import Cloud, CredentialFailed
 from compliance.arm.errors import (
     AuditError,
@@ -31,6 +32,7 @@ from compliance.arm.errors import (
     first_line,
 )
 from compliance.arm.pipeline import Throttle, pipeline, read_only_policies
+from compliance.arm.process import Recipe
 from compliance.arm.secrets import redact
 from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
 from compliance.contacts import (
@@ -501,10 +503,15 @@ class ArmReader:
         connection_verify: str | bool = True,
         concurrency: int = 1,
         limits: Limits = DEFAULT_LIMITS,
+        recipe: Recipe | None = None,
     ) -> None:
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
+        self.connection_verify = connection_verify
         self.concurrency = concurrency
         self.limits = limits
+        # How the credential is made again in a child process (None: this reader's reads
+        # stay in this process).
+        self.recipe = recipe
         self.throttle = Throttle(concurrency)
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
         self._pipeline = pipeline(
@@ -606,10 +613,12 @@ class ArmReader:
     def read_many(
         self, subscription_ids: Iterable[str]
     ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
-        """Every subscription's contacts, read `concurrency` at a time, as each completes."""
-        return read_many(
-            self.contacts.read, subscription_ids, self.concurrency, self.limits.read_deadline
-        )
+        """Every subscription's contacts, read `concurrency` at a time, as each completes; in a
+        child process when there are many and the reader knows how (compliance.arm.process)."""
+        ids = list(dict.fromkeys(subscription_ids))
+        if self.recipe is not None and len(ids) >= process.IN_A_PROCESS_FROM:
+            return process.read_many(self, ids)
+        return read_many(self.contacts.read, ids, self.concurrency, self.limits.read_deadline)
 
 
 def parse_json(body: str) -> Any:

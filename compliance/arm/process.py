@@ -1,0 +1,167 @@
+"""Reading many subscriptions' contacts in a second process.
+
+A serial run judges its cases while the contacts are read, and both want the CPU: in one
+process they share one interpreter lock, and a read costs milliseconds of it (TLS, HTTP,
+the SDK's pipeline), so a large tenant's read slows every case it overlaps. Read in a child
+process it runs on another core. The child builds the reader again from the same recipe,
+its credential included (a token is never handed over), reads with the same code
+(compliance.arm.reader.read_many), and writes each result as one line of JSON as it comes,
+cleaned of every secret it holds (like pytest-xdist's snapshot). Whatever the child never
+said is not verifiable: never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from compliance.arm.errors import Unverifiable
+from compliance.arm.secrets import redact
+from compliance.arm.transport import Limits
+from compliance.contacts import Contact, RawResponse, SecurityContacts, UnknownValue
+from compliance.text import one_line
+
+if TYPE_CHECKING:
+    from compliance.arm.reader import ArmReader
+
+# Fewer subscriptions are read on threads: the child takes about a second to start (imports,
+# a token), which a read this small does not win back (bench/README.md, scenario 6).
+IN_A_PROCESS_FROM = 1000
+
+# After the read's own deadline, how long the child may take to say it is done.
+GRACE = 60.0
+
+Result = SecurityContacts | Unverifiable
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to make a reader's credential again in another process: by name, never a token."""
+
+    auth: str
+    cloud: str
+    tenant: str | None
+
+
+def result_data(result: Result) -> dict[str, Any]:
+    """One subscription's read as plain data (for a child's answer, pytest-xdist's snapshot)."""
+    if isinstance(result, Unverifiable):
+        return {
+            "unverifiable": str(result),
+            "status": result.status,
+            "responses": [asdict(r) for r in result.responses],
+        }
+    return asdict(result)
+
+
+def result_from_data(data: Mapping[str, Any]) -> Result:
+    responses = tuple(RawResponse(**r) for r in data["responses"])
+    if "unverifiable" in data:
+        return Unverifiable(data["unverifiable"], responses, data.get("status"))
+    contacts = tuple(_contact(c) for c in data["contacts"])
+    return SecurityContacts(**{**data, "contacts": contacts, "responses": responses})
+
+
+def _contact(fields: Mapping[str, Any]) -> Contact:
+    """A Contact from its asdict() form (sequences come back as lists)."""
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    values["unknown"] = tuple(UnknownValue(**u) for u in fields.get("unknown", ()))
+    return Contact(**values)
+
+
+def read_many(reader: ArmReader, subscription_ids: list[str]) -> Iterator[tuple[str, Result]]:
+    """Every subscription's contacts, read by a child process that makes `reader` again, as
+    each arrives; `reader` counts the child's 429 answers and learns its api-version."""
+    assert reader.recipe is not None
+    order = {
+        "recipe": asdict(reader.recipe),
+        "endpoint": reader.endpoint,
+        "connection_verify": reader.connection_verify,
+        "concurrency": reader.concurrency,
+        "limits": asdict(reader.limits),
+        "api_version": reader.contacts.versions.start,
+        "ids": subscription_ids,
+    }
+    root = str(Path(__file__).resolve().parents[2])  # where `compliance` is imported from
+    path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
+    counted = reader.throttle.throttled
+    pending = set(subscription_ids)
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors,
+        subprocess.Popen(
+            [sys.executable, "-c", "from compliance.arm.process import serve; serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env={**os.environ, "PYTHONPATH": path},
+            encoding="utf-8",
+        ) as child,
+    ):
+        # The child ends by the read's deadline; this bounds a child that does not.
+        timer = threading.Timer(reader.limits.read_deadline + GRACE, child.kill)
+        timer.daemon = True
+        timer.start()
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            try:
+                with child.stdin:
+                    json.dump(order, child.stdin)
+            except BrokenPipeError:  # it ended at once: what it said is below
+                pass
+            for line in child.stdout:
+                message = json.loads(line)
+                reader.throttle.throttled = counted + message["throttled"]
+                if "served" in message:
+                    reader.contacts.versions.served(message["served"])
+                    continue
+                pending.discard(message["id"])
+                yield message["id"], result_from_data(message["result"])
+        finally:
+            timer.cancel()
+            if child.poll() is None:  # the run stopped reading, or the child hangs
+                child.kill()
+            child.wait()
+        errors.seek(0)
+        said = errors.read().strip().splitlines()
+    why = one_line(redact(said[-1]))[:300] if said else f"exit status {child.returncode}"
+    for subscription_id in sorted(pending):
+        yield subscription_id, Unverifiable(f"not read: the reading process ended first ({why})")
+
+
+def serve() -> None:
+    """The child: read what the parent asked on stdin, answer line by line on stdout."""
+    from compliance.arm.credentials import CLOUDS, make_credential
+    from compliance.arm.reader import ArmReader
+
+    order = json.load(sys.stdin)
+    recipe = Recipe(**order["recipe"])
+    cloud = CLOUDS[recipe.cloud]
+    reader = ArmReader(
+        make_credential(recipe.auth, cloud, recipe.tenant),
+        cloud,
+        order["endpoint"],
+        order["connection_verify"],
+        order["concurrency"],
+        Limits(**order["limits"]),
+    )
+    reader.contacts.versions.start = order["api_version"]
+    out = sys.stdout
+
+    def say(message: dict[str, Any]) -> None:
+        out.write(redact(json.dumps({**message, "throttled": reader.throttle.throttled})) + "\n")
+        out.flush()
+
+    try:
+        for subscription_id, result in reader.read_many(order["ids"]):
+            say({"id": subscription_id, "result": result_data(result)})
+        say({"served": reader.contacts.versions.start})
+    finally:
+        reader.close()
