@@ -31,6 +31,9 @@ from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault, tenant_fr
 from compliance.emulator.fake_az import install_fake_az  # noqa: E402
 
 CONTACTS = "/providers/Microsoft.Security/securityContacts"
+# The README's command for large tenants (section "Large tenants and pytest-xdist"), less the
+# `pytest` the benchmark runs itself.
+LARGE_TENANT = ("--html=", "-p", "no:logging")
 GROUPS = "/providers/Microsoft.Management/managementGroups/"
 
 
@@ -451,16 +454,21 @@ def main() -> None:
 
             network = big * 0.1 / DEFAULT_CONCURRENCY
             first: dict[str, Measured] = {}
-            for label, extra in (("serial", ()), ("-n 2", ("-n", "2"))):
+            for label, extra in (
+                ("the README's command, serial", LARGE_TENANT),
+                ("the README's command, -n 2", (*LARGE_TENANT, "-n", "2")),
+                ("the defaults, serial", ()),
+            ):
                 bench.tenant(big, 0.1, first_audit_tenant)
                 six = first[label] = bench.suite(*extra, name="first", marker=None)
+                aimed = extra != ()  # the defaults (pytest-html, log capture) for comparison
                 report(
                     f"6. N={big}, 100 ms, four controls, first audit, {label}",
                     six,
                     f"{six.wall:.1f}s, CPU {six.cpu:.0f}s",
                     f"network N*L/C = {network:.1f}s",
-                    "< 90 s and RSS < 1 GiB",
-                    six.wall < 90 and six.peak_rss_mib < 1024,
+                    "< 90 s and RSS < 1 GiB" if aimed else "none (for comparison)",
+                    not aimed or (six.wall < 90 and six.peak_rss_mib < 1024),
                 )
                 failing = big // 20 * 43  # 7 x 4 + 4 x 3 + 3 x 1 failing cases in every 20
                 check(
@@ -468,7 +476,8 @@ def main() -> None:
                     f"6 {label}: {six.outcomes}",
                 )
                 check(six.requests["contacts"] == big, f"6 {label}: {six.requests}")
-            check(first["-n 2"].per_case == first["serial"].per_case, "6: -n 2 changed an outcome")
+            agree = [m.per_case == first["the defaults, serial"].per_case for m in first.values()]
+            check(all(agree), "6: the command or -n 2 changed an outcome")
 
             viewed = big // 2
             if CHROMIUM.exists():

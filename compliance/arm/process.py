@@ -153,7 +153,7 @@ def serve() -> None:
         Limits(**order["limits"]),
     )
     reader.contacts.versions.start = order["api_version"]
-    out = sys.stdout
+    out, sys.stdout = sys.stdout, sys.stderr  # stdout carries the answers, nothing else
 
     def say(message: dict[str, Any]) -> None:
         out.write(redact(json.dumps({**message, "throttled": reader.throttle.throttled})) + "\n")
