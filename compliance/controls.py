@@ -139,11 +139,25 @@ def remediation(
     if control is CONTACT_EMAIL and not _has_an_address(read, policy):
         steps.append(fix_command(sub))
         return "\n".join(steps)
-    writes = plan(read.contacts, read.api_version, goal(policy, read.api_version))
-    if writes:
-        steps.append(f"  The commands below {summary(writes)}.")
-        steps.extend(commands(sub, read.api_version, writes))
-    return "\n".join(steps)
+    return "\n".join(steps + _planned_steps(read, policy))
+
+
+def _planned_steps(read: SecurityContacts, policy: Policy) -> list[str]:
+    """The planned writes, said and as commands: the same for each control a subscription
+    fails, so planned once per read (kept on it: a first audit asks up to three times for
+    each of thousands of subscriptions)."""
+    planned: dict[Policy, list[str]] = read.__dict__.setdefault("_planned_steps", {})
+    if policy not in planned:
+        writes = plan(read.contacts, read.api_version, goal(policy, read.api_version))
+        planned[policy] = (
+            [
+                f"  The commands below {summary(writes)}.",
+                *commands(read.subscription_id, read.api_version, writes),
+            ]
+            if writes
+            else []
+        )
+    return planned[policy]
 
 
 # --- verdicts ---------------------------------------------------------------------------------
