@@ -10,6 +10,7 @@ and a last policy refuses any method but GET, so an audit can never write to Azu
     pipeline.py     azure-core policies: read-only, same endpoint, throttle, retries
     secrets.py      the tokens the run holds, and redact()
     reader.py       the subscriptions list and each subscription's security contacts
+    process.py      a large read in a child process, its answers as plain data
     groups.py       the subscriptions below a management group, with their paths
     writer.py       the fix command's writes
 """
