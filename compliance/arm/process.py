@@ -32,8 +32,9 @@ from compliance.text import one_line
 if TYPE_CHECKING:
     from compliance.arm.reader import ArmReader
 
-# Fewer subscriptions are read on threads: the child takes about a second to start (imports,
-# a token), which a read this small does not win back (bench/README.md, scenario 6).
+# Fewer subscriptions are read on threads: the child needs about a second to start (imports,
+# its token). From 1,000 it is no slower (bench/README.md, scenario 1), and a first audit of
+# 10,000 much faster (scenario 6).
 IN_A_PROCESS_FROM = 1000
 
 # After the read's own deadline, how long the child may take to say it is done.
