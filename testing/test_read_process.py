@@ -8,6 +8,7 @@ on threads gives, hand over no secret, and leave what it never read not verifiab
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +130,18 @@ def test_a_subscriptions_cases_run_one_after_another(audit: Any, arm: ArmEmulato
         "test_owner_role_notifications",
         "test_attack_path_notifications",
     ]
+
+
+def test_a_run_that_stops_reading_stops_the_child(arm: ArmEmulator, fake_az: Path) -> None:
+    arm.load(tenant(*(subscription(i) for i in IDS)))
+    arm.latency = 0.3
+    reader = sources.live(Settings(auth="cli", arm_endpoint=arm.url, concurrency=1))
+    try:
+        answers = process.read_many(reader, IDS)
+        next(answers)
+        answers.close()  # what Audit.close() does to a read under way
+        asked = len(arm.requests)
+        time.sleep(1)
+        assert len(arm.requests) <= asked + 1  # a request under way may still land, no more
+    finally:
+        reader.close()
