@@ -118,7 +118,10 @@ def read_many(reader: ArmReader, subscription_ids: list[str]) -> Iterator[tuple[
             except BrokenPipeError:  # it ended at once: what it said is below
                 pass
             for line in child.stdout:
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except ValueError:  # not an answer: what is left is not verifiable
+                    break
                 reader.throttle.throttled = counted + message["throttled"]
                 if "served" in message:
                     reader.contacts.versions.served(message["served"])
