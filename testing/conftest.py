@@ -105,6 +105,17 @@ def audit(
     return run
 
 
+@pytest.fixture(params=["threads", "a child process"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the contacts read on threads, then read by a child process (what a
+    tenant of 1,000 subscriptions or more gets: compliance.arm.process)."""
+    from compliance.arm import process
+
+    if request.param == "a child process":
+        monkeypatch.setattr(process, "IN_A_PROCESS_FROM", 1)
+    return str(request.param)
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

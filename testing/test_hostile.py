@@ -104,7 +104,7 @@ def install_stubs(directory: Path) -> Path:
 
 
 @pytest.fixture
-def hostile_run(arm: ArmEmulator, audit: Any, pytester: pytest.Pytester) -> Any:
+def hostile_run(arm: ArmEmulator, audit: Any, pytester: pytest.Pytester, reading: str) -> Any:
     entries, expected = hostile_tenant()
     for entry in entries:
         for fault in entry.get("faults", []):

@@ -87,7 +87,7 @@ def recorded_subscription_id(name: str) -> str:
 
 
 def test_every_recorded_answer_through_the_whole_suite(
-    arm: ArmEmulator, audit: Any, pytester: pytest.Pytester
+    arm: ArmEmulator, audit: Any, pytester: pytest.Pytester, reading: str
 ) -> None:
     """One subscription per recording, each on a cloud that serves only the api-version it
     was recorded at: every case of every control has its expected outcome, read at that
