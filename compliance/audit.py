@@ -194,8 +194,9 @@ class Audit:
 
         Returns how many it reads. The read ends by --azure-read-deadline, so does a wait.
         """
-        todo = sorted(
-            {s.id for s in subscriptions if s.checkable and s.id.lower() not in self._contacts}
+        todo = sorted(  # in the order the cases run (compliance.plugin), case aside
+            {s.id for s in subscriptions if s.checkable and s.id.lower() not in self._contacts},
+            key=str.lower,
         )
         if not todo:
             return 0
