@@ -24,6 +24,7 @@ from compliance.arm import ManagementGroup, Subscription
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome, compliance_percent, tally
 from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
+from compliance.writing import write_text
 
 # What a cell and a filter say for each outcome.
 WORDS = {
@@ -200,8 +201,7 @@ def write(
     scopes: tuple[str, ...] = (),
 ) -> None:
     """The page, for `findings`; `scopes`: the management groups the run audited."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(view_data(title, facts, findings, scopes)), encoding="utf-8")
+    write_text(path, render(view_data(title, facts, findings, scopes)))
 
 
 def _sha256(text: str) -> str:

@@ -27,6 +27,7 @@ from compliance.arm import (
 from compliance.arm.groups import read_group
 from compliance.arm.secrets import redact
 from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts
+from compliance.writing import write_text
 
 EVIDENCE_SCHEMA = "azure-security-contacts/evidence/v1"
 
@@ -74,9 +75,8 @@ def make_bundle(
 
 
 def write_bundle(path: Path, bundle: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
-    path.write_text(json.dumps(bundle, indent=1) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(bundle, indent=1) + "\n")
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome
+from compliance.writing import replaced
 
 OCSF_VERSION = "1.7.0"
 COMPLIANCE_FINDING = 2003  # class_uid, in category 2 (Findings)
@@ -119,8 +120,7 @@ def event(finding: Finding, run: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def write(path: Path, findings: Iterable[Finding], run: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
+    with replaced(path) as out:
         for finding in findings:
             data = event(finding, run)
             if data is not None:  # ASCII JSON, one event a line, no secret

@@ -18,6 +18,7 @@ from typing import Any
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome, compliance_percent
 from compliance.text import csv_cell, markdown_text
+from compliance.writing import replaced, write_text
 
 COLOURS = {
     Outcome.COMPLIANT: "#2e7d32",
@@ -201,9 +202,8 @@ def _from(level: str | None) -> str:
 
 
 def write_findings_json(path: Path, document: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
-    path.write_text(redact(json.dumps(document, indent=2)) + "\n", encoding="utf-8")
+    write_text(path, redact(json.dumps(document, indent=2)) + "\n")
 
 
 CSV_COLUMNS = (
@@ -226,8 +226,7 @@ CSV_COLUMNS = (
 
 
 def write_findings_csv(path: Path, findings: Iterable[Finding]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
+    with replaced(path, newline="") as out:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for f in findings:
@@ -314,8 +313,13 @@ def step_summary(
 
 
 def write_summary(path: Path, text: str, *, append: bool) -> None:
+    """GitHub's step summary file is shared by a step's writers: appended to in one write;
+    a file of the run's own is replaced whole."""
+    if not append:
+        write_text(path, text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a" if append else "w", encoding="utf-8") as out:
+    with path.open("a", encoding="utf-8") as out:
         out.write(text)
 
 

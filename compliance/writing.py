@@ -1,0 +1,62 @@
+"""Every file the suite writes is written whole or not at all.
+
+A report is written to a temporary file in its own folder, flushed to disk and renamed over
+the old one, so a run killed while it writes (SIGKILL, a full disk, a cancelled job) leaves
+the earlier report as it was, and two runs finishing together in one folder each leave a
+whole file (the last rename wins), never rows of both. A target that exists and is not a
+regular file (`/dev/stdout`, a pipe) is written as it is: renaming over a device would
+replace it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+
+def _new_file_mode() -> int:
+    """What `open(path, "w")` would have given a new file (mkstemp makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def beside(path: Path) -> Iterator[Path]:
+    """A path to write `path`'s new content to (by whatever opens it); when the block ends
+    without an error, the content replaces `path` whole. On an error `path` is untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_file():
+        yield path
+        return
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(temp, _new_file_mode())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def replaced(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
+    """A text file whose content replaces `path` whole when the block ends."""
+    with beside(path) as temp, temp.open("w", encoding="utf-8", newline=newline) as out:
+        yield out
+
+
+def write_text(path: Path, text: str) -> None:
+    with replaced(path) as out:
+        out.write(text)
