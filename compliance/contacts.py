@@ -65,17 +65,48 @@ def split_addresses(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in _ADDRESS_SEPARATORS.split(raw) if part.strip())
 
 
+# Names reserved for documentation and testing (and .local, link-local), with their
+# subdomains: mail to them is never delivered, so an address there is no security contact.
+# email-validator refuses the TLDs but accepts example.com/.net/.org (RFC 6761 asks software
+# not to treat those as special; a security contact promises delivery, which they never keep).
+RESERVED_DOMAINS: Mapping[str, str] = {
+    "test": "RFC 2606",
+    "example": "RFC 2606",
+    "invalid": "RFC 2606",
+    "localhost": "RFC 2606",
+    "example.com": "RFC 2606",
+    "example.net": "RFC 2606",
+    "example.org": "RFC 2606",
+    "local": "RFC 6762",  # multicast DNS: never leaves the local link
+}
+
+
+def _reserved_problem(domain: str) -> str | None:
+    """Why mail to `domain` is never delivered, when it is in RESERVED_DOMAINS or below one."""
+    labels = domain.lower().rstrip(".").split(".")
+    for i in range(len(labels)):
+        suffix = ".".join(labels[i:])
+        if suffix in RESERVED_DOMAINS:
+            shown = suffix if "." in suffix else f".{suffix}"
+            return f"reserved domain {shown} ({RESERVED_DOMAINS[suffix]}): never delivered"
+    return None
+
+
 @functools.lru_cache(maxsize=4096)  # the same few addresses recur across subscriptions
 def address_problem(address: str) -> str | None:
-    """Why `address` is not a syntactically valid email address, or None when it is.
+    """Why `address` is not a syntactically valid, deliverable-in-principle email address, or
+    None when it is.
 
-    Syntax only: no DNS lookup, so the audit stays offline and deterministic.
+    Syntax and RESERVED_DOMAINS only: no DNS lookup, so the audit stays offline and
+    deterministic.
     """
     try:
-        validate_email(address, check_deliverability=False)
+        valid = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        return str(exc)
-    return None
+        # The reserved TLDs fail here too, in email-validator's words: say it the table's way.
+        return _reserved_problem(address.rpartition("@")[2]) or str(exc)
+    # The normalized domain as well: IDNA maps look-alikes (full-width letters) onto it.
+    return _reserved_problem(valid.ascii_domain)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from compliance.contacts import (
     API_2017,
     API_2020,
     API_2023,
+    RESERVED_DOMAINS,
     Contact,
     MalformedResponse,
     UnknownValue,
@@ -51,7 +52,7 @@ def test_split_addresses(raw: str, expected: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["john@contoso.com", "Jane@contoso.com", "first.last+tag@sub.example.org", "soc@x.io"],
+    ["john@contoso.com", "Jane@contoso.com", "first.last+tag@mail.fabrikam.com", "soc@x.io"],
 )
 def test_address_problem_accepts_valid_addresses(address: str) -> None:
     assert address_problem(address) is None
@@ -61,7 +62,7 @@ def test_address_problem_accepts_valid_addresses(address: str) -> None:
     "address",
     [
         pytest.param("admin.contoso.com", id="no-at"),
-        pytest.param("admin@localhost", id="no-dot-in-domain"),
+        pytest.param("admin@mailhost", id="no-dot-in-domain"),
         pytest.param("admin@@contoso.com", id="double-at"),
         pytest.param("a@b@contoso.com", id="two-ats"),
         pytest.param("@contoso.com", id="no-local-part"),
@@ -73,6 +74,43 @@ def test_address_problem_explains_invalid_addresses(address: str) -> None:
     why = address_problem(address)
     assert isinstance(why, str)
     assert why.strip()
+
+
+@pytest.mark.parametrize(
+    ("address", "shown", "rfc"),
+    [
+        pytest.param("soc@contoso.example", ".example", "RFC 2606", id="example-tld"),
+        pytest.param("soc@contoso.test", ".test", "RFC 2606", id="test-tld"),
+        pytest.param("soc@mail.invalid", ".invalid", "RFC 2606", id="invalid-tld"),
+        pytest.param("soc@host.localhost", ".localhost", "RFC 2606", id="localhost-tld"),
+        pytest.param("soc@localhost", ".localhost", "RFC 2606", id="localhost-alone"),
+        pytest.param("soc@printer.local", ".local", "RFC 6762", id="local-tld"),
+        pytest.param("soc@example.com", "example.com", "RFC 2606", id="example-com"),
+        pytest.param("soc@example.net", "example.net", "RFC 2606", id="example-net"),
+        pytest.param("soc@mail.sub.example.org", "example.org", "RFC 2606", id="below-example-org"),
+        pytest.param("Soc@EXAMPLE.Com", "example.com", "RFC 2606", id="any-case"),
+        pytest.param("soc@contoso.TEST", ".test", "RFC 2606", id="tld-any-case"),
+        # full-width letters: IDNA maps them onto example.com
+        pytest.param("soc@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com", "example.com",
+                     "RFC 2606", id="look-alike"),
+    ],
+)  # fmt: skip
+def test_reserved_domains_are_never_delivered(address: str, shown: str, rfc: str) -> None:
+    assert address_problem(address) == f"reserved domain {shown} ({rfc}): never delivered"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["soc@example.co", "soc@notexample.com", "soc@example.com.au", "soc@example-mail.org",
+     "soc@test.contoso.com", "soc@contoso.testing"],
+)  # fmt: skip
+def test_names_that_only_look_reserved_are_valid(address: str) -> None:
+    assert address_problem(address) is None
+
+
+def test_every_reserved_domain_is_refused_with_its_rfc() -> None:
+    for domain, rfc in RESERVED_DOMAINS.items():
+        assert rfc in str(address_problem(f"soc@mail.{domain}")), domain
 
 
 # --- the public REST examples, every api-version ---------------------------------------
