@@ -14,15 +14,26 @@ An active waiver turns a failing case into xfail; an expired one is ignored and 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from compliance import localfiles
 from compliance.values import guid
 
 _FIELDS = ("subscription", "control", "reason", "approved_by", "expires")
+
+# A waiver is a signed-off exception and "*" covers every subscription: 100,000 is one per
+# subscription of a 100,000-subscription tenant. An entry is ~200 bytes and 7 values (5
+# keys, its [[waiver]] brackets); 32 MiB and 1,000,000 values hold 100,000 with long reasons.
+# Past that, Python's TOML parser costs more than the audit: 32 MiB of `[],` took 11 s and
+# 830 MB; 1,000,000 values of any kind take at most ~6 s and ~250 MB.
+MAX_WAIVERS = 100_000
+LIMITS = localfiles.Limits("a waivers file", bytes=32 * 2**20, values=1_000_000)
 
 
 class WaiverError(ValueError):
@@ -52,6 +63,12 @@ class Waiver:
         )
 
 
+def _shown(value: object, width: int = 200) -> str:
+    """`value` as a message shows it: a file's value may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width]}... ({len(text):,} characters)"
+
+
 def _expires(value: object, where: str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -62,34 +79,42 @@ def _expires(value: object, where: str) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise WaiverError(f"{where}: 'expires' must be a date like 2027-06-30, not {value!r}")
+    raise WaiverError(f"{where}: 'expires' must be a date like 2027-06-30, not {_shown(value)}")
 
 
-def parse_waivers(text: str, source: str, controls: Iterable[str]) -> tuple[Waiver, ...]:
+def parse_waivers(text: str, source: str, controls: Iterable[str]) -> Waivers:
     """The waivers in `text`; WaiverError naming the entry and field when one is wrong."""
     known = sorted(controls)
     try:
-        data = tomllib.loads(text)
+        data = localfiles.loads_toml(text, source, LIMITS)
+    except localfiles.LimitError as exc:
+        raise WaiverError(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise WaiverError(f"{source}: not valid TOML: {exc}") from None
     extra = set(data) - {"waiver"}
     if extra:
-        raise WaiverError(f"{source}: unknown top-level key(s) {sorted(extra)}; use [[waiver]]")
+        raise WaiverError(
+            f"{source}: unknown top-level key(s) {_shown(sorted(extra))}; use [[waiver]]"
+        )
     entries = data.get("waiver", [])
     if not isinstance(entries, list):
         raise WaiverError(f"{source}: 'waiver' must be an array of tables ([[waiver]])")
+    try:
+        localfiles.check_count(source, len(entries), "waivers", MAX_WAIVERS)
+    except localfiles.LimitError as exc:
+        raise WaiverError(str(exc)) from None
     waivers = []
     for number, entry in enumerate(entries, start=1):
         where = f"{source}: waiver {number}"
         if not isinstance(entry, dict):
-            raise WaiverError(f"{where}: must be a table ([[waiver]]), not {entry!r}")
+            raise WaiverError(f"{where}: must be a table ([[waiver]]), not {_shown(entry)}")
         unknown = set(entry) - set(_FIELDS)
         if unknown:
             raise WaiverError(f"{where}: unknown field(s) {sorted(unknown)}; fields are {_FIELDS}")
         for name in _FIELDS[:-1]:
             value = entry.get(name)
             if value is not None and not isinstance(value, str):
-                raise WaiverError(f"{where}: '{name}' must be text, not {value!r}")
+                raise WaiverError(f"{where}: '{name}' must be text, not {_shown(value)}")
             if not value or not value.strip():
                 raise WaiverError(f"{where}: '{name}' is missing or empty")
         subscription = entry["subscription"].strip().lower()
@@ -98,11 +123,11 @@ def parse_waivers(text: str, source: str, controls: Iterable[str]) -> tuple[Waiv
         except ValueError:
             raise WaiverError(
                 f"{where}: 'subscription' must be a subscription ID or \"*\", "
-                f"not {entry['subscription']!r}"
+                f"not {_shown(entry['subscription'])}"
             ) from None
         if entry["control"] not in known:
             raise WaiverError(
-                f"{where}: 'control' {entry['control']!r} is not one of {', '.join(known)}"
+                f"{where}: 'control' {_shown(entry['control'])} is not one of {', '.join(known)}"
             )
         if "expires" not in entry:
             raise WaiverError(f"{where}: 'expires' is missing")
@@ -116,15 +141,59 @@ def parse_waivers(text: str, source: str, controls: Iterable[str]) -> tuple[Waiv
                 expires=_expires(entry["expires"], where),
             )
         )
-    return tuple(waivers)
+    return Waivers(waivers)
 
 
-def load_waivers(path: str | Path, controls: Iterable[str]) -> tuple[Waiver, ...]:
+def load_waivers(path: str | Path, controls: Iterable[str]) -> Waivers:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = localfiles.read_text(path, LIMITS)
+    except localfiles.LimitError as exc:
+        raise WaiverError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WaiverError(f"{path}: cannot read the waivers file ({exc})") from None
     return parse_waivers(text, str(path), controls)
+
+
+Key = tuple[str, str]  # (subscription id, lower case, or "*"; control key)
+
+
+@dataclass(frozen=True)
+class _Matching:
+    """The waivers of one key that can decide a case, on one day: those before its first
+    active one, expired (their numbers apart, to bisect), and that active one."""
+
+    expired: list[Waiver]
+    numbers: list[int]
+    active: Waiver | None
+
+    def last_expired_before(self, number: float) -> Waiver | None:
+        at = bisect.bisect_left(self.numbers, number)
+        return self.expired[at - 1] if at else None
+
+
+class Waivers(tuple[Waiver, ...]):
+    """The waivers of a file in its order, indexed by what they match: a case looks up two
+    keys (its subscription's and "*"), however many waivers there are."""
+
+    @cached_property
+    def by_key(self) -> dict[Key, list[Waiver]]:
+        index: dict[Key, list[Waiver]] = {}
+        for waiver in self:
+            index.setdefault((waiver.subscription, waiver.control), []).append(waiver)
+        return index
+
+    def matching(self, key: Key, day: dt.date) -> _Matching:
+        cache: dict[tuple[Key, dt.date], _Matching] = self.__dict__.setdefault("_matching", {})
+        if (key, day) not in cache:
+            expired: list[Waiver] = []
+            active = None
+            for waiver in self.by_key.get(key, ()):
+                if waiver.active_on(day):
+                    active = waiver
+                    break
+                expired.append(waiver)
+            cache[key, day] = _Matching(expired, [w.number for w in expired], active)
+        return cache[key, day]
 
 
 def today() -> dt.date:
@@ -137,13 +206,16 @@ def waivers_for(
 ) -> tuple[Waiver | None, Waiver | None]:
     """The active waiver of one case, and the expired one it had (each None when none);
     the first that matches decides, as in the file."""
-    expired = None
-    for waiver in waivers:
-        if waiver.matches(subscription_id, control):
-            if waiver.active_on(day):
-                return waiver, expired
-            expired = waiver
-    return None, expired
+    indexed = waivers if isinstance(waivers, Waivers) else Waivers(waivers)
+    own = indexed.matching((subscription_id.lower(), control), day)
+    every = indexed.matching(("*", control), day)
+    actives = [w for w in (own.active, every.active) if w is not None]
+    active = min(actives, key=lambda w: w.number, default=None)
+    # the last expired one before the active one (of either key), as a walk down the file
+    # would have found it
+    until = active.number if active is not None else float("inf")
+    expired = [w for w in (m.last_expired_before(until) for m in (own, every)) if w is not None]
+    return active, max(expired, key=lambda w: w.number, default=None)
 
 
 def unused_and_expired(
@@ -151,8 +223,14 @@ def unused_and_expired(
 ) -> tuple[list[Waiver], list[Waiver]]:
     """The waivers that match none of the (subscription id, control) `cases` (stale), and
     those that match one but expired."""
-    cases = list(cases)
+    keys = {(subscription_id.lower(), control) for subscription_id, control in cases}
+    controls = {control for _, control in keys}
+
+    def used(waiver: Waiver) -> bool:
+        if waiver.subscription == "*":
+            return waiver.control in controls
+        return (waiver.subscription, waiver.control) in keys
+
     waivers = list(waivers)
-    matching = [w for w in waivers if any(w.matches(*case) for case in cases)]
-    stale = [w for w in waivers if w not in matching]
-    return stale, [w for w in matching if not w.active_on(day)]
+    stale = [w for w in waivers if not used(w)]
+    return stale, [w for w in waivers if used(w) and not w.active_on(day)]
