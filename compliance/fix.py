@@ -48,7 +48,7 @@ from compliance.controls import (
     policy_problems,
 )
 from compliance.remediation import DEFAULT_CONTACT, Goal, plan
-from compliance.text import one_line, printable
+from compliance.text import one_line
 
 # Asked once before the first change, with the number of changes; True goes ahead.
 Confirm = Callable[[int], bool]
@@ -399,7 +399,7 @@ def run_fix(
     cis = f"CIS {cis_version} {CONTACT_EMAIL.cis_id(cis_version)}"
 
     def say(line: str) -> None:
-        print(printable(redact(line)), file=out, flush=True)
+        print(one_line(redact(line)), file=out, flush=True)  # Azure's line breaks too
 
     connection = Connection(settings)
     try:
@@ -461,7 +461,7 @@ def run_restore(
     """Plan (and with `apply`, make) the changes that put the saved contacts back exactly."""
 
     def say(line: str) -> None:
-        print(printable(redact(line)), file=out, flush=True)
+        print(one_line(redact(line)), file=out, flush=True)  # Azure's line breaks too
 
     connection = Connection(settings)
     try:

@@ -154,14 +154,15 @@ def failure_text(item: pytest.Item, finding: Finding, error: BaseException) -> R
     cis = f"CIS {finding.cis_version} {finding.cis_id}"
     text = f"{cis} {finding.control.title}\n"
     if finding.subscription.management_groups:
-        text += f"Management groups: {finding.subscription.management_group_path}\n"
+        # display names, whose line breaks printable() would keep
+        text += f"Management groups: {one_line(finding.subscription.management_group_path)}\n"
     if finding.outcome is Outcome.NOT_VERIFIABLE:
         text += f"Could not be verified: {error}"
     else:
         text += str(error)
     expired = item.stash.get(EXPIRED_WAIVER, None)
     if expired is not None:
-        text += f"\nA waiver for this case expired and was ignored: {expired.describe()}"
+        text += f"\nA waiver for this case expired and was ignored: {one_line(expired.describe())}"
     return verdict_repr(
         printable(redact(text)),
         one_line(redact(f"{cis}: {finding.outcome.label}: {finding.reason}")),

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from compliance import text
 from compliance.arm import AuditError, Subscription
 from compliance.arm.secrets import redact
 from compliance.audit import Audit, Settings
@@ -137,5 +138,4 @@ def check_marker_expression(config: pytest.Config) -> None:
 
 def case_id(subscription: Subscription, cis: str | None) -> str:
     """Display names are not unique; the subscription ID in every case id is."""
-    name = f"{subscription.display_name} ({subscription.id})"
-    return f"CIS {cis}: {name}" if cis else name
+    return text.case_id(cis, subscription.display_name, subscription.id)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+import unicodedata
 from urllib.parse import quote, quote_plus
 
 import pytest
 
 from compliance.arm.secrets import redact, remember
-from compliance.text import csv_cell, markdown_text, one_line, printable
+from compliance.text import case_id, csv_cell, markdown_text, one_line, printable
 
 
 def test_redact_removes_what_looks_like_tokens_and_secrets() -> None:
@@ -56,6 +58,14 @@ def test_short_strings_are_never_remembered() -> None:
         ("a\nb\tc", "a\\x0ab\\x09c", "a\nb\tc"),
         ("\u202eevil", "\\u202eevil", "\\u202eevil"),
         ("lone \ud800", "lone \\ud800", "lone \\ud800"),
+        ("a\u061cb\u00adc\u180ed", "a\\u061cb\\xadc\\u180ed", "a\\u061cb\\xadc\\u180ed"),
+        (
+            "\ufff9x\ufffbtag\U000e0041",
+            "\\ufff9x\\ufffbtag\\U000e0041",
+            "\\ufff9x\\ufffbtag\\U000e0041",
+        ),
+        ("para\u2029graph", "para\\u2029graph", "para\\u2029graph"),
+        ("no\xa0break", "no\xa0break", "no\xa0break"),  # a space, if not ASCII's
         ("Contoso Ütility", "Contoso Ütility", "Contoso Ütility"),
     ],
 )
@@ -99,7 +109,64 @@ def test_markdown_text_renders_as_itself(value: str, shown: str) -> None:
     assert markdown_text(value) == shown
 
 
-def test_ci_log_commands_in_azure_text_are_shown_not_run() -> None:
-    name = "x ##vso[task.setvariable variable=a]b ##[error]e"
-    assert one_line(name) == "x #\\#vso[task.setvariable variable=a]b #\\#[error]e"
-    assert printable("first\n::add-mask::secret") == "first\n\\::add-mask::secret"
+def test_every_control_format_surrogate_and_separator_character_is_escaped() -> None:
+    # Whole categories, over all 17 planes: a character Unicode adds is escaped too.
+    unsafe = {
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    }
+    everything = "".join(sorted(unsafe))
+    assert not set(one_line(everything)) & unsafe
+    assert set(printable(everything)) & unsafe == {"\t", "\n"}
+    assert one_line(everything).isascii()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("##vso[task.setvariable variable=a]b", "#\\#vso[task.setvariable variable=a]b"),
+        ("x ##VSO[task.complete]", "x #\\#VSO[task.complete]"),
+        ("###vso[x]", "##\\#vso[x]"),
+        ("##[error]forged", "#\\#[error]forged"),
+        ("::add-mask::x", "\\::add-mask::x"),
+        ("  ::add-mask::x", "  \\::add-mask::x"),
+        ("\xa0::error::forged", "\xa0\\::error::forged"),
+        ("\u3000\u2003::error::x", "\u3000\u2003\\::error::x"),
+        ("Team::Prod ## 1 #[x]", "Team::Prod ## 1 #[x]"),  # no command: unchanged
+    ],
+)
+def test_ci_log_commands_are_shown_not_run(text: str, shown: str) -> None:
+    assert one_line(text) == shown
+    assert printable(text) == shown
+
+
+def test_no_line_of_printable_text_starts_a_ci_log_command() -> None:
+    text = "ok\n  ::add-mask::x\n\xa0::error::y\n\t::warning::z\n\n\n::group::g\nend::x"
+    shown = printable(text)
+    assert shown.splitlines() == [
+        "ok", "  \\::add-mask::x", "\xa0\\::error::y", "\t\\::warning::z", "", "",
+        "\\::group::g", "end::x",
+    ]  # fmt: skip
+    # A line break the runner sees and printable() does not keep is escaped first.
+    assert printable("a\r::error::x\u2028::error::y\x85::error::z").splitlines() == [
+        "a\\x0d::error::x\\u2028::error::y\\x85::error::z"
+    ]
+
+
+def test_a_case_id_is_one_inert_line_with_the_subscription_id_as_it_is() -> None:
+    guid = "0b1f6471-1bf0-4dda-aec3-111122223333"
+    assert (
+        case_id("8.1.13", "Contoso Production", guid) == f"CIS 8.1.13: Contoso Production ({guid})"
+    )
+    assert case_id(None, "Contoso Ütility", guid) == f"Contoso Ütility ({guid})"
+    hostile = case_id("8.1.13", "##vso[task.setvariable variable=X]true\n::error::x", guid)
+    assert (
+        hostile == f"CIS 8.1.13: #\\#vso[task.setvariable variable=X]true\\x0a::error::x ({guid})"
+    )
+    assert case_id(None, "  ::add-mask::x", guid) == f"  \\::add-mask::x ({guid})"
+
+
+def test_markdown_and_csv_show_invisible_characters_escaped() -> None:
+    assert markdown_text("a\u061cb") == "a\\\\u061cb"
+    assert csv_cell("\u00ad=1+1") == "\\xad=1+1"
