@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compliance.arm import AuditError
+from compliance.arm.reader import parse_json
 from compliance.contacts import API_VERSIONS
 from compliance.remediation import DEFAULT_CONTACT, contact_name_allowed
 from compliance.values import guid
@@ -106,8 +107,8 @@ def load_backup(path: str | Path) -> tuple[SavedContact, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditError(f"--restore {path}: cannot read the backup: {exc}") from None
     try:
-        return parse_backup(json.loads(text))
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+        return parse_backup(parse_json(text))  # JSON as ARM's answers: no NaN, no Infinity
+    except ValueError as exc:  # MalformedResponse is a ValueError too
         raise AuditError(f"--restore {path}: not a usable backup: {exc}") from None
 
 
@@ -119,7 +120,7 @@ def write_backup(path: Path, document: dict[str, Any]) -> None:
     """Write the backup (never over an existing file) and flush it to disk."""
     try:
         with path.open("x", encoding="utf-8") as file:
-            json.dump(document, file, indent=2)
+            json.dump(document, file, indent=2, allow_nan=False)
             file.write("\n")
             file.flush()
             os.fsync(file.fileno())

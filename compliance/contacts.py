@@ -22,12 +22,17 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from compliance.text import one_line
+
 API_2017 = "2017-08-01-preview"
 API_2020 = "2020-01-01-preview"
 API_2023 = "2023-12-01-preview"
 API_VERSIONS = (API_2023, API_2020, API_2017)
 
 _ADDRESS_SEPARATORS = re.compile(r"[;,]")
+# A securityContacts resource id: /subscriptions/{id}/providers/Microsoft.Security/... (real
+# answers vary the case, and at 2017 say securityContact).
+_ID_SUBSCRIPTION = re.compile(r"/subscriptions/([^/]+)(?:/|$)", re.IGNORECASE)
 
 # Lowest first: a contact notified from "Low" up is notified of "High" alerts too.
 SEVERITIES = ("Low", "Medium", "High")
@@ -36,6 +41,11 @@ RISK_LEVELS = ("Low", "Medium", "High", "Critical")
 
 class MalformedResponse(ValueError):
     """The body is not the securityContacts JSON that Azure documents."""
+
+
+class NotThisSubscription(ValueError):
+    """The answer holds a contact that its `id` places outside the subscription asked about
+    (a proxy or cache that mixed answers up, a forged answer): no evidence for that one."""
 
 
 @dataclass(frozen=True)
@@ -313,12 +323,36 @@ def normalize_contact(item: Any, api_version: str, where: str = "contact") -> Co
     return dataclasses.replace(parse(name, props, f"{where}.properties"), raw=item)
 
 
-def contacts_from_page(body: Any, api_version: str) -> tuple[list[Contact], str | None]:
+def check_contact_id(item: Mapping[str, Any], subscription_id: str, where: str) -> None:
+    """NotThisSubscription when the contact's `id` names another subscription than
+    `subscription_id` (compared case aside, as ARM compares them), or none. A contact without
+    an `id` claims nothing, and is taken as the answer's."""
+    resource_id = _optional(item, "id", str, where)
+    if resource_id is None:
+        return
+    match = _ID_SUBSCRIPTION.match(resource_id)
+    if match is None:
+        raise NotThisSubscription(
+            f"the answer's contact id ({where}.id) names no subscription: "
+            f"{one_line(resource_id[:200])}; it is no evidence for subscription {subscription_id}"
+        )
+    named = match.group(1)
+    if named.lower() != subscription_id.lower():
+        raise NotThisSubscription(
+            f"the answer's contact id ({where}.id) names subscription {one_line(named[:100])}, "
+            f"not {subscription_id}: it is no evidence for this subscription"
+        )
+
+
+def contacts_from_page(
+    body: Any, api_version: str, subscription_id: str | None = None
+) -> tuple[list[Contact], str | None]:
     """The contacts of one list page and the page's `nextLink` (None on the last page).
 
     The specification's page is `{"value": [...], "nextLink": ...}`; real ARM answers
     2020-01-01-preview with a bare JSON array (azure-rest-api-specs #29458), taken here at
-    any api-version as the one and last page.
+    any api-version as the one and last page. With `subscription_id` (an answer read for
+    it), a contact whose `id` places it elsewhere raises NotThisSubscription.
     """
     if isinstance(body, list):
         values, next_link = body, None
@@ -326,7 +360,12 @@ def contacts_from_page(body: Any, api_version: str) -> tuple[list[Contact], str 
         _expect(body, (dict, list), "response body")
         values = _expect(body.get("value"), list, "response body 'value'")
         next_link = _optional(body, "nextLink", str, "response body")
-    contacts = [normalize_contact(v, api_version, f"value[{i}]") for i, v in enumerate(values)]
+    contacts = []
+    for i, value in enumerate(values):
+        contact = normalize_contact(value, api_version, f"value[{i}]")
+        if subscription_id is not None:
+            check_contact_id(value, subscription_id, f"value[{i}]")
+        contacts.append(contact)
     return contacts, next_link or None
 
 

@@ -73,7 +73,7 @@ def differences(
         if props is None:
             return "(no contact)"
         value = props.get(key, _ABSENT)
-        return "(none)" if value is _ABSENT else json.dumps(value)
+        return "(none)" if value is _ABSENT else json.dumps(value, allow_nan=False)
 
     return [
         (key, show(before, key), show(after, key))

@@ -213,7 +213,7 @@ def commands(subscription_id: str, api_version: str, writes: Sequence[Write]) ->
         # that escaping it in the log would add to the pasted JSON.
         (
             contact_path(subscription_id, w.name, api_version),
-            json.dumps({"properties": w.after}).replace("##", "#\\u0023"),
+            json.dumps({"properties": w.after}, allow_nan=False).replace("##", "#\\u0023"),
         )
         for w in writes
     ]

@@ -255,9 +255,12 @@ def test_backup_document_round_trips() -> None:
     assert parse_backup(json.loads(json.dumps(document))) == saved
 
 
-def good_backup() -> dict[str, Any]:
+def good_backup(**unknown: Any) -> dict[str, Any]:
+    """A backup of EMPTY's contact; `unknown` are settings this suite does not know
+    (x_score: "x-score")."""
     entry = {"subscriptionId": EMPTY, "name": "default", "apiVersion": API_2023}
-    return {"kind": BACKUP_KIND, "version": 2, "contacts": [entry | {"contact": raw(EMPTY_PROPS)}]}
+    props = EMPTY_PROPS | {k.replace("_", "-"): v for k, v in unknown.items()}
+    return {"kind": BACKUP_KIND, "version": 2, "contacts": [entry | {"contact": raw(props)}]}
 
 
 def test_a_version_1_backup_is_still_read() -> None:
@@ -644,7 +647,12 @@ def test_restore_of_a_subscription_no_longer_visible(
     ("content", "message"),
     [
         (None, "cannot read the backup: "),
-        ("{not json", "not a usable backup: Expecting property name"),
+        ("{not json", "not a usable backup: the body is not JSON (Expecting property name"),
+        pytest.param(
+            json.dumps(good_backup(x_score=float("nan"))),
+            "not a usable backup: the body holds NaN, which JSON (RFC 8259) does not allow",
+            id="NaN",
+        ),
         ('{"kind": "other"}', "not a usable backup: not a backup written by the fix command"),
         (b"\xff\xfe", "cannot read the backup: "),
     ],
@@ -1021,6 +1029,15 @@ def test_writer_get_put_delete(writer: ArmWriter, arm: ArmEmulator) -> None:
         (Fault(400, "NoRegisteredProviderFound", "No."), "does not accept the api-version"),
         (Fault(200, body="not json", content_type="text/plain"), "is not JSON"),
         (Fault(200, body="<html>", content_type="application/json"), "is not JSON"),
+        (
+            Fault(200, body='{"properties": {"x-score": Infinity}}'),
+            "is not JSON: the body holds Infinity, which JSON",
+        ),
+        (
+            Fault(200, body=f'{{"id": "/subscriptions/{OK}/providers", "properties": {{}}}}'),
+            rf"is refused: the answer's contact id \(contact.id\) names subscription {OK}, "
+            f"not {EMPTY}",
+        ),
         (Fault(307, "TemporaryRedirect", "Elsewhere."), "HTTP 307 TemporaryRedirect"),
     ],
 )
@@ -1028,6 +1045,12 @@ def test_writer_failures(writer: ArmWriter, arm: ArmEmulator, fault: Fault, mess
     arm.fail(EMPTY, fault)
     with pytest.raises(WriteFailed, match=message):
         writer.get_contact(EMPTY, API_2023)
+
+
+def test_writer_sends_no_body_that_is_not_json(writer: ArmWriter, arm: ArmEmulator) -> None:
+    with pytest.raises(WriteFailed, match="could not PUT security contact 'default': Out of"):
+        writer.put_contact(EMPTY, API_2023, {"emails": SOC, "x-score": float("nan")})
+    assert arm.requests == []
 
 
 def test_writer_put_and_delete_refused(writer: ArmWriter, arm: ArmEmulator) -> None:

@@ -51,6 +51,20 @@ def list_answer(recording: dict[str, Any]) -> tuple[str, str]:
     return version, f"[{body}]" if version == API_2020 else f'{{"value": [{body}]}}'
 
 
+def recorded_subscription(recording: dict[str, Any]) -> str:
+    """The subscription the recorded requests asked about (as the recorder left it: a real
+    GUID, 00000000-..., or a placeholder); the contacts' ids name the same one."""
+    return str(recording["answers"][0]["path"].split("/")[2])
+
+
+def served_for(recording: dict[str, Any], sub_id: str) -> tuple[str, str]:
+    """The list answer as ARM would send it for `sub_id`: the recorded subscription in the
+    contacts' ids replaced by `sub_id`, every other byte as recorded."""
+    version, body = list_answer(recording)
+    recorded = f"/subscriptions/{recorded_subscription(recording)}/"
+    return version, body.replace(recorded, f"/subscriptions/{sub_id}/")
+
+
 def test_the_corpus_covers_every_shape() -> None:
     versions = [list_answer(r)[0] for r in CONTACT_RECORDINGS.values()]
     assert {API_2017, API_2020, API_2023} <= set(versions)
@@ -67,7 +81,10 @@ def test_the_corpus_covers_every_shape() -> None:
 def test_recorded_answer_gives_its_expected_verdicts(name: str) -> None:
     recording = CONTACT_RECORDINGS[name]
     version, body = list_answer(recording)
-    contacts, next_link = contacts_from_page(json.loads(body), version)
+    # Real ids pass the subscription check, whatever their case and spelling (2017's
+    # singular securityContact).
+    asked = recorded_subscription(recording).upper()
+    contacts, next_link = contacts_from_page(json.loads(body), version, asked)
     read = SecurityContacts("00000000-0000-0000-0000-000000000000", version, tuple(contacts))
     assert next_link is None
     for control in CATALOGUE:
@@ -94,8 +111,8 @@ def test_every_recorded_answer_through_the_whole_suite(
     version after the refusals that led there."""
     entries, expected, versions = [], {}, {}
     for name, recording in CONTACT_RECORDINGS.items():
-        version, body = list_answer(recording)
         sub_id = recorded_subscription_id(name)
+        version, body = served_for(recording, sub_id)
         entries.append(
             subscription(
                 sub_id,
@@ -121,6 +138,35 @@ def test_every_recorded_answer_through_the_whole_suite(
         asked = [r.api_version for r in arm.requests if sub_id in r.path]
         assert asked[-1] == version
         assert len(asked) == len(set(asked)) <= 3  # each version at most once
+
+
+def test_a_recorded_answer_for_another_subscription_is_no_evidence(
+    arm: ArmEmulator, audit: Any, pytester: pytest.Pytester
+) -> None:
+    """The same real answer, as recorded: its contacts' ids name the recorder's subscription,
+    not the one asked about, so every control is not verifiable and says which."""
+    recording = CONTACT_RECORDINGS["azure-powershell-2020-bare-array"]
+    version, body = list_answer(recording)
+    sub_id = recorded_subscription_id("foreign")
+    arm.load(
+        tenant(
+            subscription(
+                sub_id, recordedAnswers=[{"api_version": version, "status": 200, "body": body}]
+            )
+        )
+    )
+
+    result = audit("--azure-findings=findings.json")
+
+    result.assert_outcomes(errors=len(CATALOGUE))
+    findings = json.loads((pytester.path / "findings.json").read_text())["findings"]
+    named = recorded_subscription(recording)
+    for f in findings:
+        assert f["verdict"] == "not_verifiable"
+        assert (
+            f"the answer's contact id (value[0].id) names subscription {named}, not {sub_id}"
+            in f["reason"]
+        )
 
 
 def test_fallback_reads_real_refusal_messages() -> None:

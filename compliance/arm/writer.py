@@ -21,9 +21,7 @@ from compliance.arm.reader import (
     unverifiable_hint,
 )
 from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
-from compliance.contacts import (
-    MalformedResponse,
-)
+from compliance.contacts import MalformedResponse, NotThisSubscription, check_contact_id
 from compliance.remediation import DEFAULT_CONTACT, contacts_path
 
 
@@ -78,11 +76,15 @@ class ArmWriter:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        try:
+            content = None if body is None else json.dumps(body, allow_nan=False)
+        except ValueError as exc:  # NaN or Infinity: ARM would refuse it, nothing is sent
+            raise WriteFailed(f"could not {method} security contact '{name}': {exc}") from None
         request = HttpRequest(
             method,
             self.contact_url(subscription_id, api_version, name),
             headers=headers,
-            content=None if body is None else json.dumps(body),
+            content=content,
         )
         try:
             response = self._pipeline.send_request(request)
@@ -105,7 +107,7 @@ class ArmWriter:
             code,
         )
 
-    def _contact(self, response: HttpResponse, action: str) -> dict[str, Any]:
+    def _contact(self, response: HttpResponse, action: str, subscription_id: str) -> dict[str, Any]:
         try:
             body = parse_json(body_text(response))
         except MalformedResponse as exc:
@@ -114,6 +116,10 @@ class ArmWriter:
             raise WriteFailed(
                 f"the answer to {action} is not a security contact (no 'properties' object)"
             )
+        try:
+            check_contact_id(body, subscription_id, "contact")
+        except (NotThisSubscription, MalformedResponse) as exc:
+            raise WriteFailed(f"the answer to {action} is refused: {exc}") from None
         return body
 
     def get_contact(
@@ -129,7 +135,7 @@ class ArmWriter:
             return None
         if response.status_code != 200:
             raise self._refused(response, subscription_id, action)
-        return self._contact(response, action)
+        return self._contact(response, action, subscription_id)
 
     def put_contact(
         self,
@@ -145,7 +151,7 @@ class ArmWriter:
         )
         if response.status_code not in (200, 201):
             raise self._refused(response, subscription_id, action)
-        return self._contact(response, action)
+        return self._contact(response, action, subscription_id)
 
     def delete_contact(
         self, subscription_id: str, api_version: str, name: str = DEFAULT_CONTACT
