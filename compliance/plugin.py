@@ -215,7 +215,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = None
         if active is not None:
             item.stash[ACTIVE_WAIVER] = active
-            reason = (
+            reason = one_line(  # pytest prints it (-v, -ra): the waiver file's text, one line
                 f"waived until {active.expires.isoformat()} by {active.approved_by}: "
                 f"{active.reason}"
             )
@@ -463,4 +463,4 @@ def _summarize_waivers(terminalreporter: Any, run: Run) -> None:
         if waivers:
             terminalreporter.write_sep("=", title)
             for waiver in waivers:
-                terminalreporter.write_line(waiver.describe())
+                terminalreporter.write_line(one_line(waiver.describe()))

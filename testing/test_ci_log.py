@@ -125,3 +125,25 @@ def test_the_fix_command_prints_no_ci_log_command(
     for text in (out, err):
         assert command_lines(text) == []
         assert not any(c in text for c in INVISIBLE)
+
+
+def test_waiver_text_reaches_no_ci_log_as_a_command(
+    arm: ArmEmulator, audit: Any, pytester: pytest.Pytester
+) -> None:
+    # A waivers file is the audited organisation's: for an auditor, someone else's text too.
+    failing = {"name": "default", "properties": {**COMPLIANT_CONTACT, "emails": ""}}
+    arm.load(tenant(subscription(sub_id(1), securityContacts=[failing])))
+    said = json.dumps(HOSTILE, ensure_ascii=False)  # a TOML basic string, as JSON writes it
+    waiver = "[[waiver]]\n" + "\n".join((
+        f'subscription = "{sub_id(1)}"', 'control = "contact_email"', f"reason = {said}",
+        f"approved_by = {said}",
+    ))  # fmt: skip
+    (pytester.path / "waivers.toml").write_text(
+        f"{waiver}\nexpires = 2099-12-31\n{waiver}\nexpires = 2000-01-01\n", encoding="utf-8"
+    )
+    for verbosity in (("-v", "-ra"), ("-rA", "--tb=long")):
+        result = audit("--azure-waivers=waivers.toml", *verbosity)
+        text = result.stdout.str() + result.stderr.str()
+        assert "XFAIL" in text and "expired waivers (ignored)" in text, text
+        assert command_lines(text) == []
+        assert not any(c in text for c in INVISIBLE)
