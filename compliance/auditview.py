@@ -171,7 +171,7 @@ def render(data: Mapping[str, Any]) -> str:
     # JSON inside <script> ends at the first "</": every <, > and & is a JSON escape, and
     # ensure_ascii escapes U+2028/2029 and lone surrogates.
     payload = (
-        json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+        json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
         .replace("<", "\\u003c")
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")

@@ -124,4 +124,4 @@ def write(path: Path, findings: Iterable[Finding], run: Mapping[str, Any]) -> No
         for finding in findings:
             data = event(finding, run)
             if data is not None:  # ASCII JSON, one event a line, no secret
-                out.write(redact(json.dumps(data, separators=(",", ":"))) + "\n")
+                out.write(redact(json.dumps(data, separators=(",", ":"), allow_nan=False)) + "\n")
