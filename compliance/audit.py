@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 # to the network's limit with headroom for the tests themselves.
 DEFAULT_CONCURRENCY = 32
 
+# How long closing waits for a read under way to stop (seconds): an answer in flight.
+CLOSE_WAIT = 1.0
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -301,9 +304,12 @@ class Audit:
         return result
 
     def close(self) -> None:
-        if self._reading is not None:  # a read under way stops after its next answer
+        """End the audit's Azure access. A read still under way (the run was interrupted or
+        stopped early) is abandoned, not waited for: a request may hang until its timeout,
+        past a CI runner's grace period. Its threads are daemons; a reading child is killed."""
+        if self._reading is not None:
             self._stop.set()
-            self._reading.join()
+            self._reading.join(timeout=CLOSE_WAIT)
         if self._reader is not None:
             self._reader.close()
 

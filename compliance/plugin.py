@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import signal
 import time
 from collections.abc import Generator
 from dataclasses import replace
@@ -26,7 +27,7 @@ from compliance.arm.secrets import redact
 from compliance.audit import Audit
 from compliance.baseline import BaselineError, load_findings, report_lines
 from compliance.contacts import SecurityContacts
-from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
+from compliance.controls import CATALOGUE, CONTROLS, Policy, Verdict
 from compliance.findings import Finding, Outcome
 from compliance.options import OPTIONS
 from compliance.session import (
@@ -38,8 +39,9 @@ from compliance.session import (
     VERDICT,
     Run,
     case_id,
+    case_of,
     check_marker_expression,
-    check_output,
+    check_outputs,
     replay_bundle,
     run_error,
     setting,
@@ -69,15 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     lookup = functools.partial(setting, config)
     settings = usage_errors(lambda: options.read_settings(lookup))
     cis_version = usage_errors(lambda: options.read_cis_version(lookup))
-    for dest in (
-        "azure_findings",
-        "azure_findings_csv",
-        "azure_findings_ocsf",
-        "azure_evidence",
-        "azure_step_summary",
-        "azure_audit_html",
-    ):
-        check_output(config, dest)
+    check_outputs(config)
     workerinput = getattr(config, "workerinput", {})
     replay = None
     if "azure_audit" in workerinput:  # a pytest-xdist worker: the controller read Azure
@@ -117,6 +111,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     reports = reporting.Reporting(config)
     config.pluginmanager.register(reports, "azure-reporting")
+    if not hasattr(config, "workerinput"):
+        reports.catch_signals(signal.SIGTERM)
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(reporting.HtmlReport(reports), "azure-html-report")
     for control in CATALOGUE:
@@ -125,6 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    reports = config.pluginmanager.get_plugin("azure-reporting")
+    if reports is not None:
+        reports.release_signals()
     run = config.stash.get(RUN, None)
     if run is not None:
         run.audit.close()
@@ -318,7 +317,7 @@ def pytest_runtest_makereport_without_traceback(
     """A case that failed or could not be verified, reported without the traceback pytest
     would format (a millisecond each, thousands in a first audit): its text is the
     finding's reason and fix (below)."""
-    if _case(item) is None or not _verdict_error(call):
+    if case_of(item) is None or not _verdict_error(call):
         return None
     excinfo, call.excinfo = call.excinfo, None  # pytest's report, less the traceback
     try:
@@ -335,7 +334,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Each case's report carries its finding; a failure's text is its reason and fix."""
     report = yield
-    case = _case(item)
+    case = case_of(item)
     outcome = reporting.outcome_of(report, call.excinfo)
     if case is None or outcome is None:
         return report
@@ -372,15 +371,6 @@ def pytest_report_from_serializable(
 
 def _verdict_error(call: pytest.CallInfo[None]) -> bool:
     return call.excinfo is not None and call.excinfo.errisinstance((AssertionError, Unverifiable))
-
-
-def _case(item: pytest.Item) -> tuple[Control, Subscription] | None:
-    control = CONTROLS.get(getattr(item, "originalname", ""))
-    callspec = getattr(item, "callspec", None)
-    subscription = callspec.params.get("subscription") if callspec is not None else None
-    if control is None or not isinstance(subscription, Subscription):
-        return None
-    return control, subscription
 
 
 # pytest's failure sections (--tb=auto, its default) cost time quadratic in the number of

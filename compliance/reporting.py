@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import html
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -19,7 +22,12 @@ import pytest
 # pytest offers no public way to build a failure representation whose JUnit message is one
 # line while its text is the whole story; these are the classes its own reports use, and
 # what pytest-xdist knows how to carry from a worker.
-from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
+from _pytest._code.code import (
+    ReprExceptionInfo,
+    ReprFileLocation,
+    ReprTracebackNative,
+    Traceback,
+)
 
 # JUnit's testsuite properties and an errored case for a run that never started: pytest's
 # record_testsuite_property is a fixture (no test runs then), so the LogXML object is
@@ -43,8 +51,20 @@ from compliance.findings import (
     raw_answers,
     tally,
 )
-from compliance.session import ACTIVE_WAIVER, EXPIRED_WAIVER, READ, RUN, VERDICT, setting
+from compliance.session import (
+    ACTIVE_WAIVER,
+    EXPIRED_WAIVER,
+    OUTPUTS,
+    READ,
+    RUN,
+    VERDICT,
+    Run,
+    case_of,
+    output_path,
+    setting,
+)
 from compliance.text import one_line, printable
+from compliance.writing import beside
 
 
 def outcome_of(
@@ -181,18 +201,53 @@ def verdict_repr(text: str, message: str, path: str, lineno: int) -> ReprExcepti
 
 
 def did_not_run(error: AuditError) -> str:
-    return f"the audit did not run: {one_line(redact(str(error)))}"
+    reason = one_line(redact(str(error)))
+    return f"the audit did not run: {reason}. Nothing below is an audit result"
 
 
-def run_error_reports(message: str) -> list[pytest.TestReport]:
-    """A run that never started, as one errored case (setup, then teardown) for JUnit."""
-    nodeid, location = "azure::audit did not run", ("azure", None, "audit did not run")
-    return [
-        pytest.TestReport(
-            nodeid, location, {}, "failed", verdict_repr(message, message, "azure", 0), "setup"
-        ),
-        pytest.TestReport(nodeid, location, {}, "passed", None, "teardown"),
-    ]
+def interrupted(run: Run, cases: int) -> str:
+    cause = f"the audit was interrupted by {one_line(run.interrupted or '')}"
+    if not cases:
+        return f"{cause} before any case was collected. Nothing below is an audit result"
+    return (
+        f"{cause} with {run.judged} of {cases} cases judged. The results are partial: every "
+        "case never judged is not verifiable"
+    )
+
+
+def run_error_reports(message: str, interrupted: bool = False) -> list[pytest.TestReport]:
+    """A run that never started (or was interrupted), as one errored case for JUnit."""
+    name = "audit interrupted" if interrupted else "audit did not run"
+    return _error_reports(f"azure::{name}", ("azure", None, name), message)
+
+
+def _error_reports(
+    nodeid: str, location: tuple[str, int | None, str], message: str, finding: Any = None
+) -> list[pytest.TestReport]:
+    """An errored case's reports (setup, then teardown), as pytest would make them."""
+    path, line, _ = location
+    failed = pytest.TestReport(
+        nodeid, location, {}, "failed", verdict_repr(message, message, path, line or 0), "setup"
+    )
+    if finding is not None:
+        failed.azure_finding = finding  # type: ignore[attr-defined]
+    return [failed, pytest.TestReport(nodeid, location, {}, "passed", None, "teardown")]
+
+
+def _with_line_numbers(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback `tb` less its entries that have no line number."""
+    if tb is None:
+        return None
+    rest = _with_line_numbers(tb.tb_next)
+    if tb.tb_lineno is None:
+        return rest
+    return TracebackType(rest, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+
+
+def _write_junit(xml: Any, path: Path) -> None:
+    with beside(path) as temp:
+        xml.logfile = str(temp)
+        xml.pytest_sessionfinish()
 
 
 class Reporting:
@@ -203,6 +258,48 @@ class Reporting:
         self.config = config
         self.findings: dict[str, Finding] = {}
         self._drift: tuple[Drift, Verdicts] | None = None
+        self._junit: Path | None = None  # where junitxml's file goes
+        self.unwritten: list[Path] = []  # reports that could not be written
+        self._writing = False
+        self._handlers: dict[int, Any] = {}  # the signal handlers this object replaced
+
+    def catch_signals(self, *signums: int) -> None:
+        """`signums` (SIGTERM: what CI sends on cancel and timeout) interrupt the run as
+        Ctrl-C does; while the reports are written, they wait for the writing to end. A
+        handler someone else set is left alone."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in signums:
+            previous = signal.getsignal(signum)
+            if previous in (signal.SIG_DFL, signal.default_int_handler):
+                self._handlers.setdefault(signum, previous)
+                signal.signal(signum, self._on_signal)
+
+    def release_signals(self) -> None:
+        for signum, previous in self._handlers.items():
+            signal.signal(signum, previous)
+        self._handlers = {}
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._writing:  # a report half-written would be lost: the writing ends first
+            return
+        run = self.config.stash[RUN]
+        run.interrupted = run.interrupted or signal.Signals(signum).name
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal formats its traceback
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # A signal lands between any two instructions, some of which have no line number:
+        # pytest cannot format such an entry (an INTERNALERROR instead of the interruption).
+        excinfo.traceback = Traceback(_with_line_numbers(excinfo.tb) or excinfo.tb)
+        run = self.config.stash[RUN]
+        if run.interrupted is None:
+            if excinfo.errisinstance(pytest.Session.Interrupted):  # session.shouldstop
+                run.interrupted = f"pytest stopping early ({one_line(str(excinfo.value))})"
+            elif excinfo.errisinstance(KeyboardInterrupt):
+                run.interrupted = "SIGINT (Ctrl-C)"
+            else:
+                run.interrupted = f"pytest.exit ({one_line(str(excinfo.value))})"
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html draws the row
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -248,6 +345,11 @@ class Reporting:
             "waivers": run.waivers_source or "-",
             **({"baseline": self.drift_line()} if run.baseline is not None else {}),
             **({"error": did_not_run(run.error)} if run.error is not None else {}),
+            **(
+                {"error": interrupted(run, len(self.findings))}
+                if run.interrupted is not None and run.error is None
+                else {}
+            ),
         }
 
     def drift(self) -> tuple[Drift, Verdicts] | None:
@@ -266,18 +368,26 @@ class Reporting:
             return ""
         return f"{baseline.source}: {compared[0].line()}"
 
-    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+    @pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-html write their files
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return
+        run = self.config.stash[RUN]
+        self._writing = True
+        self.catch_signals(signal.SIGINT, signal.SIGTERM)
+        self._judge_the_rest(session, run)
         facts = self.run_facts()
         xml = self.config.stash.get(junit_xml_key, None)
         if xml is not None:
             for name, value in facts.items():
                 xml.add_global_property(f"azure.{name}", str(value))
             if "error" in facts:  # pipelines publish JUnit always(): it must not look green
-                for report in run_error_reports(facts["error"]):
+                for report in run_error_reports(facts["error"], run.interrupted is not None):
                     xml.pytest_runtest_logreport(report)
+            self._junit = Path(xml.logfile)
+            self.write("xmlpath", self._junit, lambda path: _write_junit(xml, path))
+            # junitxml's own sessionfinish runs after this one: it writes nowhere.
+            xml.logfile = os.devnull
         findings = self.ordered()  # sorted once, for every file below
         writers: dict[str, Callable[[Path], None]] = {
             "azure_findings": lambda path: reports.write_findings_json(
@@ -291,7 +401,7 @@ class Reporting:
                 report_title(self.config),
                 facts,
                 findings,
-                self.config.stash[RUN].audit.settings.management_groups,
+                run.audit.settings.management_groups,
             ),
             # GitHub's step summary file is shared by a job's steps: appended to, not replaced
             "azure_step_summary": lambda path: reports.write_summary(
@@ -301,17 +411,73 @@ class Reporting:
             ),
         }
         for dest, write in writers.items():
-            path = setting(self.config, dest)
+            path = output_path(self.config, dest)
             if dest == "azure_step_summary":  # a GitHub Actions step names its file
                 path = path or os.environ.get("GITHUB_STEP_SUMMARY")
-            if not path:
-                continue
-            try:
-                write(Path(path))
-            except OSError as exc:
-                # The audit's other reports still get written; the run is not green.
-                sys.stderr.write(f"ERROR: --{dest.replace('_', '-')}: cannot write {path}: {exc}\n")
-                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            if path:
+                self.write(dest, Path(path), write)
+
+    def write(self, dest: str, path: Path, write: Callable[[Path], None]) -> None:
+        """`write(path)`; a report that cannot be written is one ERROR: line, and the run's
+        other reports are still written."""
+        try:
+            write(path)
+        except OSError as exc:
+            self.unwritten.append(path)
+            sys.stderr.write(
+                f"ERROR: {OUTPUTS[dest]}: cannot write {one_line(str(path))}: "
+                f"{exc.strerror or exc}\n"
+            )
+
+    @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_junit_path(self) -> None:
+        if self._junit is not None:  # for junitxml's "generated xml file" line
+            self.config.stash[junit_xml_key].logfile = str(self._junit)
+
+    @pytest.hookimpl(wrapper=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_exit_status(self, session: pytest.Session) -> Generator[None]:
+        """After every report is written (pytest-html's last): an interrupted run ends 2
+        (pytest's "interrupted", -x included), else a report not written makes it 4."""
+        try:
+            yield
+        finally:
+            self._writing = False
+            self.release_signals()
+        if self.config.stash[RUN].interrupted is not None:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        elif self.unwritten:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+    def _judge_the_rest(self, session: pytest.Session, run: Run) -> None:
+        """A run stopped before it judged every case (a signal, -x, --maxfail) reports each
+        case it never judged as not verifiable, saying why, to every report and the
+        terminal: an interrupted audit never looks complete."""
+        never = [
+            i for i in session.items if i.nodeid not in self.findings and case_of(i) is not None
+        ]
+        stopped = session.shouldfail or session.shouldstop  # -x, --maxfail, a plugin
+        if run.interrupted is None and stopped and never:
+            run.interrupted = f"pytest stopping early ({one_line(str(stopped))})"
+        if run.interrupted is None:
+            return
+        run.judged = len(self.findings)
+        reason = f"not judged: the audit was interrupted by {run.interrupted} before this case ran"
+        for item in never:
+            control, subscription = case_of(item)  # type: ignore[misc]
+            finding = Finding(
+                subscription=subscription,
+                control=control,
+                cis_version=run.cis_version,
+                outcome=Outcome.NOT_VERIFIABLE,
+                reason=reason,
+                remediation="Run the audit again and let it finish.",
+                evidence=evidence(None),
+                checked_at=reports.now(),
+            )
+            for report in _error_reports(item.nodeid, item.location, one_line(reason), finding):
+                self.config.hook.pytest_runtest_logreport(report=report)
+        if stopped:  # pytest counted these errors towards --maxfail: its message stays its own
+            session.shouldfail = session.shouldfail and stopped
 
     def step_summary(self, facts: dict[str, Any], findings: list[Finding]) -> str:
         config = self.config
@@ -393,15 +559,15 @@ class HtmlReport:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
-        run = self.reporting.config.stash[RUN]
         labels = control_labels(self.reporting.config)
         counts = tally(self.reporting.findings.values())
-        if run.error is not None:
-            prefix.append(reports.run_error_banner(did_not_run(run.error)))
+        facts = self.reporting.run_facts()
+        if "error" in facts:
+            prefix.append(reports.run_error_banner(facts["error"]))
         prefix.extend(
             [
                 "<h2>Audit</h2>",
-                reports.header_block(self.reporting.run_facts()),
+                reports.header_block(facts),
                 "<h2>Compliance per control</h2>",
                 reports.summary_svg(counts, labels),
                 reports.summary_table(counts, labels),

@@ -93,11 +93,10 @@ def summary_table(counts: Mapping[str, Counter[Outcome]], labels: Mapping[str, s
 
 
 def run_error_banner(message: str) -> str:
-    """The first thing a report of a run that never started shows."""
+    """The first thing a report of a run that never started, or did not finish, shows."""
     return (
         '<div id="azure-run-error" role="alert" style="background:#c62828;color:#fff;'
-        f'padding:12px;font-weight:bold">{html.escape(message)}. Nothing below is an audit '
-        "result.</div>"
+        f'padding:12px;font-weight:bold">{html.escape(message)}.</div>'
     )
 
 
@@ -272,7 +271,7 @@ def step_summary(
 
     lines = [f"## {title}", ""]
     if "error" in facts:
-        lines += [f"**{md(facts['error'])}. Nothing below is an audit result.**", ""]
+        lines += [f"**{md(facts['error'])}.**", ""]
     lines += [
         f"{md(facts['target'])}, tenant {md(facts['tenant'])}, "
         f"{facts['subscriptions']} subscriptions, identity {md(facts['identity'])}, "

@@ -18,7 +18,7 @@ from compliance.arm.secrets import redact
 from compliance.audit import Audit, Settings
 from compliance.baseline import Verdicts
 from compliance.contacts import SecurityContacts
-from compliance.controls import CATALOGUE, Policy, Verdict
+from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
 from compliance.evidence import EvidenceError, load_bundle
 from compliance.options import OptionError
 from compliance.text import one_line
@@ -40,6 +40,8 @@ class Run:
     replay: dict[str, Any] | None = None  # the evidence bundle a replay re-runs
     baseline: Verdicts | None = None  # --azure-baseline: an earlier run's verdicts
     error: AuditError | None = None  # ends the run after collection
+    interrupted: str | None = None  # what stopped the run before it judged every case
+    judged: int = 0  # cases judged when it was interrupted
     cases: int = 0  # compliance cases collected, before -k and -m deselect any
     started_at: float = 0.0  # time.time() at configure
     started: str = ""
@@ -102,15 +104,49 @@ def replay_bundle(config: pytest.Config, settings: Settings) -> dict[str, Any] |
         raise pytest.UsageError(f"--azure-replay: {exc}") from None
 
 
-def check_output(config: pytest.Config, dest: str) -> None:
-    """Refuse an output path the run could not write, before the audit, not after it."""
-    path = setting(config, dest)
-    if path is None:
-        return
-    flag = f"--{dest.replace('_', '-')}"
-    target = Path(path)
+# Every file a run writes, by the option that names it: pytest's and pytest-html's own, then
+# the suite's (compliance.reporting writes these, in this order).
+OUTPUTS = {
+    "xmlpath": "--junitxml",
+    "htmlpath": "--html",
+    "azure_findings": "--azure-findings",
+    "azure_findings_csv": "--azure-findings-csv",
+    "azure_findings_ocsf": "--azure-findings-ocsf",
+    "azure_evidence": "--azure-evidence",
+    "azure_audit_html": "--azure-audit-html",
+    "azure_step_summary": "--azure-step-summary",
+}
+
+
+def output_path(config: pytest.Config, dest: str) -> str | None:
+    if dest in ("xmlpath", "htmlpath"):
+        return getattr(config.option, dest, None) or None
+    return setting(config, dest)  # type: ignore[no-any-return]
+
+
+def check_outputs(config: pytest.Config) -> None:
+    """Refuse, before the audit, an output path the run could not write, two outputs naming
+    one file (one would be lost), and an output naming the bundle being replayed."""
+    seen: dict[str, str] = {}
+    replay = setting(config, "azure_replay")
+    if replay is not None:
+        seen[os.path.realpath(replay)] = "--azure-replay (the bundle being replayed)"
+    for dest, flag in OUTPUTS.items():
+        path = output_path(config, dest)
+        if path is None:
+            continue
+        _check_writable(flag, Path(path))
+        where = os.path.realpath(path)
+        if where in seen:
+            raise pytest.UsageError(
+                f"{flag} {path}: {seen[where]} names the same file; give each its own"
+            )
+        seen[where] = flag
+
+
+def _check_writable(flag: str, target: Path) -> None:
     if target.is_dir():
-        raise pytest.UsageError(f"{flag}: {path} is a directory; give a file name")
+        raise pytest.UsageError(f"{flag}: {target} is a directory; give a file name")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -139,3 +175,13 @@ def check_marker_expression(config: pytest.Config) -> None:
 def case_id(subscription: Subscription, cis: str | None) -> str:
     """Display names are not unique; the subscription ID in every case id is."""
     return text.case_id(cis, subscription.display_name, subscription.id)
+
+
+def case_of(item: pytest.Item) -> tuple[Control, Subscription] | None:
+    """The control and subscription a collected item checks (None: not a compliance case)."""
+    control = CONTROLS.get(getattr(item, "originalname", ""))
+    callspec = getattr(item, "callspec", None)
+    subscription = callspec.params.get("subscription") if callspec is not None else None
+    if control is None or not isinstance(subscription, Subscription):
+        return None
+    return control, subscription

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,10 +107,12 @@ def read_many(reader: ArmReader, subscription_ids: list[str]) -> Iterator[tuple[
             encoding="utf-8",
         ) as child,
     ):
-        # The child ends by the read's deadline; this bounds a child that does not.
-        timer = threading.Timer(reader.limits.read_deadline + GRACE, child.kill)
-        timer.daemon = True
-        timer.start()
+        # The child ends by the read's deadline; this bounds a child that does not, and ends
+        # it when the reader is closed (the run was interrupted).
+        over = threading.Event()
+        threading.Thread(
+            target=_end_child, args=(child, reader, over), name="reading-child", daemon=True
+        ).start()
         try:
             assert child.stdin is not None and child.stdout is not None
             try:
@@ -129,7 +132,7 @@ def read_many(reader: ArmReader, subscription_ids: list[str]) -> Iterator[tuple[
                 pending.discard(message["id"])
                 yield message["id"], result_from_data(message["result"])
         finally:
-            timer.cancel()
+            over.set()
             if child.poll() is None:  # the run stopped reading, or the child hangs
                 child.kill()
             child.wait()
@@ -138,6 +141,14 @@ def read_many(reader: ArmReader, subscription_ids: list[str]) -> Iterator[tuple[
     why = one_line(redact(said[-1]))[:300] if said else f"exit status {child.returncode}"
     for subscription_id in sorted(pending):
         yield subscription_id, Unverifiable(f"not read: the reading process ended first ({why})")
+
+
+def _end_child(child: subprocess.Popen[str], reader: ArmReader, over: threading.Event) -> None:
+    ends = time.monotonic() + reader.limits.read_deadline + GRACE
+    while not over.wait(0.2):
+        if reader.closed.is_set() or time.monotonic() > ends:
+            child.kill()
+            return
 
 
 def serve() -> None:

@@ -519,6 +519,7 @@ class ArmReader:
         self.recipe = recipe
         self.throttle = Throttle(concurrency)
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
+        self.closed = threading.Event()  # a reading child (compliance.arm.process) ends then
         self._pipeline = pipeline(
             read_only_policies(
                 credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
@@ -529,6 +530,7 @@ class ArmReader:
         self.contacts = ContactReads(self._get, self.endpoint, limits)
 
     def close(self) -> None:
+        self.closed.set()
         self._pipeline.close()
 
     def list_subscriptions(self) -> list[Subscription]:

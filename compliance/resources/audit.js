@@ -22,7 +22,7 @@
   }
   document.getElementById("audit-loading").remove();
   document.getElementById("audit-title").textContent = data.title;
-  if (data.error) main.append(el("div", {id: "banner", role: "alert", text: data.error + ". Nothing below is an audit result."}));
+  if (data.error) main.append(el("div", {id: "banner", role: "alert", text: data.error + "."}));
 
   main.append(el("h2", {text: "Audit"}));
   const facts = el("table", {id: "facts"});
