@@ -64,7 +64,7 @@ from compliance.session import (
     setting,
 )
 from compliance.text import one_line, printable
-from compliance.writing import beside
+from compliance.writing import beside, write_text
 
 
 def outcome_of(
@@ -552,6 +552,21 @@ class HtmlReport:
 
     def __init__(self, reporting: Reporting) -> None:
         self.reporting = reporting
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """pytest-html writes its page in place (a run killed meanwhile would leave half of
+        it, over the last good one): its one writing method writes beside and renames, and
+        a failure is the run's ERROR: line, not a traceback that stops the other reports."""
+        from pytest_html.basereport import BaseReport  # type: ignore[import-untyped]
+
+        for plugin in session.config.pluginmanager.get_plugins():
+            if isinstance(plugin, BaseReport):
+                path = plugin._report_path
+
+                def write(rendered: str, path: Path = path) -> None:
+                    self.reporting.write("htmlpath", path, lambda p: write_text(p, rendered))
+
+                plugin._write_report = write
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = report_title(self.reporting.config)
