@@ -5,8 +5,9 @@ fix   plan (and with --apply make) the change that makes CIS 2.13 pass on every 
 diff  compare two findings files: new, fixed, still failing, no longer present.
 
 Exit codes: 0 done (or nothing to do; diff: nothing got worse), 1 a subscription failed
-(diff: a new failure or a case not verifiable), 4 a usage error or a credential that cannot
-get a token (one `ERROR:` line, no traceback).
+(diff: a new failure or a case not verifiable), 4 a usage error, a credential that cannot
+get a token or a file that cannot be read or is past a limit (one `ERROR:` line, no
+traceback).
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
             "new failures, fixed, still failing, no longer present, and what the newer run "
             "could not verify. An evidence bundle is compared through its replay: "
             "`pytest --azure-replay BUNDLE --azure-findings F.json`. Exit codes: 0 nothing got "
-            "worse, 1 a new failure or a case not verifiable, 4 a file that cannot be read."
+            "worse, 1 a new failure or a case not verifiable, 4 a file that cannot be read or is "
+            "past a limit (size, nesting, number of findings)."
         ),
         allow_abbrev=False,
     )

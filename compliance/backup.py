@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compliance import localfiles
 from compliance.arm import AuditError
 from compliance.arm.reader import parse_json
 from compliance.contacts import API_VERSIONS
@@ -21,6 +22,11 @@ from compliance.values import guid
 
 BACKUP_KIND = "azure-security-contacts-backup"
 BACKUP_VERSION = 2
+# A saved contact is ~700 bytes and ~30 values: the limits hold four a subscription (2017's
+# several contacts) of a 50,000-subscription tenant, within the memory an evidence bundle
+# may take (compliance.evidence).
+LIMITS = localfiles.Limits("a backup", bytes=160 * 2**20, values=5_000_000)
+MAX_CONTACTS = 200_000
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,26 @@ not run at all. Pure: no pytest, no Azure.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compliance import localfiles
 from compliance.findings import FINDINGS_SCHEMA, Finding
 
 Case = tuple[str, str]  # (subscription id, lower case; control key)
 FAILING = frozenset({"not_compliant", "waived"})
+
+# A findings file holds ~2,500 bytes and ~100 values per case (four cases a subscription:
+# 10 KB and 390 values; measured on bench tenants of 1,000). Read whole, a file costs about
+# its size again in memory, and up to ~70 bytes per value however short its text: 128 MiB
+# and 6,000,000 values (about 13,000 subscriptions' findings) keep any file under 1 GiB.
+# A 100,000-subscription tenant's findings (1 GB) would need a streamed reader.
+LIMITS = localfiles.Limits("a findings file", bytes=128 * 2**20, values=6_000_000)
+# 128 MiB hold ~52,000 real findings (13,000 subscriptions); twice that bounds what a
+# comparison keeps of each file (~45 MB), so `diff` of two files at the limits stays at ~0.7 GiB.
+MAX_FINDINGS = 100_000
 
 
 class BaselineError(ValueError):
@@ -109,16 +119,17 @@ def from_findings(document: Mapping[str, Any], source: str) -> Verdicts:
     if document.get("schema") != FINDINGS_SCHEMA:
         raise BaselineError(
             f"{source}: not a findings file ({FINDINGS_SCHEMA!r} expected, found schema "
-            f"{document.get('schema')!r})"
+            f"{localfiles.shown(document.get('schema'))})"
         )
     try:
         found = list(document["findings"])
+        cases = [case_of(f) for f in found]
         error = (document.get("run") or {}).get("error")
         return Verdicts(
             source,
-            {case_of(f): str(f["verdict"]) for f in found},
-            {case_of(f): _label(f) for f in found},
-            {case_of(f): str(f.get("reason") or "") for f in found},
+            {c: str(f["verdict"]) for c, f in zip(cases, found, strict=True)},
+            {c: _label(f) for c, f in zip(cases, found, strict=True)},
+            {c: str(f.get("reason") or "") for c, f in zip(cases, found, strict=True)},
             str(error) if error else None,
         )
     except (KeyError, TypeError) as exc:
@@ -133,7 +144,12 @@ def _label(finding: Mapping[str, Any]) -> str:
 def load(path: str | Path) -> dict[str, Any]:
     """A JSON document from `path`; BaselineError when it cannot be read."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = localfiles.read_json(path, LIMITS)
+        found = document.get("findings") if isinstance(document, dict) else None
+        if isinstance(found, list):  # before any work per finding
+            localfiles.check_count(str(path), len(found), "findings", MAX_FINDINGS)
+    except localfiles.LimitError as exc:
+        raise BaselineError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path}: cannot read it ({exc})") from None
     except ValueError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,17 @@ def read_text(path: str | Path, limits: Limits) -> str:
         data = file.read(limits.bytes + 1)
     if len(data) > limits.bytes:
         raise _too_many(path, "grew while it was read", limits.bytes, "bytes", limits)
-    return data.decode("utf-8")
+    text = data.decode("utf-8")
+    del data
+    # One character past U+FFFF makes Python store every character of the text in 4 bytes
+    # (and the strings parsed from it): the limit is on what the text costs, not its bytes.
+    if sys.getsizeof(text) > limits.bytes + 100:
+        raise LimitError(
+            f"{path}: {sys.getsizeof(text):,} bytes as text, more than the {limits.bytes:,} "
+            f"this suite reads in {limits.what} (a character past U+FFFF, an emoji say, makes "
+            "every character take 4; this suite's own files write them as \\u escapes)"
+        )
+    return text
 
 
 def loads_json(text: str, source: str, limits: Limits) -> Any:
@@ -82,6 +93,12 @@ def loads_toml(text: str, source: str, limits: Limits) -> dict[str, Any]:
 
 def read_json(path: str | Path, limits: Limits) -> Any:
     return loads_json(read_text(path, limits), str(path), limits)
+
+
+def shown(value: object, width: int = 200) -> str:
+    """`value` as a message shows it: a file's value may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width]}... ({len(text):,} characters)"
 
 
 def check_count(source: str, count: int, what: str, limit: int) -> None:
