@@ -155,3 +155,25 @@ def test_digest_covers_everything_but_itself(tmp_path):
         load_bundle(path)
     with pytest.raises(EvidenceError, match="cannot read"):
         load_bundle(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("members", [0, 1, 999, 1000, 1001, 2500])
+def test_digest_hashed_in_pieces_is_that_of_the_whole_canonical_json(members):
+    """Bundles written before the digest was hashed piece by piece still match."""
+    import hashlib
+
+    from compliance.evidence import _digest
+
+    bundle = {
+        "schema": "s",
+        "subscriptions": [
+            {"id": str(n), "x": "\ud800é\U0001f600", "f": 1.5} for n in range(members)
+        ],
+        "contacts": {f"k{n:05}": {"responses": [n], "unverifiable": None} for n in range(members)},
+        "run": {},
+        "digest": "ignored",
+    }
+    content = {k: v for k, v in bundle.items() if k != "digest"}
+    whole = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()
+    assert _digest(bundle) == f"sha256:{expected}"
