@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 
 from compliance import localfiles
+from compliance.localfiles import shown
 from compliance.values import guid
 
 _FIELDS = ("subscription", "control", "reason", "approved_by", "expires")
@@ -63,12 +64,6 @@ class Waiver:
         )
 
 
-def _shown(value: object, width: int = 200) -> str:
-    """`value` as a message shows it: a file's value may be megabytes long."""
-    text = repr(value)
-    return text if len(text) <= width else f"{text[:width]}... ({len(text):,} characters)"
-
-
 def _expires(value: object, where: str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -79,7 +74,7 @@ def _expires(value: object, where: str) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise WaiverError(f"{where}: 'expires' must be a date like 2027-06-30, not {_shown(value)}")
+    raise WaiverError(f"{where}: 'expires' must be a date like 2027-06-30, not {shown(value)}")
 
 
 def parse_waivers(text: str, source: str, controls: Iterable[str]) -> Waivers:
@@ -94,7 +89,7 @@ def parse_waivers(text: str, source: str, controls: Iterable[str]) -> Waivers:
     extra = set(data) - {"waiver"}
     if extra:
         raise WaiverError(
-            f"{source}: unknown top-level key(s) {_shown(sorted(extra))}; use [[waiver]]"
+            f"{source}: unknown top-level key(s) {shown(sorted(extra))}; use [[waiver]]"
         )
     entries = data.get("waiver", [])
     if not isinstance(entries, list):
@@ -107,14 +102,14 @@ def parse_waivers(text: str, source: str, controls: Iterable[str]) -> Waivers:
     for number, entry in enumerate(entries, start=1):
         where = f"{source}: waiver {number}"
         if not isinstance(entry, dict):
-            raise WaiverError(f"{where}: must be a table ([[waiver]]), not {_shown(entry)}")
+            raise WaiverError(f"{where}: must be a table ([[waiver]]), not {shown(entry)}")
         unknown = set(entry) - set(_FIELDS)
         if unknown:
             raise WaiverError(f"{where}: unknown field(s) {sorted(unknown)}; fields are {_FIELDS}")
         for name in _FIELDS[:-1]:
             value = entry.get(name)
             if value is not None and not isinstance(value, str):
-                raise WaiverError(f"{where}: '{name}' must be text, not {_shown(value)}")
+                raise WaiverError(f"{where}: '{name}' must be text, not {shown(value)}")
             if not value or not value.strip():
                 raise WaiverError(f"{where}: '{name}' is missing or empty")
         subscription = entry["subscription"].strip().lower()
@@ -123,11 +118,11 @@ def parse_waivers(text: str, source: str, controls: Iterable[str]) -> Waivers:
         except ValueError:
             raise WaiverError(
                 f"{where}: 'subscription' must be a subscription ID or \"*\", "
-                f"not {_shown(entry['subscription'])}"
+                f"not {shown(entry['subscription'])}"
             ) from None
         if entry["control"] not in known:
             raise WaiverError(
-                f"{where}: 'control' {_shown(entry['control'])} is not one of {', '.join(known)}"
+                f"{where}: 'control' {shown(entry['control'])} is not one of {', '.join(known)}"
             )
         if "expires" not in entry:
             raise WaiverError(f"{where}: 'expires' is missing")
