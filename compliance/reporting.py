@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,7 +39,7 @@ from compliance.arm import AuditError, Subscription, Unverifiable
 from compliance.arm.secrets import redact
 from compliance.baseline import Drift, Verdicts, compare, of_run
 from compliance.contacts import SecurityContacts
-from compliance.controls import CATALOGUE, Control
+from compliance.controls import CATALOGUE, CONTROLS, Control
 from compliance.evidence import make_bundle, write_bundle
 from compliance.findings import (
     Finding,
@@ -262,6 +262,7 @@ class Reporting:
         self.unwritten: list[Path] = []  # reports that could not be written
         self._writing = False
         self._handlers: dict[int, Any] = {}  # the signal handlers this object replaced
+        self._collected: list[str] = []  # under pytest-xdist: the cases' node ids
 
     def catch_signals(self, *signums: int) -> None:
         """`signums` (SIGTERM: what CI sends on cancel and timeout) interrupt the run as
@@ -448,13 +449,33 @@ class Reporting:
         elif self.unwritten:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self._collected = ids  # every worker collects the same cases
+
+    def _cases(
+        self, session: pytest.Session
+    ) -> Iterator[tuple[str, tuple[str, int | None, str], Control, Subscription]]:
+        """Every compliance case the run collected: its node id, location, control and
+        subscription. Under pytest-xdist the controller has only the workers' node ids,
+        which end in the subscription ID (compliance.text.case_id)."""
+        for item in session.items:
+            case = case_of(item)
+            if case is not None:
+                yield (item.nodeid, item.location, *case)
+        known = {s.id.lower(): s for s in self.config.stash[RUN].audit.known_subscriptions()}
+        for nodeid in self._collected:
+            path, _, name = nodeid.partition("::")
+            control = CONTROLS.get(name.split("[", 1)[0])
+            subscription = known.get(nodeid.rpartition("(")[2].removesuffix(")]").lower())
+            if control is not None and subscription is not None:
+                yield nodeid, (path, None, name), control, subscription
+
     def _judge_the_rest(self, session: pytest.Session, run: Run) -> None:
         """A run stopped before it judged every case (a signal, -x, --maxfail) reports each
         case it never judged as not verifiable, saying why, to every report and the
         terminal: an interrupted audit never looks complete."""
-        never = [
-            i for i in session.items if i.nodeid not in self.findings and case_of(i) is not None
-        ]
+        never = [c for c in self._cases(session) if c[0] not in self.findings]
         stopped = session.shouldfail or session.shouldstop  # -x, --maxfail, a plugin
         if run.interrupted is None and stopped and never:
             run.interrupted = f"pytest stopping early ({one_line(str(stopped))})"
@@ -462,8 +483,7 @@ class Reporting:
             return
         run.judged = len(self.findings)
         reason = f"not judged: the audit was interrupted by {run.interrupted} before this case ran"
-        for item in never:
-            control, subscription = case_of(item)  # type: ignore[misc]
+        for nodeid, location, control, subscription in never:
             finding = Finding(
                 subscription=subscription,
                 control=control,
@@ -474,7 +494,7 @@ class Reporting:
                 evidence=evidence(None),
                 checked_at=reports.now(),
             )
-            for report in _error_reports(item.nodeid, item.location, one_line(reason), finding):
+            for report in _error_reports(nodeid, location, one_line(reason), finding):
                 self.config.hook.pytest_runtest_logreport(report=report)
         if stopped:  # pytest counted these errors towards --maxfail: its message stays its own
             session.shouldfail = session.shouldfail and stopped
