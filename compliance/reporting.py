@@ -476,6 +476,7 @@ class Reporting:
         case it never judged as not verifiable, saying why, to every report and the
         terminal: an interrupted audit never looks complete."""
         never = [c for c in self._cases(session) if c[0] not in self.findings]
+        xml = self.config.stash.get(junit_xml_key, None)
         stopped = session.shouldfail or session.shouldstop  # -x, --maxfail, a plugin
         if run.interrupted is None and stopped and never:
             run.interrupted = f"pytest stopping early ({one_line(str(stopped))})"
@@ -494,10 +495,13 @@ class Reporting:
                 evidence=evidence(None),
                 checked_at=reports.now(),
             )
-            for report in _error_reports(nodeid, location, one_line(reason), finding):
-                self.config.hook.pytest_runtest_logreport(report=report)
-        if stopped:  # pytest counted these errors towards --maxfail: its message stays its own
-            session.shouldfail = session.shouldfail and stopped
+            self.findings[nodeid] = finding
+            # JUnit lists each as an errored case (the pipeline's test tab); pytest-html and
+            # the terminal only say the run was interrupted: a cancelled job has seconds
+            # before it is killed, and 40,000 rows through every plugin take longer.
+            if xml is not None:
+                for report in _error_reports(nodeid, location, one_line(reason), finding):
+                    xml.pytest_runtest_logreport(report)
 
     def step_summary(self, facts: dict[str, Any], findings: list[Finding]) -> str:
         config = self.config
