@@ -205,7 +205,7 @@ def did_not_run(error: AuditError) -> str:
     return f"the audit did not run: {reason}. Nothing below is an audit result"
 
 
-def interrupted(run: Run, cases: int) -> str:
+def interrupted_message(run: Run, cases: int) -> str:
     cause = f"the audit was interrupted by {one_line(run.interrupted or '')}"
     if not cases:
         return f"{cause} before any case was collected. Nothing below is an audit result"
@@ -222,7 +222,7 @@ def run_error_reports(message: str, interrupted: bool = False) -> list[pytest.Te
 
 
 def _error_reports(
-    nodeid: str, location: tuple[str, int | None, str], message: str, finding: Any = None
+    nodeid: str, location: tuple[str, int | None, str], message: str, finding: Finding | None = None
 ) -> list[pytest.TestReport]:
     """An errored case's reports (setup, then teardown), as pytest would make them."""
     path, line, _ = location
@@ -236,12 +236,15 @@ def _error_reports(
 
 def _with_line_numbers(tb: TracebackType | None) -> TracebackType | None:
     """The traceback `tb` less its entries that have no line number."""
-    if tb is None:
-        return None
-    rest = _with_line_numbers(tb.tb_next)
-    if tb.tb_lineno is None:
-        return rest
-    return TracebackType(rest, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    numbered = []
+    while tb is not None:
+        if tb.tb_lineno is not None:
+            numbered.append(tb)
+        tb = tb.tb_next
+    rest = None
+    for entry in reversed(numbered):
+        rest = TracebackType(rest, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return rest
 
 
 def _write_junit(xml: Any, path: Path) -> None:
@@ -347,7 +350,7 @@ class Reporting:
             **({"baseline": self.drift_line()} if run.baseline is not None else {}),
             **({"error": did_not_run(run.error)} if run.error is not None else {}),
             **(
-                {"error": interrupted(run, len(self.findings))}
+                {"error": interrupted_message(run, len(self.findings))}
                 if run.interrupted is not None and run.error is None
                 else {}
             ),
