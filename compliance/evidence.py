@@ -116,7 +116,7 @@ def make_bundle(
 
 def write_bundle(path: Path, bundle: Mapping[str, Any]) -> None:
     # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
-    write_text(path, json.dumps(bundle, indent=1) + "\n")
+    write_text(path, json.dumps(bundle, indent=1, allow_nan=False) + "\n")
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:

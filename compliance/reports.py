@@ -202,7 +202,7 @@ def _from(level: str | None) -> str:
 
 def write_findings_json(path: Path, document: Mapping[str, Any]) -> None:
     # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
-    write_text(path, redact(json.dumps(document, indent=2)) + "\n")
+    write_text(path, redact(json.dumps(document, indent=2, allow_nan=False)) + "\n")
 
 
 CSV_COLUMNS = (
