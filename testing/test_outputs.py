@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +119,23 @@ def test_a_target_that_is_not_a_regular_file_is_written_as_it_is():
         assert path == Path(os.devnull)
         path.write_text("nothing")
     assert Path(os.devnull).is_char_device()
+
+
+def test_two_runs_writing_one_report_together_leave_one_of_them_whole(tmp_path: Path):
+    report = tmp_path / "findings.csv"
+    ready = threading.Barrier(2)
+
+    def run(tenant: str) -> None:
+        with replaced(report) as out:
+            ready.wait()
+            for row in range(2000):  # row by row, as the CSV writer writes
+                out.write(f"{tenant},{row}\n")
+
+    writers = [threading.Thread(target=run, args=(t,)) for t in ("tenant-a", "tenant-b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    tenants = {line.split(",")[0] for line in report.read_text().splitlines()}
+    assert len(tenants) == 1
+    assert len(report.read_text().splitlines()) == 2000
