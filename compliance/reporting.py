@@ -379,9 +379,9 @@ class Reporting:
         run = self.config.stash[RUN]
         self._writing = True
         self.catch_signals(signal.SIGINT, signal.SIGTERM)
-        self._judge_the_rest(session, run)
-        facts = self.run_facts()
         xml = self.config.stash.get(junit_xml_key, None)
+        self._judge_the_rest(session, run, xml)
+        facts = self.run_facts()
         if xml is not None:
             for name, value in facts.items():
                 xml.add_global_property(f"azure.{name}", str(value))
@@ -474,12 +474,11 @@ class Reporting:
             if control is not None and subscription is not None:
                 yield nodeid, (path, None, name), control, subscription
 
-    def _judge_the_rest(self, session: pytest.Session, run: Run) -> None:
+    def _judge_the_rest(self, session: pytest.Session, run: Run, xml: Any) -> None:
         """A run stopped before it judged every case (a signal, -x, --maxfail) reports each
         case it never judged as not verifiable, saying why, to every report and the
         terminal: an interrupted audit never looks complete."""
         never = [c for c in self._cases(session) if c[0] not in self.findings]
-        xml = self.config.stash.get(junit_xml_key, None)
         stopped = session.shouldfail or session.shouldstop  # -x, --maxfail, a plugin
         if run.interrupted is None and stopped and never:
             run.interrupted = f"pytest stopping early ({one_line(str(stopped))})"
