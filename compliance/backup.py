@@ -15,7 +15,6 @@ from typing import Any
 
 from compliance import localfiles
 from compliance.arm import AuditError
-from compliance.arm.reader import parse_json
 from compliance.contacts import API_VERSIONS
 from compliance.remediation import DEFAULT_CONTACT, contact_name_allowed
 from compliance.values import guid
@@ -109,12 +108,23 @@ def parse_backup(data: Any) -> tuple[SavedContact, ...]:
 def load_backup(path: str | Path) -> tuple[SavedContact, ...]:
     """The contacts saved in the backup file at `path`; AuditError when it is unusable."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = localfiles.read_text(path, LIMITS)
+    except localfiles.LimitError as exc:
+        raise AuditError(f"--restore {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditError(f"--restore {path}: cannot read the backup: {exc}") from None
     try:
-        return parse_backup(parse_json(text))  # JSON as ARM's answers: no NaN, no Infinity
-    except ValueError as exc:  # MalformedResponse is a ValueError too
+        document = localfiles.loads_json(text, str(path), LIMITS)
+        contacts = document.get("contacts") if isinstance(document, dict) else None
+        if isinstance(contacts, list | dict):  # before any work per contact (dict: version 1)
+            localfiles.check_count(str(path), len(contacts), "contacts", MAX_CONTACTS)
+    except localfiles.LimitError as exc:
+        raise AuditError(f"--restore {exc}") from None
+    except ValueError as exc:
+        raise AuditError(f"--restore {path}: not a usable backup: not JSON ({exc})") from None
+    try:
+        return parse_backup(document)
+    except ValueError as exc:
         raise AuditError(f"--restore {path}: not a usable backup: {exc}") from None
 
 

@@ -14,7 +14,6 @@ findings, subscriptions) are the callers' to check, right after parsing.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -22,6 +21,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from compliance import strictjson
 
 
 class LimitError(ValueError):
@@ -71,10 +72,10 @@ def read_text(path: str | Path, limits: Limits) -> str:
 
 
 def loads_json(text: str, source: str, limits: Limits) -> Any:
-    """`text` parsed as JSON once its values and nesting are within `limits`; LimitError
-    past them, ValueError when it is not JSON."""
+    """`text` parsed as JSON (RFC 8259: no NaN, no Infinity) once its values and nesting are
+    within `limits`; LimitError past them, ValueError when it is not JSON."""
     _check_structure(_JSON_STRING.sub("", text), source, limits)
-    return json.loads(text)
+    return strictjson.loads(text)
 
 
 def loads_toml(text: str, source: str, limits: Limits) -> dict[str, Any]:

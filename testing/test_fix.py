@@ -647,10 +647,10 @@ def test_restore_of_a_subscription_no_longer_visible(
     ("content", "message"),
     [
         (None, "cannot read the backup: "),
-        ("{not json", "not a usable backup: the body is not JSON (Expecting property name"),
+        ("{not json", "not a usable backup: not JSON (Expecting property name"),
         pytest.param(
             json.dumps(good_backup(x_score=float("nan"))),
-            "not a usable backup: the body holds NaN, which JSON (RFC 8259) does not allow",
+            "not a usable backup: not JSON (holds NaN, which JSON (RFC 8259) does not allow",
             id="NaN",
         ),
         ('{"kind": "other"}', "not a usable backup: not a backup written by the fix command"),

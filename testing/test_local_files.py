@@ -260,3 +260,31 @@ def test_diff_of_a_hostile_findings_file_is_a_usage_error(
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert fnmatch.fnmatch(lines[0], f"ERROR: diff: new.json: {message}"), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (findings_file(deep_json()), "nested 5,001 deep, more than the 64 levels*"),
+        (json.dumps({"kind": "azure-security-contacts-backup", "version": 2,
+                     "contacts": [{}] * 200_001}),
+         "200,001 contacts, more than the 200,000 this suite reads in one file"),
+    ],
+    ids=["deep", "too-many-contacts"],
+)  # fmt: skip
+def test_a_hostile_backup_is_refused_before_anything_is_planned(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    from compliance.arm import AuditError
+    from compliance.backup import load_backup
+
+    (tmp_path / "backup.json").write_text(content)
+    with pytest.raises(AuditError) as refused:
+        load_backup(tmp_path / "backup.json")
+    assert fnmatch.fnmatch(str(refused.value), f"--restore {tmp_path / 'backup.json'}: {message}")
+
+
+@pytest.mark.parametrize("number", ["NaN", "-Infinity", "1e999"])
+def test_a_local_json_file_holding_a_number_json_does_not_allow_is_refused(number: str) -> None:
+    with pytest.raises(ValueError, match=r"which JSON \(RFC 8259\) does not allow"):
+        localfiles.loads_json(findings_file(f'[{{"x": {number}}}]'), "f.json", SMALL)

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest
 
+from compliance import strictjson
 from compliance.arm import process
 from compliance.arm.credentials import Cloud, CredentialFailed
 from compliance.arm.errors import (
@@ -628,33 +629,14 @@ class ArmReader:
         return read_many(self.contacts.read, ids, self.concurrency, self.limits.read_deadline)
 
 
-def _not_a_json_number(constant: str) -> Any:
-    raise MalformedResponse(
-        f"the body holds {constant}, which JSON (RFC 8259) does not allow as a number"
-    )
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (_INFINITY, -_INFINITY):  # past a double's range: it would read as Infinity
-        raise MalformedResponse(
-            f"the body holds {text[:40]}, which JSON (RFC 8259) does not allow as a number "
-            "that interoperates: it is beyond a double's range"
-        )
-    return value
-
-
-_INFINITY = float("inf")
-
-
 def parse_json(body: str) -> Any:
     """An answer's body as JSON (RFC 8259). Python's json also takes NaN, Infinity and
     -Infinity, and reads 1e999 as Infinity: an answer holding one is refused, since what this
     suite prints from it (a PUT body, evidence) would not be JSON either."""
     try:
-        return json.loads(body, parse_constant=_not_a_json_number, parse_float=_finite_float)
-    except MalformedResponse:
-        raise
+        return strictjson.loads(body)
+    except strictjson.NotJson as exc:
+        raise MalformedResponse(f"the body {exc}") from None
     except ValueError as exc:
         raise MalformedResponse(f"the body is not JSON ({exc})") from None
     except RecursionError:  # nested deeper than any answer Azure sends
