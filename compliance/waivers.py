@@ -19,7 +19,6 @@ import datetime as dt
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 from compliance import localfiles
@@ -170,25 +169,24 @@ class Waivers(tuple[Waiver, ...]):
     """The waivers of a file in its order, indexed by what they match: a case looks up two
     keys (its subscription's and "*"), however many waivers there are."""
 
-    @cached_property
-    def by_key(self) -> dict[Key, list[Waiver]]:
-        index: dict[Key, list[Waiver]] = {}
+    def __init__(self, waivers: Iterable[Waiver] = ()) -> None:
+        self._by_key: dict[Key, list[Waiver]] = {}
         for waiver in self:
-            index.setdefault((waiver.subscription, waiver.control), []).append(waiver)
-        return index
+            self._by_key.setdefault((waiver.subscription, waiver.control), []).append(waiver)
+        # per key and day: every case of a control shares the "*" key's
+        self._matching: dict[tuple[Key, dt.date], _Matching] = {}
 
     def matching(self, key: Key, day: dt.date) -> _Matching:
-        cache: dict[tuple[Key, dt.date], _Matching] = self.__dict__.setdefault("_matching", {})
-        if (key, day) not in cache:
+        if (key, day) not in self._matching:
             expired: list[Waiver] = []
             active = None
-            for waiver in self.by_key.get(key, ()):
+            for waiver in self._by_key.get(key, ()):
                 if waiver.active_on(day):
                     active = waiver
                     break
                 expired.append(waiver)
-            cache[key, day] = _Matching(expired, [w.number for w in expired], active)
-        return cache[key, day]
+            self._matching[key, day] = _Matching(expired, [w.number for w in expired], active)
+        return self._matching[key, day]
 
 
 def today() -> dt.date:
