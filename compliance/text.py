@@ -8,7 +8,6 @@ two boundaries.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 
@@ -18,59 +17,30 @@ import unicodedata
 # and line and paragraph separators. Whole categories, so that a character Unicode adds to
 # one of them is escaped too.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-# Unicode puts these only in planes 0, 1 and 14 (2 and 3 hold ideographs, 15 and 16 private
-# use; test_text checks all 17). Scanning three planes takes ~20 ms, all 17 ~90 ms.
-_PLANES = (0, 1, 14)
+_NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e]")  # what may be one of them
 
 
-def _class(codes: list[int]) -> str:
-    """A regular-expression character class matching exactly `codes` (sorted)."""
-    ranges: list[list[int]] = []
-    for code in codes:
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    body = "".join(
-        f"\\U{first:08x}" if first == last else f"\\U{first:08x}-\\U{last:08x}"
-        for first, last in ranges
-    )
-    return f"[{body}]"
+def _escaped(text: str, kept: str) -> str:
+    """`text` with each character of _UNSAFE_CATEGORIES shown as an escape, but those in
+    `kept`. Only what is not plain ASCII is looked up: most of a text never is."""
 
+    def shown(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in kept or unicodedata.category(char) not in _UNSAFE_CATEGORIES:
+            return char
+        code = ord(char)
+        if code <= 0xFF:
+            return f"\\x{code:02x}"
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
-# Built at first use, not at import: text that str.isprintable() passes holds none of these
-# characters, so most runs never pay for the scan.
-@functools.cache
-def _unsafe_codes() -> tuple[int, ...]:
-    return tuple(
-        code
-        for plane in _PLANES
-        for code in range(plane << 16, (plane + 1) << 16)
-        if unicodedata.category(chr(code)) in _UNSAFE_CATEGORIES
-    )
-
-
-@functools.cache
-def _unsafe(kept: str) -> re.Pattern[str]:
-    """The unsafe characters but those in `kept`."""
-    return re.compile(_class([c for c in _unsafe_codes() if chr(c) not in kept]))
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return _NOT_PLAIN_ASCII.sub(shown, text)
 
 
 # A CI log runs what looks like its commands: Azure Pipelines a `##vso[...]` anywhere in a
 # line (and formats `##[...]`; GitHub's runner obeys that anywhere too), GitHub Actions a line
 # that starts `::` once its leading whitespace is trimmed (.NET's TrimStart: \xa0 too; every
-# character str.isspace() knows, all in plane 0). Shown with a backslash, they are text.
-@functools.cache
-def _ci_command() -> re.Pattern[str]:
-    space = _class([c for c in range(1 << 16) if chr(c).isspace()])
-    return re.compile(rf"##(?=(?i:vso)\[|\[)|(?m:^{space}*::)")
+# character str.isspace() knows, which is what \s matches). Shown with a backslash, they are text.
+_CI_COMMAND = re.compile(r"##(?=(?i:vso)\[|\[)|(?m:^\s*::)")
 
 
 def _inert_command(match: re.Match[str]) -> str:
@@ -81,14 +51,14 @@ def _inert_command(match: re.Match[str]) -> str:
 def _inert(text: str) -> str:
     if "##" not in text and "::" not in text:  # most text: no scan (40,000 cases a run)
         return text
-    return _ci_command().sub(_inert_command, text)
+    return _CI_COMMAND.sub(_inert_command, text)
 
 
 def one_line(text: str) -> str:
     """Untrusted text as one line that shows every character it holds and controls none
     (neither the terminal nor the CI log it ends up in)."""
     if not text.isprintable():  # most text is: no scan
-        text = _unsafe("").sub(_escape, text)
+        text = _escaped(text, "")
     return _inert(text)
 
 
@@ -96,7 +66,7 @@ def printable(text: str) -> str:
     """Text for a terminal or log: its own line breaks and tabs kept, every other control,
     invisible or unencodable character shown escaped, no CI log command on any line."""
     if not text.isprintable():
-        text = _unsafe("\t\n").sub(_escape, text)
+        text = _escaped(text, "\t\n")
     return _inert(text)
 
 
