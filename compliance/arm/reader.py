@@ -630,9 +630,7 @@ class ArmReader:
 
 
 def parse_json(body: str) -> Any:
-    """An answer's body as JSON (RFC 8259). Python's json also takes NaN, Infinity and
-    -Infinity, and reads 1e999 as Infinity: an answer holding one is refused, since what this
-    suite prints from it (a PUT body, evidence) would not be JSON either."""
+    """An answer's body as JSON (RFC 8259, compliance.strictjson: no NaN, no Infinity)."""
     try:
         return strictjson.loads(body)
     except strictjson.NotJson as exc:
