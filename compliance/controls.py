@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from compliance import cis
 from compliance.contacts import (
     API_2017,
     API_2020,
@@ -31,8 +32,9 @@ from compliance.remediation import (
 )
 from compliance.text import one_line
 
-CIS_VERSIONS = ("1.1.0", "1.3.0", "1.4.0", "1.5.0", "2.0.0", "2.1.0", "3.0.0", "4.0.0", "5.0.0")
-NEWEST_CIS_VERSION = CIS_VERSIONS[-1]
+# As the numbering table (compliance.cis) stood at import, for what lists them once.
+CIS_VERSIONS = cis.versions()
+NEWEST_CIS_VERSION = cis.newest()
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,16 @@ class Control:
     title: str
     rationale: str
     portal: str  # where in the portal the setting lives
-    cis_ids: Mapping[str, str] = field(hash=False)
     evaluate: Evaluate = field(hash=False, compare=False)
+
+    @property
+    def cis_ids(self) -> Mapping[str, str]:
+        """The recommendation number in each CIS version that has it, oldest first."""
+        return cis.numbers(self.key)
 
     def cis_id(self, version: str) -> str | None:
         """The recommendation number in CIS `version`, None where that version lacks it."""
-        return self.cis_ids.get(version)
-
-
-def _ids(*numbers: str | None) -> dict[str, str]:
-    return {v: n for v, n in zip(CIS_VERSIONS, numbers, strict=True) if n is not None}
+        return cis.number(version, self.key)
 
 
 # --- remediation ------------------------------------------------------------------------------
@@ -374,7 +376,6 @@ CONTACT_EMAIL = Control(
     ),
     portal="enter your security team's address under 'Additional email addresses' "
     "(several separated by commas)",
-    cis_ids=_ids("2.16", "2.13", "2.13", "2.3.2", "2.1.19", "2.1.18", "3.1.13", "9.1.13", "8.1.13"),
     evaluate=evaluate_email,
 )
 ALERT_SEVERITY = Control(
@@ -388,7 +389,6 @@ ALERT_SEVERITY = Control(
     ),
     portal="turn on 'Notify about alerts with the following severity (or higher)' and choose "
     "High (or lower)",
-    cis_ids=_ids("2.18", "2.14", "2.14", "2.3.3", "2.1.20", "2.1.19", "3.1.14", "9.1.14", "8.1.14"),
     evaluate=evaluate_alert_severity,
 )
 OWNER_NOTIFICATIONS = Control(
@@ -400,7 +400,6 @@ OWNER_NOTIFICATIONS = Control(
         "with authority hears of every alert."
     ),
     portal="under 'All users with the following roles', turn notifications on and include Owner",
-    cis_ids=_ids("2.19", "2.15", "2.15", "2.3.1", "2.1.18", "2.1.17", "3.1.12", "9.1.12", "8.1.12"),
     evaluate=evaluate_owner_notifications,
 )
 ATTACK_PATH = Control(
@@ -414,7 +413,6 @@ ATTACK_PATH = Control(
     ),
     portal="turn on 'Notify about attack paths with the following risk level (or higher)' "
     "and choose High (or lower)",
-    cis_ids=_ids(None, None, None, None, None, None, None, "9.1.15", "8.1.15"),
     evaluate=evaluate_attack_path,
 )
 
@@ -422,20 +420,14 @@ CATALOGUE = (CONTACT_EMAIL, ALERT_SEVERITY, OWNER_NOTIFICATIONS, ATTACK_PATH)
 
 
 def validate_catalogue(controls: Iterable[Control]) -> dict[str, Control]:
-    """The controls by test function name; ValueError when the catalogue contradicts itself."""
+    """The controls by test function name; ValueError when the catalogue contradicts itself
+    or the CIS numbering table (compliance.cis)."""
     controls = tuple(controls)
     for attribute in ("key", "test_name"):
         values = [getattr(c, attribute) for c in controls]
         if len(set(values)) != len(values):
             raise ValueError(f"control catalogue: duplicate {attribute} in {values}")
-    for version in CIS_VERSIONS:
-        ids = [c.cis_id(version) for c in controls if c.cis_id(version)]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"control catalogue: CIS {version} uses an id twice: {ids}")
-    for control in controls:
-        unknown = set(control.cis_ids) - set(CIS_VERSIONS)
-        if unknown:
-            raise ValueError(f"control catalogue: {control.key} names unknown versions {unknown}")
+    cis.validate(cis.NUMBERING, (c.key for c in controls))
     return {c.test_name: c for c in controls}
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from compliance import values
+from compliance import cis, values
 from compliance.arm import AUTH_KINDS, CLOUDS
 from compliance.arm.transport import DEFAULT_LIMITS, Limits
 from compliance.audit import DEFAULT_CONCURRENCY, Settings
 from compliance.contacts import RISK_LEVELS, SEVERITIES
-from compliance.controls import CIS_VERSIONS, NEWEST_CIS_VERSION, Policy
+from compliance.controls import Policy
 
 LIMITS = DEFAULT_LIMITS
 
@@ -152,9 +152,9 @@ OPTIONS = (
     ),
     Option(
         "--cis-version",
-        f"CIS Azure Foundations version whose numbering to show: {', '.join(CIS_VERSIONS)} "
-        f"(default: {NEWEST_CIS_VERSION}); controls that version lacks are deselected",
-        values.one_of(CIS_VERSIONS),
+        f"CIS Azure Foundations version whose numbering to show: {', '.join(cis.versions())} "
+        f"(default: {cis.newest()}); controls that version lacks are deselected",
+        cis.known_version,
         "X.Y.Z",
     ),
     Option(
@@ -314,7 +314,7 @@ def read_policy(lookup: Lookup, demo: bool = False) -> Policy:
 
 
 def read_cis_version(lookup: Lookup) -> str:
-    return one(lookup, "cis_version") or NEWEST_CIS_VERSION
+    return one(lookup, "cis_version") or cis.newest()
 
 
 # --- python -m compliance: argparse and an ini file read the pytest way ----------------------
