@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections import Counter
 
 import pytest
 
+from compliance import cis
 from compliance.controls import CONTROLS
 from compliance.emulator import Fault
 from conftest import COMPLIANT, subscription, tenant
@@ -70,6 +72,35 @@ def test_unknown_benchmark_version_lists_the_known_ones(arm, audit):
     result = audit("--cis-version", "1.2.0")
     run_error(result, "--cis-version: '1.2.0' is not one of 1.1.0, 1.3.0, *, 4.0.0, 5.0.0")
     assert arm.requests == []
+
+
+def test_a_version_added_to_the_numbering_table_numbers_the_cases(
+    arm, audit, monkeypatch, tmp_path
+):
+    # One table entry, nothing else: the option takes it, the case ids, the markers and the
+    # findings show it, and the control it lacks is deselected.
+    numbered = {"contact_email": "7.2.3", "alert_severity": "7.2.4", "owner_notifications": "7.2.1"}
+    monkeypatch.setitem(cis.NUMBERING, "6.0.0", numbered)
+    arm.load(tenant(subscription(SUB_A, "Prod")))
+    findings = tmp_path / "findings.json"
+    result = audit("--cis-version", "6.0.0", "-v", f"--azure-findings={findings}")
+    result.assert_outcomes(passed=3, deselected=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*::test_security_contact_email_configured[[]CIS 7.2.3: Prod ({SUB_A})[]] PASSED*",
+            f"*::test_high_severity_alert_notifications[[]CIS 7.2.4: Prod ({SUB_A})[]] PASSED*",
+            f"*::test_owner_role_notifications[[]CIS 7.2.1: Prod ({SUB_A})[]] PASSED*",
+        ]
+    )
+    shown = [f["control"] for f in json.loads(findings.read_text())["findings"]]
+    assert {(c["key"], c["cis_version"], c["cis_id"]) for c in shown} == {
+        (key, "6.0.0", number) for key, number in numbered.items()
+    }
+    assert list(shown[0]["cis"])[-2:] == ["5.0.0", "6.0.0"]
+    newest = audit("--collect-only", "-q")  # the newest version is the default
+    assert f"::test_owner_role_notifications[CIS 7.2.1: Prod ({SUB_A})]" in newest.stdout.str()
+    markers = audit("--markers")
+    markers.stdout.fnmatch_lines(["@pytest.mark.owner_notifications: *, 6.0.0 7.2.1)"])
 
 
 @pytest.mark.parametrize(
