@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from azure.core.pipeline.policies import RetryPolicy
 from azure.core.rest import HttpRequest
 
 from compliance.arm import (
@@ -20,6 +22,7 @@ from compliance.arm import (
     Unverifiable,
     fallback_api_version,
 )
+from compliance.arm.pipeline import RETRY_BACKOFF_VARIABLE, retry_backoff
 from compliance.contacts import API_2017, API_2020, API_2023, SecurityContacts
 from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault
 from compliance.emulator.server import EmulatorCredential
@@ -438,6 +441,65 @@ def test_one_500_then_ok_is_retried(arm: ArmEmulator, reader: ArmReader) -> None
     result = reader.read_security_contacts(SUB)
     assert [c.addresses for c in result.contacts] == [("soc@contoso.com",)]
     assert contacts_requests(arm) == [("GET", API_2023)] * 2
+
+
+# --- retry backoff: azure-core's, which the suite's own tests switch off (conftest.py) ------
+
+
+def retry_policy(reader: ArmReader) -> RetryPolicy:
+    policies = reader._pipeline._pipeline._impl_policies
+    return next(p for p in policies if isinstance(p, RetryPolicy))
+
+
+def test_retries_back_off_as_azure_core_does_unless_switched(
+    arm: ArmEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(RETRY_BACKOFF_VARIABLE)
+    assert retry_backoff() == {}
+    default = make_reader(arm)
+    assert retry_policy(default).backoff_factor == RetryPolicy().backoff_factor == 0.8
+    default.close()
+    monkeypatch.setenv(RETRY_BACKOFF_VARIABLE, "0")
+    switched = make_reader(arm)
+    assert retry_policy(switched).backoff_factor == 0
+    switched.close()
+
+
+def test_the_backoff_factor_is_waited_out_between_retries(
+    arm: ArmEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RETRY_BACKOFF_VARIABLE, "0.1")  # azure-core waits 0, 0.2, 0.4 s
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=500))
+    reader = make_reader(arm)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unverifiable, match="HTTP 500"):
+            reader.read_security_contacts(SUB)
+    finally:
+        reader.close()
+    assert time.monotonic() - started >= 0.6
+    assert len(arm.requests) == 4
+
+
+def test_without_backoff_a_retry_after_is_still_waited(arm: ArmEmulator, reader: ArmReader) -> None:
+    assert retry_backoff() == {"retry_backoff_factor": 0}  # what conftest.py sets
+    arm.load(tenant(subscription(SUB)))
+    arm.fail(SUB, Fault(status=503, code="ServiceUnavailable", retry_after=0.2))
+    started = time.monotonic()
+    with pytest.raises(Unverifiable, match="HTTP 503"):
+        reader.read_security_contacts(SUB)
+    assert time.monotonic() - started >= 0.6  # three retries, each after its Retry-After
+    assert len(arm.requests) == 4
+
+
+@pytest.mark.parametrize("value", ["fast", "-1", "nan", "61", ""])
+def test_a_backoff_that_is_not_seconds_is_an_audit_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(RETRY_BACKOFF_VARIABLE, value)
+    with pytest.raises(AuditError, match=rf"{RETRY_BACKOFF_VARIABLE}=.*not a number of seconds"):
+        retry_backoff()
 
 
 @pytest.mark.parametrize(

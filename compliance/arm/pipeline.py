@@ -7,6 +7,8 @@ token may go.
 
 import base64
 import json
+import math
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +35,7 @@ from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 
 from compliance import __version__
+from compliance.arm.errors import AuditError
 from compliance.arm.secrets import remember
 from compliance.arm.transport import Limits
 from compliance.remediation import contact_name_allowed
@@ -161,12 +164,37 @@ class _SameEndpoint(SansIOHTTPPolicy):  # type: ignore[type-arg]
             )
 
 
+# The suite's own tests set this to 0 (testing/conftest.py): they retry against an emulator
+# on 127.0.0.1 that fails on purpose, where azure-core's exponential backoff (1.6 s before a
+# request's second retry, 3.2 s before its third) is only waiting, some 30 s of a CI run. A
+# Retry-After ARM sends is waited either way. Unset, azure-core's backoff stands.
+RETRY_BACKOFF_VARIABLE = "AZURE_COMPLIANCE_RETRY_BACKOFF"
+
+
+def retry_backoff() -> dict[str, float]:
+    """azure-core's RetryPolicy keywords for the backoff factor `RETRY_BACKOFF_VARIABLE`
+    sets (seconds), none when it is unset; AuditError (the run's one ERROR: line) for a value
+    that is not a number of seconds."""
+    value = os.environ.get(RETRY_BACKOFF_VARIABLE)
+    if value is None:
+        return {}
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = math.nan
+    if not 0 <= factor <= 60:  # NaN too
+        raise AuditError(
+            f"{RETRY_BACKOFF_VARIABLE}={value!r}: not a number of seconds from 0 to 60"
+        )
+    return {"retry_backoff_factor": factor}
+
+
 class _RetryPolicy(RetryPolicy):  # type: ignore[type-arg]
     """azure-core's retries, except that a Retry-After longer than the run allows is not
     waited out: that answer is the last, and the subscription is not verifiable."""
 
     def __init__(self, max_retry_after: float) -> None:
-        super().__init__()
+        super().__init__(**retry_backoff())
         self._max_retry_after = max_retry_after
 
     def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
