@@ -7,24 +7,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from compliance.arm import (
-    CLOUDS,
-    AuditError,
-    CredentialFailed,
-    Subscription,
-    Unverifiable,
-)
-from compliance.arm.process import result_data, result_from_data
+from compliance.arm import CLOUDS, AuditError, ContactReads, CredentialFailed, Throttle
 from compliance.arm.transport import Limits
-from compliance.contacts import RawResponse, SecurityContacts
-
-if TYPE_CHECKING:
-    from compliance.sources import ContactSource, OpenSource
-
+from compliance.contacts import (
+    RawResponse,
+    ReadResult,
+    SecurityContacts,
+    Unverifiable,
+    result_data,
+    result_from_data,
+)
+from compliance.model import Subscription
 
 # Measured with bench/run.py --sweep (N=1000, 50 ms per request, 2 cores): 16 reads the
 # contacts in 3.3 s, 32 in 2.1 s, 64 in 1.2 s but 1.6x its ideal, CPU-bound. 32 keeps close
@@ -47,6 +44,29 @@ class Settings:
     demo: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     limits: Limits = field(default_factory=Limits)
+
+
+class ContactSource(Protocol):
+    """What an audit reads from (compliance.sources makes one): live ARM, the demo, a bundle."""
+
+    endpoint: str
+    identity: dict[str, str]  # who the answers came to, from the token's claims
+    throttle: Throttle
+    contacts: ContactReads
+
+    def list_subscriptions(self) -> list[Subscription]: ...
+
+    def read_management_group(
+        self, group_id: str
+    ) -> tuple[list[Subscription], list[RawResponse]]: ...
+
+    def read_many(self, subscription_ids: Iterable[str]) -> Iterator[tuple[str, ReadResult]]: ...
+
+    def close(self) -> None: ...
+
+
+# Opened when Azure is first asked, never before.
+OpenSource = Callable[[], ContactSource]
 
 
 # (done, total, throttled answers so far), called as reads complete

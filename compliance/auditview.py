@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from compliance.arm import ManagementGroup, Subscription
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome, compliance_percent, tally
+from compliance.model import ManagementGroup, Subscription
 from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
 from compliance.writing import write_text
 

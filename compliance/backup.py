@@ -16,7 +16,7 @@ from typing import Any
 from compliance import localfiles
 from compliance.arm import AuditError
 from compliance.contacts import API_VERSIONS
-from compliance.remediation import DEFAULT_CONTACT, contact_name_allowed
+from compliance.model import DEFAULT_CONTACT, contact_name_allowed
 from compliance.values import guid
 
 BACKUP_KIND = "azure-security-contacts-backup"

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -393,3 +393,44 @@ class SecurityContacts:
     # never set up there, so no contact can exist.
     defender_registered: bool = True
     responses: tuple[RawResponse, ...] = ()
+
+
+class Unverifiable(Exception):
+    """One subscription's contacts could not be read: that case is an error, never a pass."""
+
+    def __init__(
+        self, message: str, responses: Iterable[RawResponse] = (), status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.responses = tuple(responses)  # what ARM answered, as evidence
+        self.status = status  # the HTTP status that refused the read, if one did
+
+
+# What reading one subscription's contacts gives.
+ReadResult = SecurityContacts | Unverifiable
+
+
+def result_data(result: ReadResult) -> dict[str, Any]:
+    """One subscription's read as plain data (for a child's answer, pytest-xdist's snapshot)."""
+    if isinstance(result, Unverifiable):
+        return {
+            "unverifiable": str(result),
+            "status": result.status,
+            "responses": [asdict(r) for r in result.responses],
+        }
+    return asdict(result)
+
+
+def result_from_data(data: Mapping[str, Any]) -> ReadResult:
+    responses = tuple(RawResponse(**r) for r in data["responses"])
+    if "unverifiable" in data:
+        return Unverifiable(data["unverifiable"], responses, data.get("status"))
+    contacts = tuple(_contact_from_data(c) for c in data["contacts"])
+    return SecurityContacts(**{**data, "contacts": contacts, "responses": responses})
+
+
+def _contact_from_data(fields: Mapping[str, Any]) -> Contact:
+    """A Contact from its asdict() form (sequences come back as lists)."""
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    values["unknown"] = tuple(UnknownValue(**u) for u in fields.get("unknown", ()))
+    return Contact(**values)

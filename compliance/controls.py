@@ -22,8 +22,8 @@ from compliance.contacts import (
     UnknownValue,
     address_problem,
 )
+from compliance.model import DEFAULT_CONTACT
 from compliance.remediation import (
-    DEFAULT_CONTACT,
     Goal,
     commands,
     fix_command,

@@ -16,18 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from compliance import localfiles
-from compliance.arm import (
-    ApiVersionGate,
-    AuditError,
-    ContactReads,
-    Subscription,
-    Throttle,
-    Unverifiable,
-    read_many,
-)
+from compliance.arm import ApiVersionGate, AuditError, ContactReads, Throttle, read_many
 from compliance.arm.groups import read_group
 from compliance.arm.secrets import redact
-from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts
+from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts, Unverifiable
+from compliance.model import Subscription
 from compliance.writing import write_text
 
 EVIDENCE_SCHEMA = "azure-security-contacts/evidence/v1"

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
-from compliance.arm import ManagementGroup, Subscription
 from compliance.arm.secrets import redact
 from compliance.contacts import Contact, RawResponse, SecurityContacts
 from compliance.controls import CATALOGUE, Control
+from compliance.model import ManagementGroup, Subscription
 
 FINDINGS_SCHEMA = "azure-security-contacts/findings/v1"
 

@@ -30,15 +30,13 @@ from compliance.arm import (
     ArmReader,
     ArmWriter,
     CredentialFailed,
-    Subscription,
-    Unverifiable,
     WriteFailed,
     make_credential,
 )
 from compliance.arm.secrets import redact
 from compliance.audit import Settings, select_subscriptions
 from compliance.backup import SavedContact, backup_document, default_backup_path, write_backup
-from compliance.contacts import SecurityContacts
+from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import (
     BENCHMARK_ONLY,
     CONTACT_EMAIL,
@@ -47,7 +45,8 @@ from compliance.controls import (
     evaluate_email,
     policy_problems,
 )
-from compliance.remediation import DEFAULT_CONTACT, Goal, plan
+from compliance.model import DEFAULT_CONTACT, Subscription
+from compliance.remediation import Goal, plan
 from compliance.text import one_line
 
 # Asked once before the first change, with the number of changes; True goes ahead.

@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 
 from compliance import options, reporting, sources, xdist
-from compliance.arm import AuditError, Subscription, Unverifiable
+from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.audit import Audit
 from compliance.baseline import BaselineError, load_findings, report_lines
-from compliance.contacts import SecurityContacts
+from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Policy, Verdict
 from compliance.findings import Finding, Outcome
+from compliance.model import Subscription
 from compliance.options import OPTIONS
 from compliance.session import (
     ACTIVE_WAIVER,

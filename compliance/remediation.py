@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,35 +27,8 @@ from compliance.contacts import (
     Contact,
     split_addresses,
 )
+from compliance.model import DEFAULT_CONTACT, contact_path, plain_contact_name
 from compliance.text import one_line
-from compliance.values import guid
-
-# The only contact name 2020-01-01-preview and 2023-12-01-preview know; at 2017-08-01-preview
-# every contact is a resource of its own (the portal named them default1, default2, ...).
-DEFAULT_CONTACT = "default"
-_WRITTEN_NAME = re.compile(r"default\d*")
-# A contact name Azure sends is put in a path or a printed command only when it is plain.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,259}")
-
-
-def contact_name_allowed(name: str) -> bool:
-    """Whether the fix command may write the contact `name` (only names it creates)."""
-    return bool(_WRITTEN_NAME.fullmatch(name))
-
-
-def contacts_path(subscription_id: str, name: str | None = None) -> str:
-    """The path of a subscription's securityContacts list, or of its contact `name`.
-
-    ValueError when the id is not a GUID or the name not a plain resource name: what an
-    answer holds never goes into a path unchecked (`x/../<other id>` would read another
-    subscription's contacts).
-    """
-    path = f"/subscriptions/{guid(subscription_id)}/providers/Microsoft.Security/securityContacts"
-    if name is None:
-        return path
-    if not _PLAIN_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a plain contact name")
-    return f"{path}/{name}"
 
 
 @dataclass(frozen=True)
@@ -143,7 +115,7 @@ def _plan_2017(contacts: Sequence[Contact], goal: Goal) -> list[Write]:
     contacts; alert and owner settings are switched on where the goal needs them."""
     writes = []
     for contact in contacts:
-        if not _PLAIN_NAME.fullmatch(contact.name):
+        if not plain_contact_name(contact.name):
             continue  # never put in a path or a command; the portal serves it
         before = _raw_properties(contact)
         after = copy.deepcopy(dict(before))
@@ -198,10 +170,6 @@ def _lowered(current: Any, threshold: str, levels: tuple[str, ...]) -> str:
     if current in levels and levels.index(current) <= levels.index(threshold):
         return str(current)
     return threshold
-
-
-def contact_path(subscription_id: str, name: str, api_version: str) -> str:
-    return f"{contacts_path(subscription_id, name)}?api-version={api_version}"
 
 
 def commands(subscription_id: str, api_version: str, writes: Sequence[Write]) -> list[str]:

@@ -35,10 +35,10 @@ from _pytest._code.code import (
 from _pytest.junitxml import xml_key as junit_xml_key
 
 from compliance import __version__, auditview, ocsf, reports
-from compliance.arm import AuditError, Subscription, Unverifiable
+from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.baseline import Drift, Verdicts, compare, of_run
-from compliance.contacts import SecurityContacts
+from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Control
 from compliance.evidence import make_bundle, write_bundle
 from compliance.findings import (
@@ -51,6 +51,7 @@ from compliance.findings import (
     raw_answers,
     tally,
 )
+from compliance.model import Subscription
 from compliance.session import (
     ACTIVE_WAIVER,
     EXPIRED_WAIVER,

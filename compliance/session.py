@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 import pytest
 
 from compliance import text
-from compliance.arm import AuditError, Subscription
+from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.audit import Audit, Settings
 from compliance.baseline import Verdicts
 from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
 from compliance.evidence import EvidenceError, load_bundle
+from compliance.model import Subscription
 from compliance.options import OptionError
 from compliance.text import one_line
 from compliance.waivers import Waiver

@@ -5,55 +5,25 @@ is first asked) and never chooses; each decides the same way on the same answers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
-from compliance.arm import (
-    CLOUDS,
-    ArmReader,
-    ContactReads,
-    Subscription,
-    Throttle,
-    Unverifiable,
-    make_credential,
-)
-from compliance.arm.process import Recipe
-from compliance.audit import Settings
-from compliance.contacts import RawResponse, SecurityContacts
+from compliance.arm import CLOUDS, ArmReader, make_credential
+from compliance.arm.process import ProcessReader, Recipe
+from compliance.audit import OpenSource, Settings
 
 
-class ContactSource(Protocol):
-    endpoint: str
-    identity: dict[str, str]  # who the answers came to, from the token's claims
-    throttle: Throttle
-    contacts: ContactReads
-
-    def list_subscriptions(self) -> list[Subscription]: ...
-
-    def read_management_group(
-        self, group_id: str
-    ) -> tuple[list[Subscription], list[RawResponse]]: ...
-
-    def read_many(
-        self, subscription_ids: Iterable[str]
-    ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]: ...
-
-    def close(self) -> None: ...
-
-
-OpenSource = Callable[[], ContactSource]
-
-
-def live(settings: Settings) -> ArmReader:
-    """ARM at the settings' cloud or endpoint, as the settings' credential."""
+def live(settings: Settings) -> ProcessReader:
+    """ARM at the settings' cloud or endpoint, as the settings' credential; a large read in
+    a child process that makes the same credential."""
     cloud = CLOUDS[settings.cloud]
-    return ArmReader(
+    return ProcessReader(
+        Recipe(settings.auth, settings.cloud, settings.tenant),
         make_credential(settings.auth, cloud, settings.tenant),
         cloud,
         settings.arm_endpoint,
         concurrency=settings.concurrency,
         limits=settings.limits,
-        recipe=Recipe(settings.auth, settings.cloud, settings.tenant),
     )
 
 

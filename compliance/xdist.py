@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from compliance.arm import AuditError, Subscription
+from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.audit import Audit
+from compliance.model import Subscription
 from compliance.session import RUN, check_marker_expression, run_error
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from compliance.__main__ import main
-from compliance.arm.reader import parse_json
+from compliance.arm.answers import parse_json
 from compliance.contacts import (
     API_2023,
     MalformedResponse,

@@ -19,11 +19,10 @@ from compliance.arm import (
     AuditError,
     CredentialFailed,
     Limits,
-    Unverifiable,
     fallback_api_version,
 )
 from compliance.arm.pipeline import RETRY_BACKOFF_VARIABLE, retry_backoff
-from compliance.contacts import API_2017, API_2020, API_2023, SecurityContacts
+from compliance.contacts import API_2017, API_2020, API_2023, SecurityContacts, Unverifiable
 from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault
 from compliance.emulator.server import EmulatorCredential
 from conftest import TENANT_ID, subscription, tenant

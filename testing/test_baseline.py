@@ -181,10 +181,10 @@ def test_diff_of_an_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_waived_case_is_never_called_new_and_groups_are_kept_apart() -> None:
-    from compliance.arm import ManagementGroup, Subscription
     from compliance.auditview import per_group
     from compliance.controls import CATALOGUE
     from compliance.findings import Finding, Outcome
+    from compliance.model import ManagementGroup, Subscription
     from compliance.reporting import _against
 
     control = CATALOGUE[0]

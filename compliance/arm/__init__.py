@@ -4,15 +4,20 @@ Nothing here runs at import time. :class:`ArmReader` builds its clients when it 
 and makes them read-only: the pipelines carry no automatic resource-provider registration
 and a last policy refuses any method but GET, so an audit can never write to Azure.
 
-    errors.py       what goes wrong: AuditError (the run), Unverifiable (a subscription)
+    errors.py       what goes wrong: AuditError (the run), a token, a write
     credentials.py  clouds, and the credential each --azure-auth names
     transport.py    the HTTP transport: one pool, every answer bounded (Limits)
     pipeline.py     azure-core policies: read-only, same endpoint, throttle, retries
     secrets.py      the tokens the run holds, and redact()
+    answers.py      an answer's body as text and JSON, ARM's error code and message
     reader.py       the subscriptions list and each subscription's security contacts
-    process.py      a large read in a child process, its answers as plain data
+    process.py      a large read in a child process (ProcessReader)
     groups.py       the subscriptions below a management group, with their paths
     writer.py       the fix command's writes
+
+What it reads and returns is modelled below it (compliance.model, compliance.contacts:
+Subscription, SecurityContacts, Unverifiable); no module here imports this package or a
+module that imports it back (testing/test_layers.py).
 """
 
 from compliance.arm.credentials import (
@@ -23,12 +28,7 @@ from compliance.arm.credentials import (
     CredentialFailed,
     make_credential,
 )
-from compliance.arm.errors import (
-    AuditError,
-    TokenFailed,
-    Unverifiable,
-    WriteFailed,
-)
+from compliance.arm.errors import AuditError, TokenFailed, WriteFailed
 from compliance.arm.pipeline import Throttle, token_claims
 from compliance.arm.reader import (
     API_VERSION_REFUSALS,
@@ -36,8 +36,6 @@ from compliance.arm.reader import (
     ApiVersionGate,
     ArmReader,
     ContactReads,
-    ManagementGroup,
-    Subscription,
     fallback_api_version,
     read_many,
     subscription_from_json,
@@ -63,11 +61,8 @@ __all__ = [
     "ContactReads",
     "CredentialFailed",
     "Limits",
-    "ManagementGroup",
-    "Subscription",
     "Throttle",
     "TokenFailed",
-    "Unverifiable",
     "WriteFailed",
     "fallback_api_version",
     "make_credential",

@@ -1,27 +1,13 @@
-"""What goes wrong with Azure: errors that end the run, and those that make one subscription
-not verifiable (or one write fail).
+"""What goes wrong with Azure: errors that end the run, a token that fails, a write that
+fails. (What makes one subscription not verifiable, Unverifiable, is a read's result:
+compliance.contacts.)
 """
 
-from collections.abc import Iterable
-
-from compliance.contacts import (
-    RawResponse,
-)
+from compliance.contacts import Unverifiable
 
 
 class AuditError(Exception):
     """Ends the whole run: nothing can be verified (one `ERROR:` line, no traceback)."""
-
-
-class Unverifiable(Exception):
-    """One subscription's contacts could not be read: that case is an error, never a pass."""
-
-    def __init__(
-        self, message: str, responses: Iterable[RawResponse] = (), status: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.responses = tuple(responses)  # what ARM answered, as evidence
-        self.status = status  # the HTTP status that refused the read, if one did
 
 
 def first_line(exc: BaseException) -> str:

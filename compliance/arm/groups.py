@@ -19,9 +19,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from compliance.arm.errors import AuditError, Unverifiable
-from compliance.arm.reader import ManagementGroup, Subscription, arm_error, parse_json
-from compliance.contacts import MalformedResponse, RawResponse
+from compliance.arm.answers import arm_error, parse_json
+from compliance.arm.errors import AuditError
+from compliance.contacts import MalformedResponse, RawResponse, Unverifiable
+from compliance.model import ManagementGroup, Subscription
 from compliance.values import management_group
 
 MANAGEMENT_GROUPS_API_VERSION = "2021-04-01"

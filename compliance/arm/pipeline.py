@@ -38,7 +38,7 @@ from compliance import __version__
 from compliance.arm.errors import AuditError
 from compliance.arm.secrets import remember
 from compliance.arm.transport import Limits
-from compliance.remediation import contact_name_allowed
+from compliance.model import contact_name_allowed
 
 
 class GetOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]

@@ -19,19 +19,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from compliance.arm.errors import Unverifiable
+from compliance.arm.reader import ArmReader
 from compliance.arm.secrets import redact
 from compliance.arm.transport import Limits
-from compliance.contacts import Contact, RawResponse, SecurityContacts, UnknownValue
+from compliance.contacts import ReadResult, Unverifiable, result_data, result_from_data
 from compliance.text import one_line
-
-if TYPE_CHECKING:
-    from compliance.arm.reader import ArmReader
 
 # Fewer subscriptions are read on threads: the child needs about a second to start (imports,
 # its token). From 1,000 it is no slower (bench/README.md, scenario 1), and a first audit of
@@ -40,8 +37,6 @@ IN_A_PROCESS_FROM = 1000
 
 # After the read's own deadline, how long the child may take to say it is done.
 GRACE = 60.0
-
-Result = SecurityContacts | Unverifiable
 
 
 @dataclass(frozen=True)
@@ -53,36 +48,26 @@ class Recipe:
     tenant: str | None
 
 
-def result_data(result: Result) -> dict[str, Any]:
-    """One subscription's read as plain data (for a child's answer, pytest-xdist's snapshot)."""
-    if isinstance(result, Unverifiable):
-        return {
-            "unverifiable": str(result),
-            "status": result.status,
-            "responses": [asdict(r) for r in result.responses],
-        }
-    return asdict(result)
+class ProcessReader(ArmReader):
+    """An ArmReader that reads many subscriptions in a child process, which makes the
+    reader again from `recipe`."""
+
+    def __init__(self, recipe: Recipe, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recipe = recipe
+
+    def read_many(self, subscription_ids: Iterable[str]) -> Iterator[tuple[str, ReadResult]]:
+        ids = list(dict.fromkeys(subscription_ids))
+        if len(ids) >= IN_A_PROCESS_FROM:
+            return read_many(self, ids)
+        return super().read_many(ids)
 
 
-def result_from_data(data: Mapping[str, Any]) -> Result:
-    responses = tuple(RawResponse(**r) for r in data["responses"])
-    if "unverifiable" in data:
-        return Unverifiable(data["unverifiable"], responses, data.get("status"))
-    contacts = tuple(_contact(c) for c in data["contacts"])
-    return SecurityContacts(**{**data, "contacts": contacts, "responses": responses})
-
-
-def _contact(fields: Mapping[str, Any]) -> Contact:
-    """A Contact from its asdict() form (sequences come back as lists)."""
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    values["unknown"] = tuple(UnknownValue(**u) for u in fields.get("unknown", ()))
-    return Contact(**values)
-
-
-def read_many(reader: ArmReader, subscription_ids: list[str]) -> Iterator[tuple[str, Result]]:
+def read_many(
+    reader: ProcessReader, subscription_ids: list[str]
+) -> Iterator[tuple[str, ReadResult]]:
     """Every subscription's contacts, read by a child process that makes `reader` again, as
     each arrives; `reader` counts the child's 429 answers and learns its api-version."""
-    assert reader.recipe is not None
     order = {
         "recipe": asdict(reader.recipe),
         "endpoint": reader.endpoint,
@@ -143,7 +128,7 @@ def read_many(reader: ArmReader, subscription_ids: list[str]) -> Iterator[tuple[
         yield subscription_id, Unverifiable(f"not read: the reading process ended first ({why})")
 
 
-def _end_child(child: subprocess.Popen[str], reader: ArmReader, over: threading.Event) -> None:
+def _end_child(child: subprocess.Popen[str], reader: ProcessReader, over: threading.Event) -> None:
     ends = time.monotonic() + reader.limits.read_deadline + GRACE
     while not over.wait(0.2):
         if reader.closed.is_set() or time.monotonic() > ends:
@@ -154,7 +139,6 @@ def _end_child(child: subprocess.Popen[str], reader: ArmReader, over: threading.
 def serve() -> None:
     """The child: read what the parent asked on stdin, answer line by line on stdout."""
     from compliance.arm.credentials import CLOUDS, make_credential
-    from compliance.arm.reader import ArmReader
 
     order = json.load(sys.stdin)
     recipe = Recipe(**order["recipe"])

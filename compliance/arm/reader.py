@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -23,18 +22,11 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest
 
-from compliance import strictjson
-from compliance.arm import process
+from compliance.arm.answers import arm_error, body_text, parse_json
 from compliance.arm.credentials import Cloud, CredentialFailed
-from compliance.arm.errors import (
-    AuditError,
-    TokenFailed,
-    Unverifiable,
-    first_line,
-)
+from compliance.arm.errors import AuditError, TokenFailed, first_line
+from compliance.arm.groups import read_group
 from compliance.arm.pipeline import Throttle, pipeline, read_only_policies
-from compliance.arm.process import Recipe
-from compliance.arm.secrets import redact
 from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
 from compliance.contacts import (
     API_VERSIONS,
@@ -43,62 +35,11 @@ from compliance.contacts import (
     NotThisSubscription,
     RawResponse,
     SecurityContacts,
+    Unverifiable,
     contacts_from_page,
 )
-from compliance.remediation import contacts_path
+from compliance.model import Subscription, contacts_path
 from compliance.text import one_line
-
-
-@dataclass(frozen=True)
-class ManagementGroup:
-    id: str  # the group's name in ARM ("landing-zones"; the root group's is the tenant id)
-    display_name: str
-
-
-@dataclass(frozen=True)
-class Subscription:
-    id: str
-    display_name: str
-    state: str
-    tenant_id: str | None = None  # its home tenant
-    # Its management groups, root to parent, when the run read them (--azure-management-group).
-    management_groups: tuple[ManagementGroup, ...] = ()
-    # The tenants it is delegated to through Azure Lighthouse (the list's managedByTenants).
-    managed_by_tenants: tuple[str, ...] = ()
-
-    @property
-    def checkable(self) -> bool:
-        """Disabled and Deleted subscriptions keep no contacts worth reading."""
-        return self.state not in ("Disabled", "Deleted")
-
-    @property
-    def management_group_path(self) -> str:
-        return " > ".join(g.display_name for g in self.management_groups)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "display_name": self.display_name,
-            "state": self.state,
-            "tenant_id": self.tenant_id,
-            "management_groups": [
-                {"id": g.id, "display_name": g.display_name} for g in self.management_groups
-            ],
-            "managed_by_tenants": list(self.managed_by_tenants),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "Subscription":
-        """From to_dict() (older bundles and snapshots lack the last two fields)."""
-        return cls(
-            data["id"],
-            data["display_name"],
-            data["state"],
-            data.get("tenant_id"),
-            tuple(ManagementGroup(**g) for g in data.get("management_groups", ())),
-            tuple(data.get("managed_by_tenants", ())),
-        )
-
 
 # The subscriptions list is read at this api-version: the Azure SDK's SubscriptionClient asks at
 # 2016-06-01, whose real answers carry no tenantId (it appears from 2020-01-01 on), so
@@ -175,24 +116,6 @@ class ApiVersionGate:
                 self.start = version
                 self._settled = True
                 self._changed.notify_all()
-
-
-def body_text(response: Any) -> str:
-    """The body as text, whatever charset the answer claims (undecodable bytes replaced)."""
-    try:
-        return str(response.text())
-    except (UnicodeError, LookupError):
-        return bytes(response.body()).decode("utf-8", errors="replace")
-
-
-def arm_error(body: str) -> tuple[str, str]:
-    """ARM's error code and message from an error body, or what can be said without one."""
-    try:
-        error = json.loads(body).get("error") or {}
-        message = str(error.get("message") or "").strip().rstrip(".")
-        return one_line(str(error.get("code") or "-")[:100]), one_line(redact(message[:2000]))
-    except (ValueError, AttributeError, RecursionError):
-        return "-", one_line(redact(body.strip()[:200]))
 
 
 def unverifiable_hint(status: int, subscription_id: str) -> str:
@@ -509,15 +432,11 @@ class ArmReader:
         connection_verify: str | bool = True,
         concurrency: int = 1,
         limits: Limits = DEFAULT_LIMITS,
-        recipe: Recipe | None = None,
     ) -> None:
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
         self.connection_verify = connection_verify
         self.concurrency = concurrency
         self.limits = limits
-        # How the credential is made again in a child process (None: this reader's reads
-        # stay in this process).
-        self.recipe = recipe
         self.throttle = Throttle(concurrency)
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
         self.closed = threading.Event()  # a reading child (compliance.arm.process) ends then
@@ -610,8 +529,6 @@ class ArmReader:
 
     def read_management_group(self, group_id: str) -> tuple[list[Subscription], list[RawResponse]]:
         """The subscriptions below a management group, and the answers (see arm.groups)."""
-        from compliance.arm.groups import read_group  # it builds on this module
-
         return read_group(self._get, self.endpoint, group_id)
 
     def read_security_contacts(self, subscription_id: str) -> SecurityContacts:
@@ -621,21 +538,7 @@ class ArmReader:
     def read_many(
         self, subscription_ids: Iterable[str]
     ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
-        """Every subscription's contacts, read `concurrency` at a time, as each completes; in a
-        child process when there are many and the reader knows how (compliance.arm.process)."""
+        """Every subscription's contacts, read `concurrency` at a time, as each completes
+        (compliance.arm.process.ProcessReader reads many in a child process)."""
         ids = list(dict.fromkeys(subscription_ids))
-        if self.recipe is not None and len(ids) >= process.IN_A_PROCESS_FROM:
-            return process.read_many(self, ids)
         return read_many(self.contacts.read, ids, self.concurrency, self.limits.read_deadline)
-
-
-def parse_json(body: str) -> Any:
-    """An answer's body as JSON (RFC 8259, compliance.strictjson: no NaN, no Infinity)."""
-    try:
-        return strictjson.loads(body)
-    except strictjson.NotJson as exc:
-        raise MalformedResponse(f"the body {exc}") from None
-    except ValueError as exc:
-        raise MalformedResponse(f"the body is not JSON ({exc})") from None
-    except RecursionError:  # nested deeper than any answer Azure sends
-        raise MalformedResponse("the body is JSON nested too deep to read") from None

@@ -10,19 +10,14 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest, HttpResponse
 
+from compliance.arm.answers import arm_error, body_text, parse_json
 from compliance.arm.credentials import Cloud
 from compliance.arm.errors import WriteFailed, first_line
 from compliance.arm.pipeline import Throttle, pipeline, write_policies
-from compliance.arm.reader import (
-    API_VERSION_REFUSALS,
-    arm_error,
-    body_text,
-    parse_json,
-    unverifiable_hint,
-)
+from compliance.arm.reader import API_VERSION_REFUSALS, unverifiable_hint
 from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
 from compliance.contacts import MalformedResponse, NotThisSubscription, check_contact_id
-from compliance.remediation import DEFAULT_CONTACT, contacts_path
+from compliance.model import DEFAULT_CONTACT, contacts_path
 
 
 def _write_hint(status: int, code: str, subscription_id: str) -> str:
