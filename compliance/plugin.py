@@ -10,22 +10,17 @@ this module touches nothing: Azure is asked only when a collected test needs a s
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import signal
-import time
 from collections.abc import Generator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from compliance import options, reporting, sources, xdist
+from compliance import reporting, xdist
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
-from compliance.audit import Audit
-from compliance.baseline import BaselineError, load_findings, report_lines
+from compliance.baseline import report_lines
 from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Policy, Verdict
 from compliance.findings import Finding, Outcome
@@ -42,15 +37,10 @@ from compliance.session import (
     case_id,
     case_of,
     check_marker_expression,
-    check_outputs,
-    replay_bundle,
     run_error,
-    setting,
-    usage_errors,
-    waivers_path,
 )
 from compliance.text import one_line
-from compliance.waivers import WaiverError, load_waivers, today, unused_and_expired, waivers_for
+from compliance.waivers import today, unused_and_expired, waivers_for
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,47 +59,9 @@ HTML_CSS = Path(__file__).parent / "resources" / "pytest-html.css"
 def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "htmlpath", None):
         config.option.css = [*config.option.css, str(HTML_CSS)]
-    lookup = functools.partial(setting, config)
-    settings = usage_errors(lambda: options.read_settings(lookup))
-    cis_version = usage_errors(lambda: options.read_cis_version(lookup))
-    check_outputs(config)
-    workerinput = getattr(config, "workerinput", {})
-    replay = None
-    if "azure_audit" in workerinput:  # a pytest-xdist worker: the controller read Azure
-        audit = Audit.from_snapshot(settings, workerinput["azure_audit"])
-        demo_defaults = workerinput["azure_demo_defaults"]
-    else:
-        replay = replay_bundle(config, settings)
-        if replay and replay.get("management_groups") and not settings.management_groups:
-            # a replay audits what its run audited: the groups it was scoped by
-            settings = replace(settings, management_groups=tuple(replay["management_groups"]))
-        audit = Audit(settings, sources.for_run(settings, replay))
-        # The demo's policy and waivers apply to the demo and to replays of it alike.
-        demo_defaults = settings.demo or bool(replay and replay["run"].get("demo"))
-    path = waivers_path(config, demo_defaults)
-    try:
-        waivers = load_waivers(path, (c.key for c in CATALOGUE)) if path else ()
-    except WaiverError as exc:
-        raise pytest.UsageError(f"--azure-waivers: {exc}") from None
-    baseline_path = setting(config, "azure_baseline")
-    try:
-        earlier = load_findings(baseline_path) if baseline_path else None
-    except BaselineError as exc:
-        raise pytest.UsageError(f"--azure-baseline: {exc}") from None
+    config.stash[RUN] = Run.from_config(config)
     if xdist.is_controller(config):
         config.pluginmanager.register(xdist.Controller(), "azure-xdist-controller")
-    config.stash[RUN] = Run(
-        audit=audit,
-        cis_version=cis_version,
-        replay=replay,
-        policy=usage_errors(lambda: options.read_policy(lookup, demo_defaults)),
-        demo_defaults=demo_defaults,
-        waivers=waivers,
-        waivers_source=path,
-        baseline=earlier,
-        started_at=time.time(),
-        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    )
     reports = reporting.Reporting(config)
     config.pluginmanager.register(reports, "azure-reporting")
     if not hasattr(config, "workerinput"):

@@ -1,29 +1,34 @@
 """What one pytest run decided at configure time and learned since, kept in pytest's stash
-(pytester runs in-process: no module globals), and how it reads its options."""
+(pytester runs in-process: no module globals): built once from its options
+(`Run.from_config`), or under pytest-xdist in a worker from what the controller read."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import json
 import os
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from compliance import text
+from compliance import options, sources, text
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.audit import Audit, Settings
-from compliance.baseline import Verdicts
+from compliance.baseline import BaselineError, Verdicts, load_findings
 from compliance.contacts import SecurityContacts
 from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
 from compliance.evidence import EvidenceError, load_bundle
 from compliance.model import Subscription
 from compliance.options import OptionError
 from compliance.text import one_line
-from compliance.waivers import Waiver
+from compliance.waivers import Waiver, WaiverError, load_waivers
 
 # What --azure-demo audits against when the run sets no waivers of its own: an active waiver
 # and an expired one (its policy is compliance.options.DEMO_ALLOWED_DOMAINS).
@@ -46,6 +51,62 @@ class Run:
     cases: int = 0  # compliance cases collected, before -k and -m deselect any
     started_at: float = 0.0  # time.time() at configure
     started: str = ""
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Run:
+        """The run its options describe, every option read here, once; a value no option
+        takes is a usage error (pytest's one `ERROR:` line). A pytest-xdist worker's audit
+        is the controller's snapshot (`for_workers`): workers never ask Azure."""
+        lookup = functools.partial(setting, config)
+        settings = usage_errors(lambda: options.read_settings(lookup))
+        cis_version = usage_errors(lambda: options.read_cis_version(lookup))
+        from_controller = getattr(config, "workerinput", {})
+        replay = None
+        if "azure_audit" in from_controller:
+            audit = Audit.from_snapshot(settings, from_controller["azure_audit"])
+            demo_defaults = from_controller["azure_demo_defaults"]
+        else:
+            check_outputs(config)
+            replay = replay_bundle(config, settings)
+            if replay and replay.get("management_groups") and not settings.management_groups:
+                # a replay audits what its run audited: the groups it was scoped by
+                settings = replace(settings, management_groups=tuple(replay["management_groups"]))
+            audit = Audit(settings, sources.for_run(settings, replay))
+            # The demo's policy and waivers apply to the demo and to replays of it alike.
+            demo_defaults = settings.demo or bool(replay and replay["run"].get("demo"))
+        path = waivers_path(config, demo_defaults)
+        try:
+            waivers = load_waivers(path, (c.key for c in CATALOGUE)) if path else ()
+        except WaiverError as exc:
+            raise pytest.UsageError(f"--azure-waivers: {exc}") from None
+        baseline_path = setting(config, "azure_baseline")
+        try:
+            baseline = load_findings(baseline_path) if baseline_path else None
+        except BaselineError as exc:
+            raise pytest.UsageError(f"--azure-baseline: {exc}") from None
+        return cls(
+            audit=audit,
+            cis_version=cis_version,
+            replay=replay,
+            policy=usage_errors(lambda: options.read_policy(lookup, demo_defaults)),
+            demo_defaults=demo_defaults,
+            waivers=waivers,
+            waivers_source=path,
+            baseline=baseline,
+            started_at=time.time(),
+            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+
+    def for_workers(self) -> dict[str, Any]:
+        """What a pytest-xdist worker's run is built from (`from_config`): what this run
+        read, as plain data. Workers never hold a secret: whatever an answer echoed is
+        redacted before they see it (a token is a plain run of [A-Za-z0-9._~-]: the JSON
+        stays JSON). A run that could not start hands over nothing to audit."""
+        if self.error is not None:
+            snapshot = Audit.empty_snapshot()
+        else:
+            snapshot = json.loads(redact(json.dumps(self.audit.snapshot())))
+        return {"azure_audit": snapshot, "azure_demo_defaults": self.demo_defaults}
 
 
 RUN = pytest.StashKey[Run]()

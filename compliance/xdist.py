@@ -4,7 +4,6 @@ in the controller only, before the workers start, which hands what it read to ev
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 
 from compliance.arm import AuditError
-from compliance.arm.secrets import redact
 from compliance.audit import Audit
 from compliance.model import Subscription
 from compliance.session import RUN, check_marker_expression, run_error
@@ -51,15 +49,8 @@ class Controller:
             raise run_error(run.error)
 
     def pytest_configure_node(self, node: Any) -> None:
-        run = node.config.stash[RUN]
-        if run.error is not None:  # the workers wait for nothing: the run ends at collection
-            snapshot = Audit.empty_snapshot()
-        else:
-            # Workers never hold a secret: whatever an answer echoed is redacted before
-            # they see it (a token is a plain run of [A-Za-z0-9._~-]: the JSON stays JSON).
-            snapshot = json.loads(redact(json.dumps(run.audit.snapshot())))
-        node.workerinput["azure_audit"] = snapshot
-        node.workerinput["azure_demo_defaults"] = run.demo_defaults
+        # the workers wait for nothing when the run could not start: it ends at collection
+        node.workerinput.update(node.config.stash[RUN].for_workers())
 
 
 def prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> None:
