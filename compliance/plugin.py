@@ -2,10 +2,12 @@
 
 The checks live in `tests/`; the controls, their verdicts and the one place a check is tied
 to its control and marker in :mod:`compliance.controls`; options in
-:mod:`compliance.options`; the run's state in :mod:`compliance.session`; Azure access in
-:mod:`compliance.arm`; reading it once (and pytest-xdist) in :mod:`compliance.xdist`; the
-reports in :mod:`compliance.reporting`; waivers in :mod:`compliance.waivers`. Importing
-this module touches nothing: Azure is asked only when a collected test needs a subscription.
+:mod:`compliance.options`; the run's state, built once from them, in
+:mod:`compliance.session`; the hooks of one role only (a serial run, pytest-xdist's
+controller or a worker: reading Azure once, the terminal's summary) in
+:mod:`compliance.roles`; Azure access in :mod:`compliance.arm`; the reports in
+:mod:`compliance.reporting`; waivers in :mod:`compliance.waivers`. Importing this module
+touches nothing: Azure is asked only when a collected test needs a subscription.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from typing import Any
 
 import pytest
 
-from compliance import reporting, xdist
+from compliance import reporting, roles
 from compliance.arm import AuditError
-from compliance.arm.secrets import redact
-from compliance.baseline import report_lines
 from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Policy, Verdict
 from compliance.findings import Finding, Outcome
@@ -36,11 +36,11 @@ from compliance.session import (
     Run,
     case_id,
     case_of,
-    check_marker_expression,
+    is_check,
     run_error,
 )
 from compliance.text import one_line
-from compliance.waivers import today, unused_and_expired, waivers_for
+from compliance.waivers import today, waivers_for
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,23 +60,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "htmlpath", None):
         config.option.css = [*config.option.css, str(HTML_CSS)]
     config.stash[RUN] = Run.from_config(config)
-    if xdist.is_controller(config):
-        config.pluginmanager.register(xdist.Controller(), "azure-xdist-controller")
-    reports = reporting.Reporting(config)
-    config.pluginmanager.register(reports, "azure-reporting")
-    if not hasattr(config, "workerinput"):
-        reports.catch_signals(signal.SIGTERM)
-    if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.register(reporting.HtmlReport(reports), "azure-html-report")
+    role = roles.for_config(config)  # serial, pytest-xdist controller or worker: once, here
+    config.pluginmanager.register(role, "azure-role")
+    if role.reports is not None:
+        config.pluginmanager.register(role.reports, "azure-reporting")
+        role.reports.catch_signals(signal.SIGTERM)
+        if config.pluginmanager.hasplugin("html"):
+            config.pluginmanager.register(reporting.HtmlReport(role.reports), "azure-html-report")
     for control in CATALOGUE:
         ids = ", ".join(f"{v} {n}" for v, n in control.cis_ids.items())
         config.addinivalue_line("markers", f"{control.key}: {control.title} (CIS {ids})")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    reports = config.pluginmanager.get_plugin("azure-reporting")
-    if reports is not None:
-        reports.release_signals()
     run = config.stash.get(RUN, None)
     if run is not None:
         run.audit.close()
@@ -114,11 +110,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    if not hasattr(session.config, "workerinput"):
-        check_marker_expression(session.config)
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "subscription" not in metafunc.fixturenames:
         return
@@ -141,12 +132,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run = config.stash[RUN]
     if run.error is not None:
         raise run_error(run.error)
-    run.cases = sum(_is_check(i) for i in items)
+    run.cases = sum(is_check(i) for i in items)
     keep, deselected = [], []
     day = today()
     known = run.baseline.known if run.baseline is not None else frozenset()
     for item in items:
-        if not _is_check(item):
+        if not is_check(item):
             keep.append(item)
             continue
         control = CONTROLS.get(getattr(item, "originalname", ""))
@@ -181,7 +172,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # A subscription's cases one after another, in the order its contacts are read (by id):
     # the tests follow the read from its first answers, instead of waiting for all of them
     # before the second control. Other tests keep their places.
-    places = [n for n, item in enumerate(keep) if _is_check(item)]
+    places = [n for n, item in enumerate(keep) if is_check(item)]
     by_subscription = sorted(
         (keep[n] for n in places),
         key=lambda i: i.callspec.params["subscription"].id.lower(),  # type: ignore[attr-defined]
@@ -189,30 +180,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for n, item in zip(places, by_subscription, strict=True):
         keep[n] = item
     items[:] = keep
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # pytest finishes the collection even when it ended in a run error.
-    run = session.config.stash[RUN]
-    if session.config.option.collectonly or run.error is not None:
-        return
-    if run.cases and not session.items and not hasattr(session.config, "workerinput"):
-        option = session.config.option
-        selection = " ".join(
-            f"{flag} {value!r}"
-            for flag, value in (("-m", option.markexpr), ("-k", option.keyword))
-            if value
-        )
-        raise pytest.UsageError(
-            f"the selection {selection or '(-m, -k, --cis-version)'} leaves none of the "
-            f"{run.cases} cases collected: nothing would be audited"
-        )
-    # The tests start while the contacts are read: each waits for its subscription's.
-    run.audit.start_reading(
-        item.callspec.params["subscription"]  # type: ignore[attr-defined]
-        for item in session.items
-        if _is_check(item)
-    )
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
@@ -257,10 +224,6 @@ def verdict(request: pytest.FixtureRequest, subscription: Subscription) -> Verdi
     if not judged.verifiable:
         raise Unverifiable(f"{judged.reason}\n{judged.remediation}", read.responses)
     return judged
-
-
-def _is_check(item: pytest.Item) -> bool:
-    return bool({"verdict", "security_contacts"} & set(getattr(item, "fixturenames", ())))
 
 
 @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
@@ -324,86 +287,3 @@ def pytest_report_from_serializable(
 
 def _verdict_error(call: pytest.CallInfo[None]) -> bool:
     return call.excinfo is not None and call.excinfo.errisinstance((AssertionError, Unverifiable))
-
-
-# pytest's failure sections (--tb=auto, its default) cost time quadratic in the number of
-# reports: past this many failing cases the plugin turns them off (the reports hold every
-# reason and fix; an explicit --tb=line/short/long is kept).
-MANY_FAILURES = 500
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    reports = config.pluginmanager.get_plugin("azure-reporting")
-    if config.option.tbstyle == "auto" and reports is not None:
-        failing = sum(
-            f.outcome in (Outcome.NOT_COMPLIANT, Outcome.NOT_VERIFIABLE)
-            for f in reports.findings.values()
-        )
-        if failing > MANY_FAILURES:
-            config.option.tbstyle = "no"
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    run = config.stash.get(RUN, None)
-    if run is None or run.error is not None:
-        return
-    if not xdist.is_controller(config) and config.get_verbosity() >= 0:
-        line = xdist.reading_line(run.audit)  # a controller said it before the tests
-        if line:
-            terminalreporter.write_line(line)
-    _summarize_cases(terminalreporter, config)
-    _summarize_waivers(terminalreporter, run)
-    _summarize_baseline(terminalreporter, config)
-
-
-def _summarize_cases(terminalreporter: Any, config: pytest.Config) -> None:
-    """One line per case not compliant or not verifiable, capped, unless pytest's own short
-    summary (-rf, -rE, -ra) lists them already."""
-    if set(config.option.reportchars) & set("fEaA") or hasattr(config, "workerinput"):
-        return
-    reports = config.pluginmanager.get_plugin("azure-reporting")
-    paths = [p for p in (config.option.htmlpath, config.option.xmlpath) if p] if reports else []
-    title, lines = reporting.summary(reports.ordered() if reports else [], paths)
-    if len(lines) > 0:
-        terminalreporter.write_sep("=", title)
-        for line in lines:
-            terminalreporter.write_line(line)
-
-
-def _summarize_baseline(terminalreporter: Any, config: pytest.Config) -> None:
-    reports = config.pluginmanager.get_plugin("azure-reporting")
-    run = config.stash[RUN]
-    if reports is None or run.baseline is None or hasattr(config, "workerinput"):
-        return
-    compared = reports.drift()
-    if compared is None:
-        return
-    terminalreporter.write_sep("=", "azure baseline")
-    drift, now = compared
-    for line in report_lines(drift, run.baseline, now):
-        terminalreporter.write_line(one_line(redact(line))[:300])
-
-
-def _summarize_waivers(terminalreporter: Any, run: Run) -> None:
-    if not run.waivers:
-        return
-    # Judged against every case the run's subscriptions and benchmark version have, not the
-    # items a worker or -k happened to collect, so every process agrees.
-    cases = [
-        (s.id, c.key)
-        for s in run.audit.known_subscriptions()
-        for c in CATALOGUE
-        if c.cis_id(run.cis_version)
-    ]
-    if not cases:  # no subscription was asked for: nothing to judge waivers against
-        return
-    stale, expired = unused_and_expired(run.waivers, cases, today())
-    for title, waivers in (
-        ("stale waivers: they match no case of this run", stale),
-        ("expired waivers (ignored)", expired),
-    ):
-        if waivers:
-            terminalreporter.write_sep("=", title)
-            for waiver in waivers:
-                terminalreporter.write_line(one_line(waiver.describe()))

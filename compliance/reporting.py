@@ -235,6 +235,12 @@ def _error_reports(
     return [failed, pytest.TestReport(nodeid, location, {}, "passed", None, "teardown")]
 
 
+def numbered_traceback(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """A signal lands between any two instructions, some of which have no line number:
+    pytest cannot format such an entry (an INTERNALERROR instead of the interruption)."""
+    excinfo.traceback = Traceback(_with_line_numbers(excinfo.tb) or excinfo.tb)
+
+
 def _with_line_numbers(tb: TracebackType | None) -> TracebackType | None:
     """The traceback `tb` less its entries that have no line number."""
     numbered = []
@@ -255,8 +261,9 @@ def _write_junit(xml: Any, path: Path) -> None:
 
 
 class Reporting:
-    """Collects every case's finding where reports are written (the controller under
-    pytest-xdist) and writes the run facts and findings files at the end."""
+    """Collects every case's finding where reports are written (a serial run, or the
+    controller under pytest-xdist: compliance.roles registers it there only) and writes the
+    run facts and findings files at the end."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -285,6 +292,9 @@ class Reporting:
             signal.signal(signum, previous)
         self._handlers = {}
 
+    def pytest_unconfigure(self) -> None:
+        self.release_signals()
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._writing:  # a report half-written would be lost: the writing ends first
             return
@@ -294,9 +304,7 @@ class Reporting:
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal formats its traceback
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        # A signal lands between any two instructions, some of which have no line number:
-        # pytest cannot format such an entry (an INTERNALERROR instead of the interruption).
-        excinfo.traceback = Traceback(_with_line_numbers(excinfo.tb) or excinfo.tb)
+        numbered_traceback(excinfo)
         run = self.config.stash[RUN]
         if run.interrupted is None:
             if excinfo.errisinstance(pytest.Session.Interrupted):  # session.shouldstop
@@ -375,8 +383,6 @@ class Reporting:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-html write their files
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
-            return
         run = self.config.stash[RUN]
         self._writing = True
         self.catch_signals(signal.SIGINT, signal.SIGTERM)

@@ -234,6 +234,11 @@ def check_marker_expression(config: pytest.Config) -> None:
         )
 
 
+def is_check(item: pytest.Item) -> bool:
+    """Whether a collected item checks a subscription's security contacts."""
+    return bool({"verdict", "security_contacts"} & set(getattr(item, "fixturenames", ())))
+
+
 def case_id(subscription: Subscription, cis: str | None) -> str:
     """Display names are not unique; the subscription ID in every case id is."""
     return text.case_id(cis, subscription.display_name, subscription.id)
