@@ -202,6 +202,37 @@ def test_xdist_gives_the_same_outcomes_and_reads_azure_once(arm, fake_az, pytest
     assert len(contact_requests(arm)) == 7  # the Disabled one is never read
 
 
+ROLE_PROBE = """
+import json
+
+def pytest_sessionfinish(session):
+    config = session.config
+    who = getattr(config, "workerinput", {}).get("workerid", "main")
+    role = type(config.pluginmanager.get_plugin("azure-role")).__name__
+    names = sorted(n for n, _ in config.pluginmanager.list_name_plugin() if n.startswith("azure-"))
+    with open(f"role-{who}.json", "w") as out:
+        json.dump([role, names], out)
+"""
+
+
+def test_each_process_registers_the_plugins_of_its_role_only(arm, fake_az, pytester, monkeypatch):
+    arm.load(tenant(*(subscription(i) for i in subscription_ids(4))))
+    monkeypatch.setenv("PYTHONPATH", str(CHECKS.parent.parent))
+    (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
+    pytester.makeconftest(ROLE_PROBE)
+    args = ["-p", "compliance.plugin", "--azure-auth", "cli", "--azure-arm-endpoint", arm.url]
+    writes = ["azure-html-report", "azure-reporting", "azure-role"]
+
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=16)
+    assert json.loads((pytester.path / "role-main.json").read_text()) == ["Serial", writes]
+
+    pytester.runpytest_subprocess(*args, "-n", "2").assert_outcomes(passed=16)
+    assert json.loads((pytester.path / "role-main.json").read_text()) == ["Controller", writes]
+    for worker in ("gw0", "gw1"):  # judges only: no reports, no summary, no Azure
+        role = json.loads((pytester.path / f"role-{worker}.json").read_text())
+        assert role == ["Worker", ["azure-role"]]
+
+
 def test_xdist_run_that_never_started_leaves_reports_that_say_so(
     arm, fake_az, pytester, monkeypatch
 ):
