@@ -25,7 +25,7 @@ from compliance.emulator.fake_az import install_fake_az
 # The imports above are not for use here: pytester's in-process runs drop every module a run
 # imported first, and a re-imported `requests` no longer matches the one azure-core holds.
 # The emulator fails on purpose and answers at once: azure-core's exponential backoff between
-# retries would only be waited through (about 30 s a run). Set for the process, so pytester's
+# retries would only be waited through (about 40 s a run). Set for the process, so pytester's
 # in-process runs and every child process (pytester subprocess runs, `python -m compliance`,
 # the read's child) retry at once too; Retry-After is still waited. The tests of the backoff
 # itself set it back (testing/test_arm.py).

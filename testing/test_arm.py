@@ -481,13 +481,19 @@ def test_the_backoff_factor_is_waited_out_between_retries(
     assert len(arm.requests) == 4
 
 
-def test_without_backoff_a_retry_after_is_still_waited(arm: ArmEmulator, reader: ArmReader) -> None:
-    assert retry_backoff() == {"retry_backoff_factor": 0}  # what conftest.py sets
+def test_without_backoff_a_retry_after_is_still_waited(
+    arm: ArmEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RETRY_BACKOFF_VARIABLE, "0")  # what conftest.py sets
     arm.load(tenant(subscription(SUB)))
     arm.fail(SUB, Fault(status=503, code="ServiceUnavailable", retry_after=0.2))
+    reader = make_reader(arm)
     started = time.monotonic()
-    with pytest.raises(Unverifiable, match="HTTP 503"):
-        reader.read_security_contacts(SUB)
+    try:
+        with pytest.raises(Unverifiable, match="HTTP 503"):
+            reader.read_security_contacts(SUB)
+    finally:
+        reader.close()
     assert time.monotonic() - started >= 0.6  # three retries, each after its Retry-After
     assert len(arm.requests) == 4
 

@@ -166,7 +166,7 @@ class _SameEndpoint(SansIOHTTPPolicy):  # type: ignore[type-arg]
 
 # The suite's own tests set this to 0 (testing/conftest.py): they retry against an emulator
 # on 127.0.0.1 that fails on purpose, where azure-core's exponential backoff (1.6 s before a
-# request's second retry, 3.2 s before its third) is only waiting, some 30 s of a CI run. A
+# request's second retry, 3.2 s before its third) is only waiting, some 40 s of a CI run. A
 # Retry-After ARM sends is waited either way. Unset, azure-core's backoff stands.
 RETRY_BACKOFF_VARIABLE = "AZURE_COMPLIANCE_RETRY_BACKOFF"
 
