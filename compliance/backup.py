@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from compliance import localfiles
+from compliance.apiversions import API_VERSIONS
 from compliance.arm import AuditError
-from compliance.contacts import API_VERSIONS
 from compliance.model import DEFAULT_CONTACT, contact_name_allowed
 from compliance.values import guid
 

@@ -2,7 +2,8 @@
 
 Defender for Cloud has answered in three shapes over the years (2017-08-01-preview,
 2020-01-01-preview, 2023-12-01-preview). Checks never look at raw JSON: they read
-:class:`Contact`, which :func:`normalize_contact` builds from whichever shape came back.
+:class:`Contact`, which compliance.apiversions builds from whichever shape came back, with the
+readers here (:func:`expect`, :func:`optional`, :class:`Enums`).
 Anything that is not the documented shape raises :class:`MalformedResponse`, because a
 check that guesses could pass a subscription it never really saw. Two things real ARM sends
 are not errors, though the specification's examples never show them: the 2020-01-01-preview
@@ -13,7 +14,6 @@ know is kept as an :class:`UnknownValue`, so that only the controls that read it
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -23,11 +23,6 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from compliance.text import one_line
-
-API_2017 = "2017-08-01-preview"
-API_2020 = "2020-01-01-preview"
-API_2023 = "2023-12-01-preview"
-API_VERSIONS = (API_2023, API_2020, API_2017)
 
 _ADDRESS_SEPARATORS = re.compile(r"[;,]")
 # A securityContacts resource id: /subscriptions/{id}/providers/Microsoft.Security/... (real
@@ -162,19 +157,21 @@ class Contact:
         return self.enabled is False
 
 
-def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+def expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    """`value`, when it is a `kind`; MalformedResponse naming `where` when it is not."""
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise MalformedResponse(f"{where} is {type(value).__name__}, expected {names}")
     return value
 
 
-def _optional(props: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+def optional(props: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    """`props[key]` when it is a `kind`, None when absent or null; else MalformedResponse."""
     value = props.get(key)
-    return None if value is None else _expect(value, kind, f"{where}.{key}")
+    return None if value is None else expect(value, kind, f"{where}.{key}")
 
 
-class _Enums:
+class Enums:
     """Reads a contact's extensible enums, keeping every value it does not know."""
 
     def __init__(self) -> None:
@@ -202,132 +199,25 @@ class _Enums:
         return value == "On"
 
     def roles(self, props: Mapping[str, Any], where: str) -> tuple[bool | None, tuple[str, ...]]:
-        by_role = _optional(props, "notificationsByRole", dict, where)
+        by_role = optional(props, "notificationsByRole", dict, where)
         if by_role is None:
             return None, ()
         where = f"{where}.notificationsByRole"
-        roles = _optional(by_role, "roles", list, where) or []
+        roles = optional(by_role, "roles", list, where) or []
         for i, role in enumerate(roles):
-            _expect(role, str, f"{where}.roles[{i}]")
+            expect(role, str, f"{where}.roles[{i}]")
         state = self.on_off(
-            _optional(by_role, "state", str, where), "notify_roles_enabled", f"{where}.state"
+            optional(by_role, "state", str, where), "notify_roles_enabled", f"{where}.state"
         )
         # Roles are an extensible enum too, but only "Owner" is ever looked for.
         return state, tuple(roles)
-
-
-def _contact_2017(name: str, props: Mapping[str, Any], where: str) -> Contact:
-    enums = _Enums()
-    to_admins = enums.on_off(
-        _optional(props, "alertsToAdmins", str, where),
-        "notify_roles_enabled",
-        f"{where}.alertsToAdmins",
-    )
-    alerts = enums.on_off(
-        _optional(props, "alertNotifications", str, where),
-        "alert_notifications",
-        f"{where}.alertNotifications",
-    )
-    return Contact(
-        name=name,
-        addresses=split_addresses(_optional(props, "email", str, where) or ""),
-        phone=_optional(props, "phone", str, where),
-        alert_notifications=alerts,
-        # 2017 had no severity setting: "On" mailed high-severity alerts.
-        alert_minimal_severity="High" if alerts else None,
-        notify_roles_enabled=to_admins,
-        # 2017's "alertsToAdmins" mails the subscription's admins and owners.
-        notify_roles=("Owner",) if to_admins else (),
-        unknown=tuple(enums.unknown),
-    )
-
-
-def _contact_2020(name: str, props: Mapping[str, Any], where: str) -> Contact:
-    enums = _Enums()
-    alerts = _optional(props, "alertNotifications", dict, where) or {}
-    at = f"{where}.alertNotifications"
-    roles_on, roles = enums.roles(props, where)
-    return Contact(
-        name=name,
-        addresses=split_addresses(_optional(props, "emails", str, where) or ""),
-        phone=_optional(props, "phone", str, where),
-        alert_notifications=enums.on_off(
-            _optional(alerts, "state", str, at), "alert_notifications", f"{at}.state"
-        ),
-        alert_minimal_severity=enums.level(
-            _optional(alerts, "minimalSeverity", str, at),
-            SEVERITIES,
-            "alert_minimal_severity",
-            f"{at}.minimalSeverity",
-        ),
-        notify_roles_enabled=roles_on,
-        notify_roles=roles,
-        unknown=tuple(enums.unknown),
-    )
-
-
-def _contact_2023(name: str, props: Mapping[str, Any], where: str) -> Contact:
-    enums = _Enums()
-    roles_on, roles = enums.roles(props, where)
-    sources = _optional(props, "notificationsSources", list, where) or []
-    alert_severity: str | None = None
-    attack_path_risk: str | None = None
-    alert_source = False
-    for i, source in enumerate(sources):
-        at = f"{where}.notificationsSources[{i}]"
-        _expect(source, dict, at)
-        kind = _expect(source.get("sourceType"), str, f"{at}.sourceType")
-        if kind == "Alert":
-            alert_source = True
-            alert_severity = enums.level(
-                _optional(source, "minimalSeverity", str, at),
-                SEVERITIES,
-                "alert_minimal_severity",
-                f"{at}.minimalSeverity",
-            )
-        elif kind == "AttackPath":
-            attack_path_risk = enums.level(
-                _optional(source, "minimalRiskLevel", str, at),
-                RISK_LEVELS,
-                "attack_path_minimal_risk",
-                f"{at}.minimalRiskLevel",
-            )
-        else:  # a source Azure added since: it could be what a control looks for, renamed
-            enums.keep("notifications_sources", f"{at}.sourceType", kind)
-    return Contact(
-        name=name,
-        addresses=split_addresses(_optional(props, "emails", str, where) or ""),
-        phone=_optional(props, "phone", str, where),
-        enabled=_optional(props, "isEnabled", bool, where),
-        alert_notifications=alert_source,
-        alert_minimal_severity=alert_severity,
-        notify_roles_enabled=roles_on,
-        notify_roles=roles,
-        attack_path_minimal_risk=attack_path_risk,
-        unknown=tuple(enums.unknown),
-    )
-
-
-_PARSERS = {API_2017: _contact_2017, API_2020: _contact_2020, API_2023: _contact_2023}
-
-
-def normalize_contact(item: Any, api_version: str, where: str = "contact") -> Contact:
-    """One element of a securityContacts list (or a GET of one contact) as a Contact."""
-    try:
-        parse = _PARSERS[api_version]
-    except KeyError:
-        raise ValueError(f"unknown securityContacts api-version {api_version!r}") from None
-    _expect(item, dict, where)
-    name = _optional(item, "name", str, where) or "(unnamed)"
-    props = _expect(item.get("properties", {}), dict, f"{where}.properties")
-    return dataclasses.replace(parse(name, props, f"{where}.properties"), raw=item)
 
 
 def check_contact_id(item: Mapping[str, Any], subscription_id: str, where: str) -> None:
     """NotThisSubscription when the contact's `id` names another subscription than
     `subscription_id` (compared case aside, as ARM compares them), or none. A contact without
     an `id` claims nothing, and is taken as the answer's."""
-    resource_id = _optional(item, "id", str, where)
+    resource_id = optional(item, "id", str, where)
     if resource_id is None:
         return
     match = _ID_SUBSCRIPTION.match(resource_id)
@@ -342,31 +232,6 @@ def check_contact_id(item: Mapping[str, Any], subscription_id: str, where: str) 
             f"the answer's contact id ({where}.id) names subscription {one_line(named[:100])}, "
             f"not {subscription_id}: it is no evidence for this subscription"
         )
-
-
-def contacts_from_page(
-    body: Any, api_version: str, subscription_id: str | None = None
-) -> tuple[list[Contact], str | None]:
-    """The contacts of one list page and the page's `nextLink` (None on the last page).
-
-    The specification's page is `{"value": [...], "nextLink": ...}`; real ARM answers
-    2020-01-01-preview with a bare JSON array (azure-rest-api-specs #29458), taken here at
-    any api-version as the one and last page. With `subscription_id` (an answer read for
-    it), a contact whose `id` places it elsewhere raises NotThisSubscription.
-    """
-    if isinstance(body, list):
-        values, next_link = body, None
-    else:
-        _expect(body, (dict, list), "response body")
-        values = _expect(body.get("value"), list, "response body 'value'")
-        next_link = _optional(body, "nextLink", str, "response body")
-    contacts = []
-    for i, value in enumerate(values):
-        contact = normalize_contact(value, api_version, f"value[{i}]")
-        if subscription_id is not None:
-            check_contact_id(value, subscription_id, f"value[{i}]")
-        contacts.append(contact)
-    return contacts, next_link or None
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from compliance import cis
+from compliance.apiversions import shape
 from compliance.contacts import (
-    API_2017,
-    API_2020,
-    API_2023,
     RISK_LEVELS,
     SEVERITIES,
     Contact,
@@ -108,7 +106,7 @@ def goal(policy: Policy, api_version: str) -> Goal:
         emails=policy.required_contacts,
         owner=True,
         alert_severity=policy.min_alert_severity,
-        attack_path_risk=policy.min_attack_path_risk if api_version == API_2023 else None,
+        attack_path_risk=policy.min_attack_path_risk if shape(api_version).attack_paths else None,
     )
 
 
@@ -334,7 +332,7 @@ def evaluate_owner_notifications(
 def evaluate_attack_path(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> Verdict:
     """Attack-path emails are on, from the policy's minimal risk level (High by default)."""
     threshold = policy.min_attack_path_risk
-    if read.api_version in (API_2017, API_2020) and read.defender_registered:
+    if not shape(read.api_version).attack_paths and read.defender_registered:
         return Verdict(
             False,
             f"this cloud answers securityContacts only at api-version {read.api_version}, "

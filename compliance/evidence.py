@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from compliance import localfiles
+from compliance.apiversions import API_VERSIONS
 from compliance.arm import ApiVersionGate, AuditError, ContactReads, Throttle, read_many
 from compliance.arm.groups import read_group
 from compliance.arm.secrets import redact
-from compliance.contacts import API_VERSIONS, RawResponse, SecurityContacts, Unverifiable
+from compliance.contacts import RawResponse, SecurityContacts, Unverifiable
 from compliance.model import Subscription
 from compliance.writing import write_text
 

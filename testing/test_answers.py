@@ -12,14 +12,9 @@ from typing import Any
 import pytest
 
 from compliance.__main__ import main
+from compliance.apiversions import API_2023, contacts_from_page
 from compliance.arm.answers import parse_json
-from compliance.contacts import (
-    API_2023,
-    MalformedResponse,
-    NotThisSubscription,
-    check_contact_id,
-    contacts_from_page,
-)
+from compliance.contacts import MalformedResponse, NotThisSubscription, check_contact_id
 from compliance.emulator import ArmEmulator, Fault
 from compliance.fix import differences
 from compliance.remediation import Write, commands

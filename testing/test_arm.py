@@ -12,6 +12,7 @@ import pytest
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.rest import HttpRequest
 
+from compliance.apiversions import API_2017, API_2020, API_2023
 from compliance.arm import (
     CLOUDS,
     ApiVersionGate,
@@ -22,7 +23,7 @@ from compliance.arm import (
     fallback_api_version,
 )
 from compliance.arm.pipeline import RETRY_BACKOFF_VARIABLE, retry_backoff
-from compliance.contacts import API_2017, API_2020, API_2023, SecurityContacts, Unverifiable
+from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault
 from compliance.emulator.server import EmulatorCredential
 from conftest import TENANT_ID, subscription, tenant

@@ -9,17 +9,19 @@ from typing import Any
 
 import pytest
 
-from compliance.contacts import (
+from compliance.apiversions import (
     API_2017,
     API_2020,
     API_2023,
+    contacts_from_page,
+    normalize_contact,
+)
+from compliance.contacts import (
     RESERVED_DOMAINS,
     Contact,
     MalformedResponse,
     UnknownValue,
     address_problem,
-    contacts_from_page,
-    normalize_contact,
     split_addresses,
 )
 

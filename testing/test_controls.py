@@ -16,16 +16,8 @@ from typing import Any
 
 import pytest
 
-from compliance.contacts import (
-    API_2017,
-    API_2020,
-    API_2023,
-    RISK_LEVELS,
-    SEVERITIES,
-    Contact,
-    SecurityContacts,
-    normalize_contact,
-)
+from compliance.apiversions import API_2017, API_2020, API_2023, normalize_contact
+from compliance.contacts import RISK_LEVELS, SEVERITIES, Contact, SecurityContacts
 from compliance.controls import (
     ALERT_SEVERITY,
     ATTACK_PATH,

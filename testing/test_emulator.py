@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from compliance.contacts import API_2017, API_2020, API_2023, API_VERSIONS
+from compliance.apiversions import API_2017, API_2020, API_2023, API_VERSIONS
 from compliance.emulator import ArmEmulator, Fault, load_tenant
 from conftest import TENANT_ID, subscription, tenant
 

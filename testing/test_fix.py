@@ -21,9 +21,9 @@ import pytest
 from azure.core.rest import HttpRequest
 
 from compliance.__main__ import main
+from compliance.apiversions import API_2017, API_2020, API_2023, normalize_contact
 from compliance.arm import CLOUDS, ArmWriter, WriteFailed
 from compliance.backup import BACKUP_KIND, SavedContact, backup_document, parse_backup
-from compliance.contacts import API_2017, API_2020, API_2023, normalize_contact
 from compliance.emulator import ArmEmulator, Fault
 from compliance.fix import Change, differences, restore_change
 from compliance.model import Subscription

@@ -27,6 +27,13 @@ BOTTOM = {
     "compliance.text",
     "compliance.values",
     "compliance.strictjson",
+    # What each securityContacts api-version means (read, plan, emulate): pure functions
+    # over the model, which the Azure layer reads with and the planner plans with.
+    "compliance.apiversions",
+    "compliance.apiversions.common",
+    "compliance.apiversions.v2017_08_01_preview",
+    "compliance.apiversions.v2020_01_01_preview",
+    "compliance.apiversions.v2023_12_01_preview",
 }
 # What the bottom may not reach, even through another module.
 NOT_AT_THE_BOTTOM = ("azure", "pytest", "_pytest", "xdist", "pytest_html")

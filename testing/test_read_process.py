@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from compliance import sources
+from compliance.apiversions import API_2020, API_2023
 from compliance.arm import ArmReader, process
 from compliance.arm.process import Recipe
 from compliance.audit import Settings
-from compliance.contacts import API_2020, API_2023, SecurityContacts, Unverifiable
+from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.emulator import ArmEmulator, Fault
 from conftest import subscription, tenant
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from compliance.apiversions import API_2017, API_2020, API_2023, contacts_from_page
 from compliance.arm import (
     API_VERSION_REFUSALS,
     fallback_api_version,
     subscriptions_from_page,
     supported_api_versions,
 )
-from compliance.contacts import API_2017, API_2020, API_2023, SecurityContacts, contacts_from_page
+from compliance.contacts import SecurityContacts
 from compliance.controls import BENCHMARK_ONLY, CATALOGUE
 from compliance.emulator import ArmEmulator
 from conftest import TENANT_ID, subscription, tenant

@@ -22,6 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest
 
+from compliance.apiversions import API_VERSIONS, contacts_from_page, shape
 from compliance.arm.answers import arm_error, body_text, parse_json
 from compliance.arm.credentials import Cloud, CredentialFailed
 from compliance.arm.errors import AuditError, TokenFailed, first_line
@@ -29,14 +30,12 @@ from compliance.arm.groups import read_group
 from compliance.arm.pipeline import Throttle, pipeline, read_only_policies
 from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
 from compliance.contacts import (
-    API_VERSIONS,
     Contact,
     MalformedResponse,
     NotThisSubscription,
     RawResponse,
     SecurityContacts,
     Unverifiable,
-    contacts_from_page,
 )
 from compliance.model import Subscription, contacts_path
 from compliance.text import one_line
@@ -89,7 +88,7 @@ class ApiVersionGate:
     PATIENCE = 5.0  # a first answer slower than this must not hold the whole run
 
     def __init__(self, start: str = API_VERSIONS[0]) -> None:
-        self.start = start
+        self.start = shape(start).version  # never a version this suite cannot read
         self._settled = False
         self._probing = False
         self._changed = threading.Condition()

@@ -8,7 +8,8 @@ rejected api-version), to be a cloud that serves only older api-versions, or to 
 bodies recorded from real Azure.
 
 Contacts are stored in the 2023-12-01-preview shape (what the portal writes) and converted
-when asked for an older version, as ARM does.
+when asked for an older version, as ARM does: each version's module in compliance/apiversions
+says how (its render and store), and whether its list is a bare array.
 
 Where real ARM's recorded answers and the REST specification disagree, the emulator answers
 as real ARM does (the recordings are in testing/data/recorded/, with their provenance):
@@ -53,7 +54,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import trustme
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from compliance.contacts import API_2020, API_2023, API_VERSIONS
+from compliance.apiversions import API_VERSIONS, shape
 
 # A contact (2023-12-01-preview properties) that passes every control at the default
 # policy: what generated tenants (tests, the benchmark) start from.
@@ -218,70 +219,6 @@ def tenant_from_json(data: dict[str, Any]) -> Tenant:
         for g in data.get("managementGroups", [])
     )  # fmt: skip
     return Tenant(tenant_id, tuple(subs), served, groups)
-
-
-# --- shape conversion between the stored 2023 properties and older api-versions ------------
-
-
-def _alert_source(props: dict[str, Any]) -> dict[str, Any] | None:
-    sources = props.get("notificationsSources") or []
-    return next((s for s in sources if s.get("sourceType") == "Alert"), None)
-
-
-def _owner_notified(props: dict[str, Any]) -> bool:
-    by_role = props.get("notificationsByRole") or {}
-    return by_role.get("state") == "On" and "Owner" in (by_role.get("roles") or [])
-
-
-def render_properties(props: dict[str, Any], api_version: str) -> dict[str, Any]:
-    """Stored 2023 properties as `api_version` shows them."""
-    if api_version == API_2023:
-        return dict(props)
-    alert = _alert_source(props)
-    alerts_on = alert is not None and props.get("isEnabled", True) is not False
-    if api_version == API_2020:
-        out: dict[str, Any] = {"emails": props.get("emails", "")}
-        if "phone" in props:
-            out["phone"] = props["phone"]
-        out["alertNotifications"] = {
-            "state": "On" if alerts_on else "Off",
-            # Real ARM sends "" for a contact whose alert emails are off.
-            "minimalSeverity": alert.get("minimalSeverity", "") if alerts_on and alert else "",
-        }
-        if "notificationsByRole" in props:
-            out["notificationsByRole"] = props["notificationsByRole"]
-        return out
-    out = {"email": props.get("emails", "")}
-    if "phone" in props:
-        out["phone"] = props["phone"]
-    out["alertNotifications"] = "On" if alerts_on else "Off"
-    out["alertsToAdmins"] = "On" if _owner_notified(props) else "Off"
-    return out
-
-
-def store_properties(props: dict[str, Any], api_version: str) -> dict[str, Any]:
-    """Properties PUT at `api_version` in the stored 2023 shape."""
-    if api_version == API_2023:
-        return dict(props)
-    stored: dict[str, Any] = {"isEnabled": True}
-    if api_version == API_2020:
-        stored["emails"] = props.get("emails", "")
-        alerts = props.get("alertNotifications") or {}
-        if "notificationsByRole" in props:
-            stored["notificationsByRole"] = props["notificationsByRole"]
-        if alerts.get("state") == "On":
-            stored["notificationsSources"] = [
-                {"sourceType": "Alert", "minimalSeverity": alerts.get("minimalSeverity", "High")}
-            ]
-    else:
-        stored["emails"] = props.get("email", "")
-        if props.get("alertsToAdmins") == "On":
-            stored["notificationsByRole"] = {"state": "On", "roles": ["Owner"]}
-        if props.get("alertNotifications") == "On":
-            stored["notificationsSources"] = [{"sourceType": "Alert", "minimalSeverity": "High"}]
-    if "phone" in props:
-        stored["phone"] = props["phone"]
-    return stored
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -664,7 +601,7 @@ class ArmEmulator:
             "id": f"/subscriptions/{sub.id}/providers/Microsoft.Security/securityContacts/{name}",
             "name": name,
             "type": "Microsoft.Security/securityContacts",
-            "properties": render_properties(sub.contacts[name], version),
+            "properties": shape(version).render(sub.contacts[name]),
         }
 
     def _list_contacts(
@@ -677,7 +614,7 @@ class ArmEmulator:
                 self._contact_json(sub, n, version)
                 for n in names[start : start + self.contacts_page_size]
             ]
-        if version == API_2020:  # real ARM: a bare array, all at once
+        if shape(version).bare_list:  # as real ARM: all at once
             with self._lock:
                 return _Answer(200, [self._contact_json(sub, n, version) for n in names])
         body: dict[str, Any] = {"value": page}
@@ -700,7 +637,7 @@ class ArmEmulator:
             if method == "PUT":
                 if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
                     return _error(400, "InvalidRequestContent", "The body must hold 'properties'.")
-                sub.contacts[name] = store_properties(body["properties"], version)
+                sub.contacts[name] = shape(version).store(body["properties"])
                 return _Answer(200 if exists else 201, self._contact_json(sub, name, version))
             if method == "DELETE":
                 sub.contacts.pop(name, None)
