@@ -39,8 +39,8 @@ def test_negotiation_order_is_the_table_newest_first() -> None:
 @pytest.mark.parametrize("version", sorted(SHAPES))
 def test_each_version_is_the_module_named_after_it(version: str) -> None:
     module = importlib.import_module(f"compliance.apiversions.v{version.replace('-', '_')}")
-    assert module.SHAPE is SHAPES[version] is shape(version)
-    assert module.VERSION == version
+    assert module is SHAPES[version] is shape(version)
+    assert module.version == version
 
 
 # --- an unknown version is refused by every table ----------------------------------------------
@@ -104,14 +104,14 @@ BODIES = [
     pytest.param(
         apiversions.API_2023,
         {
-            "emails": "soc@contoso.com;cert@contoso.com",
-            "phone": "+1-555-0100",
-            "isEnabled": True,
-            "notificationsByRole": {"state": "On", "roles": ["Owner", "Contributor"]},
             "notificationsSources": [
-                {"sourceType": "Alert", "minimalSeverity": "Medium"},
                 {"sourceType": "AttackPath", "minimalRiskLevel": "Critical"},
+                {"sourceType": "Alert", "minimalSeverity": "Medium"},
             ],
+            "notificationsByRole": {"state": "Off", "roles": ["Contributor"]},
+            "emails": "soc@contoso.com;cert@contoso.com",
+            "isEnabled": True,
+            "phone": "+1-555-0100",
         },
         id="2023",
     ),

@@ -19,15 +19,13 @@ from compliance.apiversions import v2017_08_01_preview, v2020_01_01_preview, v20
 from compliance.apiversions.common import Goal, Shape, Write
 from compliance.contacts import Contact, check_contact_id, expect, optional
 
-SHAPES: dict[str, Shape] = {
-    s.version: s
-    for s in (v2023_12_01_preview.SHAPE, v2020_01_01_preview.SHAPE, v2017_08_01_preview.SHAPE)
-}
+_MODULES: tuple[Shape, ...] = (v2023_12_01_preview, v2020_01_01_preview, v2017_08_01_preview)
+SHAPES: dict[str, Shape] = {module.version: module for module in _MODULES}
 # The order a run asks in: newest first (ISO dates sort as text).
 API_VERSIONS: tuple[str, ...] = tuple(sorted(SHAPES, reverse=True))
-API_2017 = v2017_08_01_preview.VERSION
-API_2020 = v2020_01_01_preview.VERSION
-API_2023 = v2023_12_01_preview.VERSION
+API_2017 = v2017_08_01_preview.version
+API_2020 = v2020_01_01_preview.version
+API_2023 = v2023_12_01_preview.version
 
 __all__ = [
     "API_2017",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from compliance.contacts import Contact, split_addresses
 from compliance.model import DEFAULT_CONTACT
@@ -41,25 +41,30 @@ class Write:
     after: Properties
 
 
-@dataclass(frozen=True)
-class Shape:
-    """What one securityContacts api-version means, end to end."""
+class Shape(Protocol):
+    """What one securityContacts api-version means, end to end: each version's module is
+    one (mypy checks the modules against this protocol where SHAPES is built)."""
 
     version: str
-    # read: one contact's `properties` (named `name`, found at `where`) as a Contact
-    parse: Callable[[str, Mapping[str, Any], str], Contact]
-    # plan: the writes that make the contacts read at this version meet a Goal
-    plan: Callable[[Sequence[Contact], Goal], list[Write]]
-    # emulate: the emulator keeps 2023-12-01-preview properties; how this version shows
-    # them (render) and how a PUT at this version is kept (store)
-    render: Callable[[Properties], Properties]
-    store: Callable[[Properties], Properties]
     # emulate: real ARM answers the list as a bare JSON array, all at once, not paged
     bare_list: bool
     # capabilities: attack path notifications exist; one contact named `default` holds
     # every address (else each contact is a resource of its own, holding one address)
     attack_paths: bool
     single_contact: bool
+
+    def parse(self, name: str, props: Mapping[str, Any], where: str) -> Contact:
+        """read: one contact's `properties` (named `name`, found at `where`) as a Contact."""
+
+    def plan(self, contacts: Sequence[Contact], goal: Goal) -> list[Write]:
+        """plan: the writes that make the contacts read at this version meet `goal`."""
+
+    def render(self, stored: Properties) -> Properties:
+        """emulate: the emulator keeps 2023-12-01-preview properties; as this version
+        shows them."""
+
+    def store(self, put: Properties) -> Properties:
+        """emulate: properties PUT at this version, as the emulator keeps them."""
 
 
 # --- plan ------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 from compliance.apiversions.common import (
     Goal,
     Properties,
-    Shape,
     Write,
     copy_phone,
     raw_properties,
@@ -25,7 +24,11 @@ from compliance.apiversions.common import (
 from compliance.contacts import Contact, Enums, optional, split_addresses
 from compliance.model import DEFAULT_CONTACT, plain_contact_name
 
-VERSION = "2017-08-01-preview"
+version = "2017-08-01-preview"
+# What the version can express, and how real ARM lists it (see compliance.apiversions.Shape).
+bare_list = False
+attack_paths = False
+single_contact = False
 
 
 def parse(name: str, props: Mapping[str, Any], where: str) -> Contact:
@@ -110,15 +113,3 @@ def store(put: Properties) -> Properties:
         stored["notificationsSources"] = [{"sourceType": "Alert", "minimalSeverity": "High"}]
     copy_phone(put, stored)
     return stored
-
-
-SHAPE = Shape(
-    version=VERSION,
-    parse=parse,
-    plan=plan,
-    render=render,
-    store=store,
-    bare_list=False,
-    attack_paths=False,
-    single_contact=False,
-)

@@ -15,7 +15,6 @@ from compliance.apiversions.common import (
     Goal,
     Known,
     Properties,
-    Shape,
     Write,
     add_goal_emails,
     copy_phone,
@@ -27,7 +26,11 @@ from compliance.apiversions.common import (
 )
 from compliance.contacts import SEVERITIES, Contact, Enums, optional, split_addresses
 
-VERSION = "2020-01-01-preview"
+version = "2020-01-01-preview"
+# What the version can express, and how real ARM lists it (see compliance.apiversions.Shape).
+bare_list = True
+attack_paths = False
+single_contact = True
 
 
 def parse(name: str, props: Mapping[str, Any], where: str) -> Contact:
@@ -104,15 +107,3 @@ def store(put: Properties) -> Properties:
         ]
     copy_phone(put, stored)
     return stored
-
-
-SHAPE = Shape(
-    version=VERSION,
-    parse=parse,
-    plan=plan,
-    render=render,
-    store=store,
-    bare_list=True,
-    attack_paths=False,
-    single_contact=True,
-)

@@ -15,7 +15,6 @@ from compliance.apiversions.common import (
     Goal,
     Known,
     Properties,
-    Shape,
     Write,
     add_goal_emails,
     lowered,
@@ -32,7 +31,11 @@ from compliance.contacts import (
     split_addresses,
 )
 
-VERSION = "2023-12-01-preview"
+version = "2023-12-01-preview"
+# What the version can express, and how real ARM lists it (see compliance.apiversions.Shape).
+bare_list = False
+attack_paths = True
+single_contact = True
 
 
 def parse(name: str, props: Mapping[str, Any], where: str) -> Contact:
@@ -119,15 +122,3 @@ def render(stored: Properties) -> Properties:
 
 def store(put: Properties) -> Properties:
     return dict(put)
-
-
-SHAPE = Shape(
-    version=VERSION,
-    parse=parse,
-    plan=plan,
-    render=render,
-    store=store,
-    bare_list=False,
-    attack_paths=True,
-    single_contact=True,
-)
