@@ -15,13 +15,13 @@ import base64
 import hashlib
 import html
 import json
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from compliance.arm.secrets import redact
-from compliance.findings import Finding, Outcome, compliance_percent, tally
+from compliance.findings import Baseline, Finding, Outcome, compliance_percent, tally
+from compliance.fixes import Fix, FixCommand, Register, grouped
 from compliance.model import ManagementGroup, Subscription
 from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
 from compliance.writing import write_text
@@ -36,30 +36,22 @@ WORDS = {
 }
 STALE_WAIVER = "compliant, waiver no longer needed"
 # Against a baseline (--azure-baseline): what a failing case adds to its word.
-BASELINE_WORDS = {"known": " (known)", "new": " (new)"}
-
-# A command line of a remediation: `CLI: ...`, `CLI (what to set first): ...`, `Register ...: `
-_COMMAND = re.compile(r"^(CLI|Register Defender for Cloud first)(?: \(([^)]*)\))?: (.+)$")
+BASELINE_WORDS = {Baseline.KNOWN: " (known)", Baseline.NEW: " (new)"}
 
 
-def fix_steps(remediation: str) -> list[list[str]]:
-    """A remediation text (compliance.controls.remediation) as [kind, note, text] steps:
-    `prose` (portal steps, what the commands do), `cli` (a command, and what it needs
-    first) or `rest` (the request the command sends)."""
+def fix_steps(fix: Fix) -> list[list[str]]:
+    """A fix as the page draws it, [kind, note, text] steps: `prose` (portal steps, notes),
+    `cli` (a command to copy, and what it needs first) or `rest` (the request a command
+    sends). A run of requests shows its commands first, then the requests."""
     steps: list[list[str]] = []
-    for line in remediation.splitlines():
-        text = line.strip()
-        if not text:
-            continue
-        if steps and steps[-1][0] == "rest" and text.startswith("{"):
-            steps[-1][2] += "\n" + text  # the request's body
-        elif text.startswith("REST: "):
-            steps.append(["rest", "", text.removeprefix("REST: ")])
-        elif match := _COMMAND.match(text):
-            first = match.group(1) if match.group(1) != "CLI" else ""
-            steps.append(["cli", match.group(2) or first.lower(), match.group(3)])
+    for step in grouped(fix):
+        if isinstance(step, tuple):
+            steps += [["cli", "", r.command] for r in step]
+            steps += [["rest", "", f"{r.method} {r.path}\n{r.body}"] for r in step]
+        elif isinstance(step, Register | FixCommand):
+            steps.append(["cli", step.note, step.command])
         else:
-            steps.append(["prose", "", text])
+            steps.append(["prose", "", step.text])
     return steps
 
 
@@ -101,9 +93,9 @@ def view_data(
             "outcome": f.outcome.value,
             "word": STALE_WAIVER
             if stale
-            else WORDS[f.outcome] + BASELINE_WORDS.get(f.baseline or "", ""),
+            else WORDS[f.outcome] + (BASELINE_WORDS.get(f.baseline, "") if f.baseline else ""),
             "reason": f.reason,
-            "fix": fix_steps(f.remediation),
+            "fix": fix_steps(f.fix),
             "waiver": None
             if f.waiver is None
             else (

@@ -290,11 +290,11 @@ def result_from_data(data: Mapping[str, Any]) -> ReadResult:
     responses = tuple(RawResponse(**r) for r in data["responses"])
     if "unverifiable" in data:
         return Unverifiable(data["unverifiable"], responses, data.get("status"))
-    contacts = tuple(_contact_from_data(c) for c in data["contacts"])
+    contacts = tuple(contact_from_data(c) for c in data["contacts"])
     return SecurityContacts(**{**data, "contacts": contacts, "responses": responses})
 
 
-def _contact_from_data(fields: Mapping[str, Any]) -> Contact:
+def contact_from_data(fields: Mapping[str, Any]) -> Contact:
     """A Contact from its asdict() form (sequences come back as lists)."""
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     values["unknown"] = tuple(UnknownValue(**u) for u in fields.get("unknown", ()))

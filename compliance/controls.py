@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from compliance import cis
+from compliance import cis, fixes
 from compliance.apiversions import shape
 from compliance.contacts import (
     RISK_LEVELS,
@@ -20,14 +20,9 @@ from compliance.contacts import (
     UnknownValue,
     address_problem,
 )
+from compliance.fixes import Fix, FixCommand, Note, Portal, Register
 from compliance.model import DEFAULT_CONTACT
-from compliance.remediation import (
-    Goal,
-    commands,
-    fix_command,
-    plan,
-    summary,
-)
+from compliance.remediation import Goal, plan
 from compliance.text import one_line
 
 # As the numbering table (compliance.cis) stood at import, for what lists them once.
@@ -57,7 +52,7 @@ BENCHMARK_ONLY = Policy()
 class Verdict:
     compliant: bool
     reason: str
-    remediation: str = ""
+    fix: Fix = ()  # for a failure: how to make it pass (compliance.fixes)
     # False when the answer holds a value this suite does not know, and the verdict depends
     # on it: the case is an error (not verifiable), never a pass or a guessed failure.
     verifiable: bool = True
@@ -70,12 +65,15 @@ class Verdict:
     @property
     def message(self) -> str:
         """The reason, and for a failure how to fix it."""
-        if self.compliant or not self.remediation:
+        if self.compliant or not self.fix:
             return self.reason
-        return f"{self.reason}\nHow to fix:\n{self.remediation}"
+        return f"{self.reason}\nHow to fix:\n{fixes.text(self.fix)}"
 
 
-Evaluate = Callable[[SecurityContacts, Policy], Verdict]
+# The planned writes as steps (compliance.fixes.planned), made only when a verdict needs
+# them: every control a subscription fails shares them (compliance.assessment plans once).
+Planned = Callable[[], Fix]
+Evaluate = Callable[[SecurityContacts, Policy, Planned | None], Verdict]
 
 
 @dataclass(frozen=True)
@@ -119,45 +117,31 @@ def _has_an_address(read: SecurityContacts, policy: Policy) -> bool:
 
 
 def remediation(
-    control: Control, read: SecurityContacts, policy: Policy, portal: str | None = None
-) -> str:
-    """Portal steps and commands, for this subscription, that make `control` pass: from the
+    control: Control,
+    read: SecurityContacts,
+    policy: Policy,
+    portal: str | None = None,
+    planned: Planned | None = None,
+) -> Fix:
+    """Portal steps and requests, for this subscription, that make `control` pass: from the
     same planner as the fix command, so they only add (see compliance.remediation)."""
     sub = read.subscription_id
-    steps = []
+    steps: list[fixes.Step] = []
     if not read.defender_registered:
-        steps.append(
-            "  Register Defender for Cloud first: "
-            f"az provider register --namespace Microsoft.Security --subscription {sub}"
-        )
-    steps.append(
-        "  Portal: Microsoft Defender for Cloud > Environment settings > subscription "
-        f"{sub} > Email notifications: {portal or control.portal}, then Save."
-    )
+        steps.append(Register(sub))
+    steps.append(Portal(sub, portal or control.portal))
     if portal is not None:  # the organisation's policy asks for a choice only people make
-        return "\n".join(steps)
+        return tuple(steps)
     if control is CONTACT_EMAIL and not _has_an_address(read, policy):
-        steps.append(fix_command(sub))
-        return "\n".join(steps)
-    return "\n".join(steps + _planned_steps(read, policy))
+        return (*steps, FixCommand(sub))
+    return (*steps, *(planned or (lambda: planned_steps(read, policy)))())
 
 
-def _planned_steps(read: SecurityContacts, policy: Policy) -> list[str]:
-    """The planned writes, said and as commands: the same for each control a subscription
-    fails, so planned once per read (kept on it: a first audit asks up to three times for
-    each of thousands of subscriptions)."""
-    planned: dict[Policy, list[str]] = read.__dict__.setdefault("_planned_steps", {})
-    if policy not in planned:
-        writes = plan(read.contacts, read.api_version, goal(policy, read.api_version))
-        planned[policy] = (
-            [
-                f"  The commands below {summary(writes)}.",
-                *commands(read.subscription_id, read.api_version, writes),
-            ]
-            if writes
-            else []
-        )
-    return planned[policy]
+def planned_steps(read: SecurityContacts, policy: Policy) -> Fix:
+    """The planned writes, said and as requests: the same for each control a subscription
+    fails (compliance.assessment asks once per read)."""
+    writes = plan(read.contacts, read.api_version, goal(policy, read.api_version))
+    return fixes.planned(read.subscription_id, read.api_version, writes)
 
 
 # --- verdicts ---------------------------------------------------------------------------------
@@ -187,13 +171,14 @@ def _judge(
     policy: Policy,
     problem: Problem,
     passed: Callable[[Contact], str],
+    planned: Planned | None,
 ) -> Verdict:
     """Pass on the first contact that is not disabled and has no `problem`. Otherwise fail
     listing them, unless a contact's problem is a value this suite does not know: then the
     verdict could go either way, and is not verifiable."""
     missing = _no_contact(read)
     if missing:
-        return Verdict(False, missing, remediation(control, read, policy))
+        return Verdict(False, missing, remediation(control, read, policy, planned=planned))
     problems: list[str] = []
     unknown: list[str] = []
     for contact in read.contacts:
@@ -208,12 +193,16 @@ def _judge(
         return Verdict(
             False,
             "; ".join(unknown) + " (Azure may have added it since), and the verdict depends on it",
-            f"  Check the setting in the portal: Microsoft Defender for Cloud > Environment "
-            f"settings > subscription {read.subscription_id} > Email notifications. A newer "
-            "version of this suite may know the value.",
+            (
+                Note(
+                    "Check the setting in the portal: Microsoft Defender for Cloud > "
+                    f"Environment settings > subscription {read.subscription_id} > Email "
+                    "notifications. A newer version of this suite may know the value."
+                ),
+            ),
             verifiable=False,
         )
-    return Verdict(False, "; ".join(problems), remediation(control, read, policy))
+    return Verdict(False, "; ".join(problems), remediation(control, read, policy, planned=planned))
 
 
 def _email_problem(contact: Contact) -> str | None:
@@ -234,7 +223,9 @@ def policy_problems(read: SecurityContacts, policy: Policy) -> tuple[list[str], 
     return missing, policy.outside_domains(configured)
 
 
-def evaluate_email(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> Verdict:
+def evaluate_email(
+    read: SecurityContacts, policy: Policy = BENCHMARK_ONLY, planned: Planned | None = None
+) -> Verdict:
     """A security contact that is not disabled holds a valid address (and policy holds)."""
     verdict = _judge(
         CONTACT_EMAIL,
@@ -242,6 +233,7 @@ def evaluate_email(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> V
         policy,
         _email_problem,
         lambda c: f"sends to {', '.join(c.valid_addresses)}",
+        planned,
     )
     if not verdict.compliant:
         return verdict
@@ -266,7 +258,9 @@ def evaluate_email(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> V
         if outside
         else None
     )
-    return Verdict(False, "; ".join(problems), remediation(CONTACT_EMAIL, read, policy, portal))
+    return Verdict(
+        False, "; ".join(problems), remediation(CONTACT_EMAIL, read, policy, portal, planned)
+    )
 
 
 def _at_least(value: str | None, threshold: str, levels: tuple[str, ...]) -> bool:
@@ -274,7 +268,9 @@ def _at_least(value: str | None, threshold: str, levels: tuple[str, ...]) -> boo
     return value is not None and levels.index(value) <= levels.index(threshold)
 
 
-def evaluate_alert_severity(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> Verdict:
+def evaluate_alert_severity(
+    read: SecurityContacts, policy: Policy = BENCHMARK_ONLY, planned: Planned | None = None
+) -> Verdict:
     """Alert emails are on, from the policy's minimal severity (High by default) or lower."""
     threshold = policy.min_alert_severity
 
@@ -302,11 +298,12 @@ def evaluate_alert_severity(read: SecurityContacts, policy: Policy = BENCHMARK_O
         policy,
         problem,
         lambda c: f"is notified of alerts from severity {c.alert_minimal_severity} up",
+        planned,
     )
 
 
 def evaluate_owner_notifications(
-    read: SecurityContacts, policy: Policy = BENCHMARK_ONLY
+    read: SecurityContacts, policy: Policy = BENCHMARK_ONLY, planned: Planned | None = None
 ) -> Verdict:
     """Alert emails also go to the subscription's Owners."""
 
@@ -326,10 +323,13 @@ def evaluate_owner_notifications(
         policy,
         problem,
         lambda c: f"notifies roles {', '.join(c.notify_roles)}",
+        planned,
     )
 
 
-def evaluate_attack_path(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY) -> Verdict:
+def evaluate_attack_path(
+    read: SecurityContacts, policy: Policy = BENCHMARK_ONLY, planned: Planned | None = None
+) -> Verdict:
     """Attack-path emails are on, from the policy's minimal risk level (High by default)."""
     threshold = policy.min_attack_path_risk
     if not shape(read.api_version).attack_paths and read.defender_registered:
@@ -337,9 +337,13 @@ def evaluate_attack_path(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY
             False,
             f"this cloud answers securityContacts only at api-version {read.api_version}, "
             "which has no attack path notifications",
-            f"  Subscription {read.subscription_id}: attack path notifications need "
-            "api-version 2023-12-01-preview, which this cloud does not offer yet; record a "
-            "waiver for control attack_path_notifications until it does.",
+            (
+                Note(
+                    f"Subscription {read.subscription_id}: attack path notifications need "
+                    "api-version 2023-12-01-preview, which this cloud does not offer yet; "
+                    "record a waiver for control attack_path_notifications until it does."
+                ),
+            ),
         )
 
     def problem(c: Contact) -> str | UnknownValue | None:
@@ -359,6 +363,7 @@ def evaluate_attack_path(read: SecurityContacts, policy: Policy = BENCHMARK_ONLY
         policy,
         problem,
         lambda c: f"is notified of attack paths from risk {c.attack_path_minimal_risk} up",
+        planned,
     )
 
 

@@ -8,15 +8,14 @@ the JUnit message and the HTML row read the same object.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from compliance.arm.secrets import redact
-from compliance.contacts import Contact, RawResponse, SecurityContacts
+from compliance import fixes
+from compliance.assessment import Evidence
 from compliance.controls import CATALOGUE, Control
 from compliance.model import ManagementGroup, Subscription
 
@@ -37,6 +36,14 @@ class Outcome(StrEnum):
         return self.value.replace("_", " ")
 
 
+class Baseline(StrEnum):
+    """What a case is against --azure-baseline."""
+
+    NEW = "new"  # it fails, and did not in the baseline
+    KNOWN = "known"  # it failed then too: reported, failing nothing
+    FIXED = "fixed"  # it failed then and passes now
+
+
 @dataclass(frozen=True)
 class WaiverFacts:
     state: str  # "active" or "expired"
@@ -52,12 +59,11 @@ class Finding:
     cis_version: str
     outcome: Outcome
     reason: str
-    remediation: str = ""
+    fix: fixes.Fix = ()  # for a failure, how to make it pass; outputs render it
     waiver: WaiverFacts | None = None
-    evidence: Mapping[str, Any] = field(default_factory=dict)  # plain data, see evidence()
+    evidence: Evidence = field(default_factory=Evidence)
     checked_at: str = ""
-    # Against --azure-baseline: "new", "known" (it failed then too) or "fixed"; None without.
-    baseline: str | None = None
+    baseline: Baseline | None = None  # None: the run has no baseline
     # The answers behind a verdict that did not pass, as a failing HTML row shows them (not
     # in the findings file: the evidence bundle keeps them whole).
     raw_answers: tuple[str, ...] = ()
@@ -67,7 +73,8 @@ class Finding:
         return self.control.cis_id(self.cis_version)
 
     def to_dict(self, *, raw: bool = False) -> dict[str, Any]:
-        """The finding as the findings file holds it (with `raw`, its raw answers too)."""
+        """The finding as the findings file holds it; with `raw` (how it crosses from a
+        pytest-xdist worker), its fix as typed steps and its raw answers too."""
         data: dict[str, Any] = {
             "subscription": {
                 "id": self.subscription.id,
@@ -90,18 +97,20 @@ class Finding:
             },
             "verdict": self.outcome.value,
             "reason": self.reason,
-            "remediation": self.remediation,
+            "remediation": fixes.text(self.fix),
             "waiver": None if self.waiver is None else asdict(self.waiver),
-            "evidence": dict(self.evidence),
+            "evidence": self.evidence.to_dict(),
             "checked_at": self.checked_at,
-            "baseline": self.baseline,
+            "baseline": None if self.baseline is None else self.baseline.value,
         }
         if raw:
+            data["fix"] = fixes.to_data(self.fix)
             data["raw_answers"] = list(self.raw_answers)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """From to_dict(raw=True)."""
         sub = data["subscription"]
         return cls(
             subscription=Subscription(
@@ -116,72 +125,16 @@ class Finding:
             cis_version=data["control"]["cis_version"],
             outcome=Outcome(data["verdict"]),
             reason=data["reason"],
-            remediation=data["remediation"],
+            fix=fixes.from_data(data["fix"]),
             waiver=None if data["waiver"] is None else WaiverFacts(**data["waiver"]),
-            evidence=data["evidence"],
+            evidence=Evidence.from_dict(data["evidence"]),
             checked_at=data["checked_at"],
-            baseline=data.get("baseline"),
+            baseline=None if data.get("baseline") is None else Baseline(data["baseline"]),
             raw_answers=tuple(data.get("raw_answers", ())),
         )
 
 
 CONTROLS_BY_KEY = {c.key: c for c in CATALOGUE}
-
-
-def evidence(
-    read: SecurityContacts | None, responses: Iterable[RawResponse] = ()
-) -> dict[str, Any]:
-    """The evidence summary of a verdict: normalized contacts and what ARM answered (the
-    answers themselves are in the evidence bundle)."""
-    answers = list(read.responses if read is not None else responses)
-    summary: dict[str, Any] = {
-        "responses": [
-            {k: getattr(r, k) for k in ("path", "status", "request_id", "received_at")}
-            for r in answers
-        ],
-    }
-    if read is not None:
-        summary["api_version"] = read.api_version
-        summary["defender_registered"] = read.defender_registered
-        summary["contacts"] = [_contact_summary(c) for c in read.contacts]
-    return summary
-
-
-def _contact_summary(contact: Contact) -> dict[str, Any]:
-    """A contact's fields as plain data, less `raw` (which dataclasses.asdict would first
-    deep-copy: most of a first audit's evidence time)."""
-    summary: dict[str, Any] = {}
-    for name in _CONTACT_FIELDS:
-        value = getattr(contact, name)
-        if isinstance(value, tuple):
-            value = [asdict(v) if is_dataclass(v) else v for v in value]  # type: ignore[arg-type]
-        summary[name] = value
-    return summary
-
-
-_CONTACT_FIELDS = tuple(f.name for f in fields(Contact) if f.name != "raw")
-
-
-# A failing row shows its raw answers, each up to this many characters: a report grows with
-# the tenant, not with one hostile answer (the whole answer is in the evidence bundle).
-RAW_BODY_SHOWN = 4096
-
-
-def raw_answers(
-    read: SecurityContacts | None, responses: Iterable[RawResponse] = ()
-) -> tuple[str, ...]:
-    answers = read.responses if read is not None else responses
-    return tuple(_shown(redact(r.body)) for r in answers)
-
-
-def _shown(body: str) -> str:
-    if len(body) <= RAW_BODY_SHOWN:
-        return body
-    digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
-    return (
-        f"{body[:RAW_BODY_SHOWN]}\n[... cut: {len(body)} characters in all, sha256 {digest}; "
-        "the whole answer is in the evidence bundle (--azure-evidence)]"
-    )
 
 
 def tally(findings: Iterable[Finding]) -> dict[str, Counter[Outcome]]:

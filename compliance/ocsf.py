@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from compliance import fixes
 from compliance.arm.secrets import redact
 from compliance.findings import Finding, Outcome
 from compliance.writing import replaced
@@ -109,11 +110,11 @@ def event(finding: Finding, run: Mapping[str, Any]) -> dict[str, Any] | None:
             "home_tenant_id": sub.tenant_id,
             "managed_by_tenants": list(sub.managed_by_tenants),
             "waiver": None if finding.waiver is None else finding.waiver.reason,
-            "baseline": finding.baseline,
+            "baseline": None if finding.baseline is None else finding.baseline.value,
         },
     }
-    if finding.remediation:
-        data["remediation"] = {"desc": finding.remediation}
+    if finding.fix:
+        data["remediation"] = {"desc": fixes.text(finding.fix)}
     if data["resources"][0]["group"] is None:
         del data["resources"][0]["group"]
     return data

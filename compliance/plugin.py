@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from compliance import reporting, roles
+from compliance import fixes, reporting, roles
 from compliance.arm import AuditError
 from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Policy, Verdict
@@ -28,11 +28,10 @@ from compliance.model import Subscription
 from compliance.options import OPTIONS
 from compliance.session import (
     ACTIVE_WAIVER,
+    ASSESSMENT,
     EXPIRED_WAIVER,
     KNOWN,
-    READ,
     RUN,
-    VERDICT,
     Run,
     case_id,
     case_of,
@@ -195,10 +194,9 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     ]
 
 
-def _read(config: pytest.Config, subscription: Subscription) -> SecurityContacts:
+def _skip_unless_checkable(subscription: Subscription) -> None:
     if not subscription.checkable:
         pytest.skip(f"subscription is {subscription.state}: its security contacts are not checked")
-    return config.stash[RUN].audit.security_contacts(subscription)
 
 
 @pytest.fixture
@@ -207,22 +205,25 @@ def security_contacts(
 ) -> SecurityContacts:
     """The subscription's Defender for Cloud security contacts, read once per run (for a
     check of your own; the suite's checks take `verdict`)."""
-    return _read(request.config, subscription)
+    _skip_unless_checkable(subscription)
+    return request.config.stash[RUN].audit.security_contacts(subscription)
 
 
 @pytest.fixture
 def verdict(request: pytest.FixtureRequest, subscription: Subscription) -> Verdict:
-    """The verdict of the requesting check's control on its subscription, judged once, on
-    contacts read once per run (one fixture: each costs pytest time, 40,000 times over).
+    """The requesting check's control's part of its subscription's assessment, made once
+    per run from contacts read once (one fixture: each costs pytest time, 40,000 times over).
 
-    A verdict that depends on a value this suite does not know is raised here, in setup:
-    the case is an error (not verifiable), never a pass.
+    A read that failed, and a verdict that depends on a value this suite does not know, are
+    raised here, in setup: the case is an error (not verifiable), never a pass.
     """
-    read = request.node.stash[READ] = _read(request.config, subscription)
-    control = CONTROLS[request.node.originalname]
-    judged = request.node.stash[VERDICT] = control.evaluate(read, request.config.stash[RUN].policy)
+    _skip_unless_checkable(subscription)
+    assessment = request.node.stash[ASSESSMENT] = request.config.stash[RUN].assessment(subscription)
+    if assessment.error is not None:
+        raise assessment.error
+    judged = assessment.verdicts[CONTROLS[request.node.originalname].key]
     if not judged.verifiable:
-        raise Unverifiable(f"{judged.reason}\n{judged.remediation}", read.responses)
+        raise Unverifiable(f"{judged.reason}\n{fixes.text(judged.fix)}", assessment.read.responses)
     return judged
 
 
@@ -259,7 +260,7 @@ def pytest_runtest_makereport(
     finding = reporting.finding_for(item, report, call, *case, outcome)
     report.azure_finding = finding  # type: ignore[attr-defined]
     if call.excinfo is not None and _verdict_error(call):
-        report.longrepr = reporting.failure_text(item, finding, call.excinfo.value)
+        report.longrepr = reporting.failure_text(item, finding)
     return report
 
 

@@ -34,31 +34,31 @@ from _pytest._code.code import (
 # reached through the stash key junitxml keeps it under.
 from _pytest.junitxml import xml_key as junit_xml_key
 
-from compliance import __version__, auditview, ocsf, reports
+from compliance import __version__, auditview, fixes, ocsf, reports
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
+from compliance.assessment import Evidence, assess
 from compliance.baseline import Drift, Verdicts, compare, of_run
-from compliance.contacts import SecurityContacts, Unverifiable
+from compliance.contacts import Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Control
 from compliance.evidence import make_bundle, write_bundle
 from compliance.findings import (
+    Baseline,
     Finding,
     Outcome,
     WaiverFacts,
-    evidence,
     findings_document,
     ordered,
-    raw_answers,
     tally,
 )
+from compliance.fixes import Fix, Note
 from compliance.model import Subscription
 from compliance.session import (
     ACTIVE_WAIVER,
+    ASSESSMENT,
     EXPIRED_WAIVER,
     OUTPUTS,
-    READ,
     RUN,
-    VERDICT,
     Run,
     case_of,
     output_path,
@@ -101,38 +101,38 @@ def finding_for(
     subscription: Subscription,
     outcome: Outcome,
 ) -> Finding:
-    """The case as a Finding, from its verdict (judged once, in setup) or what stopped it."""
-    read = item.stash.get(READ, None)
-    judged = item.stash.get(VERDICT, None)
-    remediation = ""
-    responses: tuple[Any, ...] = ()
+    """The case as a Finding: its control's part of its subscription's assessment (made once,
+    in setup), or what stopped the case before it had one."""
+    assessment = item.stash.get(ASSESSMENT, None)
+    judged = assessment.verdicts.get(control.key) if assessment is not None else None
+    fix: Fix = ()
     error = call.excinfo.value if call.excinfo is not None else None
     if judged is not None and not judged.verifiable:
-        reason = judged.reason
-        remediation = judged.remediation
+        reason, fix = judged.reason, judged.fix
     elif isinstance(error, Unverifiable):
         reason = str(error)
-        responses = error.responses
     elif outcome is Outcome.NOT_VERIFIABLE:  # the check itself broke before a verdict
         reason = f"the check failed: {type(error).__name__}: {error}"
     elif judged is not None:
         reason = judged.reason
-        remediation = "" if judged.compliant else judged.remediation
+        fix = () if judged.compliant else judged.fix
     else:  # a skip: (path, line, message)
         reason = str(report.longrepr[2]).removeprefix("Skipped: ")  # type: ignore[index]
     run = item.config.stash[RUN]
+    if assessment is None and isinstance(error, Unverifiable):
+        assessment = assess(subscription.id, error, run.policy, ())
     return Finding(
         subscription=subscription,
         control=control,
         cis_version=run.cis_version,
         outcome=outcome,
         reason=reason,
-        remediation=remediation,
+        fix=fix,
         waiver=_waiver_facts(item),
-        evidence=_once(item.config, read, evidence, responses),
+        evidence=Evidence() if assessment is None else assessment.evidence,
         checked_at=reports.now(),
         raw_answers=(
-            () if outcome is Outcome.COMPLIANT else _once(item.config, read, raw_answers, responses)
+            () if outcome is Outcome.COMPLIANT or assessment is None else assessment.raw_answers
         ),
         baseline=_against(run.baseline, subscription, control, outcome),
     )
@@ -140,56 +140,45 @@ def finding_for(
 
 def _against(
     baseline: Verdicts | None, subscription: Subscription, control: Control, outcome: Outcome
-) -> str | None:
-    """What the case is against the run's baseline: new, known, fixed (None: no baseline)."""
+) -> Baseline | None:
+    """What the case is against the run's baseline (None: the run has none)."""
     if baseline is None:
         return None
     case = (subscription.id.lower(), control.key)
     if outcome is Outcome.NOT_COMPLIANT:
-        return "known" if case in baseline.known else "new"
-    return "fixed" if outcome is Outcome.COMPLIANT and case in baseline.failing else None
+        return Baseline.KNOWN if case in baseline.known else Baseline.NEW
+    if outcome is Outcome.COMPLIANT and case in baseline.failing:
+        return Baseline.FIXED
+    return None
 
 
-_SHARED = pytest.StashKey[dict[tuple[int, str], tuple[Any, Any]]]()
-
-
-def _once(
-    config: pytest.Config,
-    read: SecurityContacts | None,
-    make: Callable[[SecurityContacts | None, Any], Any],
-    responses: Any,
-) -> Any:
-    """`make(read, responses)`, made once per subscription read: its four controls share it."""
-    if read is None:
-        return make(read, responses)
-    shared = config.stash.setdefault(_SHARED, {})
-    key = (id(read), make.__name__)
-    if key not in shared:
-        shared[key] = (read, make(read, responses))  # holding `read` keeps its id unique
-    return shared[key][1]
-
-
-def failure_text(item: pytest.Item, finding: Finding, error: BaseException) -> ReprExceptionInfo:
-    """The whole story of a failure or an error (title, reason, how to fix it), instead of
-    a traceback through the fixture or the assertion; JUnit and -ra get its one line."""
+def failure_story(finding: Finding, expired_waiver: str | None = None) -> tuple[str, str]:
+    """A failure's or an error's whole story (title, reason, how to fix it), and its one
+    line: what the terminal and JUnit show of a case that did not pass, from its finding."""
     cis = f"CIS {finding.cis_version} {finding.cis_id}"
     text = f"{cis} {finding.control.title}\n"
     if finding.subscription.management_groups:
         # display names, whose line breaks printable() would keep
         text += f"Management groups: {one_line(finding.subscription.management_group_path)}\n"
+    fix = fixes.text(finding.fix)
     if finding.outcome is Outcome.NOT_VERIFIABLE:
-        text += f"Could not be verified: {error}"
+        text += f"Could not be verified: {finding.reason}" + (f"\n{fix}" if fix else "")
     else:
-        text += str(error)
-    expired = item.stash.get(EXPIRED_WAIVER, None)
-    if expired is not None:
-        text += f"\nA waiver for this case expired and was ignored: {one_line(expired.describe())}"
-    return verdict_repr(
+        text += finding.reason + (f"\nHow to fix:\n{fix}" if fix else "")
+    if expired_waiver is not None:
+        text += f"\nA waiver for this case expired and was ignored: {one_line(expired_waiver)}"
+    return (
         printable(redact(text)),
         one_line(redact(f"{cis}: {finding.outcome.label}: {finding.reason}")),
-        str(item.path),
-        item.location[1] or 0,
     )
+
+
+def failure_text(item: pytest.Item, finding: Finding) -> ReprExceptionInfo:
+    """The failure representation of a case that did not pass, instead of a traceback
+    through the fixture or the assertion; JUnit and -ra get its one line."""
+    expired = item.stash.get(EXPIRED_WAIVER, None)
+    text, line = failure_story(finding, None if expired is None else expired.describe())
+    return verdict_repr(text, line, str(item.path), item.location[1] or 0)
 
 
 def verdict_repr(text: str, message: str, path: str, lineno: int) -> ReprExceptionInfo:
@@ -500,8 +489,7 @@ class Reporting:
                 cis_version=run.cis_version,
                 outcome=Outcome.NOT_VERIFIABLE,
                 reason=reason,
-                remediation="Run the audit again and let it finish.",
-                evidence=evidence(None),
+                fix=(Note("Run the audit again and let it finish."),),
                 checked_at=reports.now(),
             )
             self.findings[nodeid] = finding
@@ -548,7 +536,7 @@ def summary(findings: Iterable[Finding], reports_at: Iterable[str]) -> tuple[str
     title = ", ".join(f"{n} {o.label}" for o, n in sorted(counts.items()))
     lines = [
         one_line(
-            f"{f.outcome.label.upper()}{' (KNOWN)' if f.baseline == 'known' else ''}  "
+            f"{f.outcome.label.upper()}{' (KNOWN)' if f.baseline is Baseline.KNOWN else ''}  "
             f"CIS {f.cis_id} {f.subscription.display_name} "
             f"({f.subscription.id}): {f.reason}"
         )[:300]

@@ -15,8 +15,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from compliance import fixes
 from compliance.arm.secrets import redact
-from compliance.findings import Finding, Outcome, compliance_percent
+from compliance.assessment import Evidence
+from compliance.contacts import Contact
+from compliance.findings import Baseline, Finding, Outcome, compliance_percent
 from compliance.text import csv_cell, markdown_text
 from compliance.writing import replaced, write_text
 
@@ -148,11 +151,11 @@ def row_html(finding: Finding) -> str:
             f"approved by {html.escape(waiver.approved_by)}, expires "
             f"{html.escape(waiver.expires)}</p>"
         )
-    if finding.remediation:
+    if finding.fix:
         parts.append(f"<p>Why it matters: {html.escape(finding.control.rationale)}</p>")
         parts.append(
             '<h4>How to fix</h4><pre class="azure-remediation">'
-            f"{html.escape(finding.remediation)}</pre>"
+            f"{html.escape(fixes.text(finding.fix))}</pre>"
         )
     # Evidence in a few short lines: a tenant of thousands of subscriptions makes a report
     # of tens of thousands of rows, and every byte here is repeated in each.
@@ -168,28 +171,28 @@ def row_html(finding: Finding) -> str:
     return "".join(parts)
 
 
-def evidence_lines(found: Mapping[str, Any]) -> list[str]:
+def evidence_lines(found: Evidence) -> list[str]:
     """What ARM answered and the contacts it held, one short line each."""
     answers = "; ".join(
-        f"HTTP {r['status']} at {r['received_at']} (x-ms-request-id {r['request_id']})"
-        for r in found["responses"]
+        f"HTTP {r.status} at {r.received_at} (x-ms-request-id {r.request_id})"
+        for r in found.responses
     )
-    version = f", api-version {found['api_version']}" if "api_version" in found else ""
+    version = f", api-version {found.api_version}" if found.judged else ""
     lines = [f"Answers: {answers or 'none'}{version}"]
-    return lines + [_contact_line(c) for c in found.get("contacts", ())]
+    return lines + [_contact_line(c) for c in found.contacts or ()]
 
 
-def _contact_line(contact: Mapping[str, Any]) -> str:
-    enabled = {True: "enabled", False: "DISABLED", None: "no on/off setting"}[contact["enabled"]]
-    severity = contact["alert_minimal_severity"]
+def _contact_line(contact: Contact) -> str:
+    enabled = {True: "enabled", False: "DISABLED", None: "no on/off setting"}[contact.enabled]
+    severity = contact.alert_minimal_severity
     alerts = _from(severity) if severity else "on, with no severity set"
-    if not contact["alert_notifications"]:
+    if not contact.alert_notifications:
         alerts = "off"
-    roles = ", ".join(contact["notify_roles"]) if contact["notify_roles_enabled"] else "off"
+    roles = ", ".join(contact.notify_roles) if contact.notify_roles_enabled else "off"
     return (
-        f"contact '{contact['name']}': {'; '.join(contact['addresses']) or '(no address)'}"
+        f"contact '{contact.name}': {'; '.join(contact.addresses) or '(no address)'}"
         f" | {enabled} | alerts: {alerts} | roles: {roles or '(none)'}"
-        f" | attack paths: {_from(contact['attack_path_minimal_risk'])}"
+        f" | attack paths: {_from(contact.attack_path_minimal_risk)}"
     )
 
 
@@ -240,10 +243,10 @@ def write_findings_csv(path: Path, findings: Iterable[Finding]) -> None:
                 f.cis_id,
                 f.outcome.value,
                 f.reason,
-                f.remediation,
+                fixes.text(f.fix),
                 f"{f.waiver.state}: {f.waiver.reason}" if f.waiver else "",
-                f.evidence.get("api_version", ""),
-                " ".join(r["request_id"] or "" for r in f.evidence["responses"]),
+                f.evidence.api_version if f.evidence.judged else "",
+                " ".join(r.request_id or "" for r in f.evidence.responses),
                 f.checked_at,
             )
             writer.writerow([csv_cell(redact("" if cell is None else str(cell))) for cell in row])
@@ -299,7 +302,7 @@ def step_summary(
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {f.outcome.label}{' (known)' if f.baseline == 'known' else ''} | "
+            f"| {f.outcome.label}{' (known)' if f.baseline is Baseline.KNOWN else ''} | "
             f"CIS {md(f.cis_id)} | "
             f"{md(f.subscription.display_name)} ({md(f.subscription.id)}) | "
             f"{md(redact(f.reason)[:1000])} |"

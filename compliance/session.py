@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +20,11 @@ import pytest
 from compliance import options, sources, text
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
+from compliance.assessment import Assessment, assess
 from compliance.audit import Audit, Settings
 from compliance.baseline import BaselineError, Verdicts, load_findings
-from compliance.contacts import SecurityContacts
-from compliance.controls import CATALOGUE, CONTROLS, Control, Policy, Verdict
+from compliance.contacts import ReadResult, Unverifiable
+from compliance.controls import CATALOGUE, CONTROLS, Control, Policy
 from compliance.evidence import EvidenceError, load_bundle
 from compliance.model import Subscription
 from compliance.options import OptionError
@@ -51,6 +52,23 @@ class Run:
     cases: int = 0  # compliance cases collected, before -k and -m deselect any
     started_at: float = 0.0  # time.time() at configure
     started: str = ""
+    # Each subscription's assessment, by lower-case id: made once, shared by its cases.
+    assessments: dict[str, Assessment] = field(default_factory=dict)
+
+    def assessment(self, subscription: Subscription) -> Assessment:
+        """The subscription's assessment, from its contacts read once per run, by the
+        controls the run's CIS version has."""
+        key = subscription.id.lower()
+        found = self.assessments.get(key)
+        if found is None:
+            read: ReadResult
+            try:
+                read = self.audit.security_contacts(subscription)
+            except Unverifiable as exc:
+                read = exc
+            controls = [c for c in CONTROLS.values() if c.cis_id(self.cis_version)]
+            found = self.assessments[key] = assess(subscription.id, read, self.policy, controls)
+        return found
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Run:
@@ -110,8 +128,8 @@ class Run:
 
 
 RUN = pytest.StashKey[Run]()
-VERDICT = pytest.StashKey[Verdict]()  # on an item: its verdict, judged once in setup
-READ = pytest.StashKey[SecurityContacts]()  # on an item: the contacts it was judged on
+# On an item: its subscription's assessment (the item's verdict is its control's part).
+ASSESSMENT = pytest.StashKey[Assessment]()
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 KNOWN = pytest.StashKey[str]()  # on an item: why its failure is known (the baseline failed it)

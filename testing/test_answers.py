@@ -17,7 +17,8 @@ from compliance.arm.answers import parse_json
 from compliance.contacts import MalformedResponse, NotThisSubscription, check_contact_id
 from compliance.emulator import ArmEmulator, Fault
 from compliance.fix import differences
-from compliance.remediation import Write, commands
+from compliance.fixes import requests
+from compliance.remediation import Write
 from conftest import subscription, tenant
 
 SUB = "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"
@@ -202,6 +203,6 @@ def test_no_printed_body_holds_a_non_finite_number() -> None:
     """What the suite prints as JSON is JSON, even if a non-finite number got past reading."""
     write = Write("default", None, {"emails": "soc@contoso.com", "x-score": math.nan})
     with pytest.raises(ValueError, match="not JSON compliant"):
-        commands(SUB, API_2023, [write])
+        requests(SUB, API_2023, [write])
     with pytest.raises(ValueError, match="not JSON compliant"):
         differences({}, {"x-score": math.inf})

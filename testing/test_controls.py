@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from compliance import fixes
 from compliance.apiversions import API_2017, API_2020, API_2023, normalize_contact
 from compliance.contacts import RISK_LEVELS, SEVERITIES, Contact, SecurityContacts
 from compliance.controls import (
@@ -35,6 +36,7 @@ from compliance.controls import (
     evaluate_owner_notifications,
     validate_catalogue,
 )
+from compliance.fixes import Note
 
 SUB = "20ff7fc3-e762-44dd-bd96-b71116dcdc23"
 PHONE = "+1 425 555 0100"
@@ -242,7 +244,7 @@ def test_control_passes(control: Control, api: str, changes: dict[str, Any], rea
     verdict = control.evaluate(shaped(api, **changes), BENCHMARK_ONLY)
     assert verdict.compliant, verdict.reason
     assert reason in verdict.reason
-    assert verdict.remediation == ""
+    assert verdict.fix == ()
     assert verdict.message == verdict.reason
 
 
@@ -264,9 +266,9 @@ def test_attack_path_fails_on_api_versions_without_attack_paths(api: str) -> Non
     assert not verdict.compliant
     assert f"only at api-version {api}, which has no attack path notifications" in verdict.reason
     assert "How to fix" in verdict.message
-    assert "api-version 2023-12-01-preview" in verdict.remediation
-    assert "waiver" in verdict.remediation
-    assert shaped(api).subscription_id in verdict.remediation
+    assert "api-version 2023-12-01-preview" in fixes.text(verdict.fix)
+    assert "waiver" in fixes.text(verdict.fix)
+    assert shaped(api).subscription_id in fixes.text(verdict.fix)
 
 
 @pytest.mark.parametrize("control", CATALOGUE, ids=lambda c: c.key)
@@ -274,7 +276,7 @@ def test_disabled_contact_notifies_nobody(control: Control) -> None:
     verdict = control.evaluate(shaped(API_2023, isEnabled=False), BENCHMARK_ONLY)
     assert "security contact 'default' is disabled (isEnabled: false)" in verdict.reason
     assert_says_how_to_fix(verdict)
-    assert '"isEnabled": true' in verdict.remediation
+    assert '"isEnabled": true' in fixes.text(verdict.fix)
 
 
 @pytest.mark.parametrize("control", CATALOGUE, ids=lambda c: c.key)
@@ -310,7 +312,7 @@ def test_an_unknown_value_makes_only_the_control_that_reads_it_not_verifiable(ke
             assert not verdict.compliant  # asserting it can never pass
             assert "a value this suite does not know" in verdict.reason
             assert "the verdict depends on it" in verdict.reason
-            assert "Email notifications" in verdict.remediation
+            assert "Email notifications" in fixes.text(verdict.fix)
         else:
             assert verdict.verifiable and verdict.compliant, (control.key, verdict.reason)
 
@@ -388,13 +390,13 @@ def test_nobody_to_notify_fails_every_control(
     verdict = control.evaluate(read(registered=registered), BENCHMARK_ONLY)
     assert reason in verdict.reason
     assert_says_how_to_fix(verdict, command="fix" if control is CONTACT_EMAIL else "az")
-    assert (REGISTER in verdict.remediation) is not registered
+    assert (REGISTER in fixes.text(verdict.fix)) is not registered
 
 
 def test_verdict_message_adds_how_to_fix_only_to_a_failure_with_a_remediation() -> None:
-    assert Verdict(True, "fine", "ignored").message == "fine"
+    assert Verdict(True, "fine", (Note("ignored"),)).message == "fine"
     assert Verdict(False, "broken").message == "broken"
-    assert Verdict(False, "broken", "  do this").message == "broken\nHow to fix:\n  do this"
+    assert Verdict(False, "broken", (Note("do this"),)).message == "broken\nHow to fix:\n  do this"
 
 
 # --- thresholds -----------------------------------------------------------------------------
@@ -468,13 +470,13 @@ def test_required_contacts_missing_are_named(api: str) -> None:
         "required security contacts are missing (organisation policy): "
         "ciso@contoso.com, cert@contoso.com"
     )
-    added = after_commands(shaped(api), verdict.remediation)
+    added = after_commands(shaped(api), fixes.text(verdict.fix))
     assert evaluate_email(added, policy).compliant
     if api == API_2017:  # a contact per address, beside the one that is there
         assert [c.name for c in added.contacts] == ["default", "default1", "default2"]
     else:
         assert_says_how_to_fix(verdict, api)
-        assert "soc@contoso.com;ciso@contoso.com;cert@contoso.com" in verdict.remediation
+        assert "soc@contoso.com;ciso@contoso.com;cert@contoso.com" in fixes.text(verdict.fix)
 
 
 @pytest.mark.parametrize(
@@ -513,7 +515,7 @@ def test_addresses_outside_allowed_domains_are_named(api: str) -> None:
     # Removing addresses is a choice for people: the portal, named, and no command.
     assert_says_how_to_fix(verdict, api, command="")
     assert "remove ops@fabrikam.com, x@mail.contoso.com (outside the allowed domains)" in (
-        verdict.remediation
+        fixes.text(verdict.fix)
     )
 
 
@@ -588,7 +590,7 @@ def test_the_printed_commands_make_every_other_control_pass(api: str, policy: Po
     # until a person removes one, so only the email control may still fail afterwards.
     before = read(contact(api, BAD[api]), api=api)
     verdict = evaluate_owner_notifications(before, policy)
-    after = after_commands(before, verdict.remediation)
+    after = after_commands(before, fixes.text(verdict.fix))
     failing = {c.key for c in CATALOGUE if not c.evaluate(after, policy).compliant}
     expected = set() if api == API_2023 else {ATTACK_PATH.key}  # no such setting before 2023
     if policy is STRICT:
@@ -615,13 +617,13 @@ def test_the_printed_commands_never_loosen_or_drop(api: str) -> None:
     else:
         props["alertNotifications"] = {"state": "On", "minimalSeverity": "Medium"}
     verdict = evaluate_owner_notifications(read(contact(api, props), api=api))
-    (planned,) = planned_contacts(verdict.remediation, api)
+    (planned,) = planned_contacts(fixes.text(verdict.fix), api)
     assert planned.addresses == ("soc@contoso.com", "not-an-address")
     assert planned.notify_roles == ("Contributor", "Owner")
     assert planned.alert_minimal_severity == "Medium"
     assert planned.attack_path_minimal_risk == ("Medium" if api == API_2023 else None)
     assert planned.phone == PHONE
-    assert "every address, role and phone kept; no threshold raised" in verdict.remediation
+    assert "every address, role and phone kept; no threshold raised" in fixes.text(verdict.fix)
 
 
 def test_the_printed_commands_leave_unknown_values_alone() -> None:
@@ -630,7 +632,7 @@ def test_the_printed_commands_leave_unknown_values_alone() -> None:
     contacts = shaped(API_2023, notificationsByRole=None, notificationsSources=[
         {"sourceType": "Alert", "minimalSeverity": "Informational"}, ATTACK_HIGH])  # fmt: skip
     verdict = evaluate_owner_notifications(contacts)
-    (planned,) = planned_contacts(verdict.remediation, API_2023)
+    (planned,) = planned_contacts(fixes.text(verdict.fix), API_2023)
     assert planned.raw["properties"]["notificationsSources"][0] == {
         "sourceType": "Alert",
         "minimalSeverity": "Informational",
@@ -646,8 +648,8 @@ def test_a_2017_contact_name_that_is_not_plain_is_never_in_a_command() -> None:
     )
     verdict = evaluate_owner_notifications(read(odd, api=API_2017))
     assert not verdict.compliant
-    assert "--method delete" not in verdict.remediation
-    assert "c1\n" not in verdict.remediation
+    assert "--method delete" not in fixes.text(verdict.fix)
+    assert "c1\n" not in fixes.text(verdict.fix)
 
 
 def test_hostile_values_are_quoted_for_the_shell() -> None:
@@ -655,7 +657,7 @@ def test_hostile_values_are_quoted_for_the_shell() -> None:
     contacts = shaped(API_2023, emails="o'brien@contoso.com", phone=phone,
                       notificationsByRole=None)  # fmt: skip
     verdict = evaluate_owner_notifications(contacts)
-    (planned,) = planned_contacts(verdict.remediation, API_2023)
+    (planned,) = planned_contacts(fixes.text(verdict.fix), API_2023)
     assert planned.phone == phone  # one word for the shell, exactly the value
     assert planned.addresses == ("o'brien@contoso.com",)
 
@@ -663,7 +665,7 @@ def test_hostile_values_are_quoted_for_the_shell() -> None:
 def test_remediation_for_each_control_names_its_portal_setting() -> None:
     for control in CATALOGUE:
         verdict = control.evaluate(read(), BENCHMARK_ONLY)
-        assert f"Email notifications: {control.portal}, then Save." in verdict.remediation
+        assert f"Email notifications: {control.portal}, then Save." in fixes.text(verdict.fix)
 
 
 # --- catalogue ------------------------------------------------------------------------------

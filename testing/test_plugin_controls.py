@@ -211,9 +211,9 @@ def test_each_verdict_is_judged_once_per_case(arm, audit, monkeypatch):
     calls: Counter[tuple[str, str]] = Counter()
     for name, control in list(CONTROLS.items()):
 
-        def counting(read, policy, evaluate=control.evaluate, key=control.key):
+        def counting(read, policy, planned, evaluate=control.evaluate, key=control.key):
             calls[(key, read.subscription_id)] += 1
-            return evaluate(read, policy)
+            return evaluate(read, policy, planned)
 
         monkeypatch.setitem(CONTROLS, name, dataclasses.replace(control, evaluate=counting))
     arm.load(tenant(subscription(SUB_A), subscription(SUB_B, securityContacts=[])))

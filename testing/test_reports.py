@@ -17,6 +17,7 @@ from compliance.auditview import fix_steps, render
 from compliance.controls import CATALOGUE
 from compliance.emulator import Fault
 from compliance.findings import Outcome, compliance_percent
+from compliance.fixes import FixCommand, Note, Portal, Register, Request
 from compliance.reports import summary_svg
 from compliance.text import markdown_text
 from conftest import ROOT, subscription, tenant
@@ -394,23 +395,26 @@ def _checks_file(pytester):
 
 
 def test_a_fix_reads_as_prose_commands_and_requests():
-    remediation = (
-        "  Register Defender for Cloud first: az provider register --namespace "
-        "Microsoft.Security --subscription S\n"
-        "  Portal: Microsoft Defender for Cloud > Environment settings, then Save.\n"
-        "  The commands below update 'default': a PUT replaces the whole contact.\n"
-        "  CLI: az rest --method put --url '/x' --body '{}'\n"
-        '  REST: PUT /x\n  {"properties": {}}\n'
-        "  CLI (set SECURITY_CONTACT first): python -m compliance fix --subscription S"
+    fix = (
+        Register("S"),
+        Portal("S", "do this"),
+        Note("The commands below update 'default'."),
+        Request("PUT", "/x", '{"properties": {}}'),
+        Request("PUT", "/y", "{}"),
+        FixCommand("S"),
     )
-    assert fix_steps(remediation) == [
-        ["cli", "register defender for cloud first",
+    assert fix_steps(fix) == [
+        ["cli", "register Defender for Cloud first",
          "az provider register --namespace Microsoft.Security --subscription S"],
-        ["prose", "", "Portal: Microsoft Defender for Cloud > Environment settings, then Save."],
-        ["prose", "", "The commands below update 'default': a PUT replaces the whole contact."],
-        ["cli", "", "az rest --method put --url '/x' --body '{}'"],
+        ["prose", "", "Portal: Microsoft Defender for Cloud > Environment settings > "
+         "subscription S > Email notifications: do this, then Save."],
+        ["prose", "", "The commands below update 'default'."],
+        ["cli", "", "az rest --method put --url /x --body '{\"properties\": {}}'"],
+        ["cli", "", "az rest --method put --url /y --body '{}'"],
         ["rest", "", 'PUT /x\n{"properties": {}}'],
-        ["cli", "set SECURITY_CONTACT first", "python -m compliance fix --subscription S"],
+        ["rest", "", "PUT /y\n{}"],
+        ["cli", FixCommand.note,
+         'python -m compliance fix --subscription S --email "$SECURITY_CONTACT"'],
     ]  # fmt: skip
 
 
