@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from compliance import localfiles
-from compliance.findings import FINDINGS_SCHEMA, Finding
+from compliance.findings import FINDINGS_SCHEMA, Finding, Outcome
 
 Case = tuple[str, str]  # (subscription id, lower case; control key)
-FAILING = frozenset({"not_compliant", "waived"})
+FAILING = frozenset({Outcome.NOT_COMPLIANT, Outcome.WAIVED})
 
 # A findings file holds ~2,500 bytes and ~100 values per case (four cases a subscription:
 # 10 KB and 390 values; measured on bench tenants of 1,000). Read whole, a file costs about
@@ -49,7 +49,7 @@ class Verdicts:
     """One run's verdict per case, and what to call each case in a report."""
 
     source: str
-    verdict: Mapping[Case, str]
+    verdict: Mapping[Case, Outcome]
     label: Mapping[Case, str] = field(default_factory=dict)  # "CIS 8.1.13 Name (id)"
     reason: Mapping[Case, str] = field(default_factory=dict)
     error: str | None = None  # the run did not run: why
@@ -62,7 +62,7 @@ class Verdicts:
     def known(self) -> frozenset[Case]:
         """What a baseline run does not fail on: cases not compliant here (a waived case
         whose waiver ends is not known: its failure was accepted, not recorded)."""
-        return frozenset(c for c, v in self.verdict.items() if v == "not_compliant")
+        return frozenset(c for c, v in self.verdict.items() if v is Outcome.NOT_COMPLIANT)
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,15 @@ class Drift:
 
 
 def compare(old: Verdicts, new: Verdicts) -> Drift:
-    fresh = {c for c, v in new.verdict.items() if v == "not_compliant" and c not in old.known}
+    fresh = {c for c, v in new.verdict.items() if v is Outcome.NOT_COMPLIANT and c not in old.known}
     return Drift(
         new=sorted(fresh),
         still_failing=sorted((new.failing & old.failing) - fresh),
-        fixed=sorted(c for c in old.failing if new.verdict.get(c) == "compliant"),
+        fixed=sorted(c for c in old.failing if new.verdict.get(c) is Outcome.COMPLIANT),
         no_longer_present=sorted(
-            c for c in old.failing if new.verdict.get(c, "skipped") == "skipped"
+            c for c in old.failing if new.verdict.get(c, Outcome.SKIPPED) is Outcome.SKIPPED
         ),
-        not_verifiable=sorted(c for c, v in new.verdict.items() if v == "not_verifiable"),
+        not_verifiable=sorted(c for c, v in new.verdict.items() if v is Outcome.NOT_VERIFIABLE),
         did_not_run=new.error,
     )
 
@@ -115,7 +115,7 @@ def case_of(finding: Mapping[str, Any]) -> Case:
 
 
 def from_findings(document: Mapping[str, Any], source: str) -> Verdicts:
-    """The verdicts of a findings document (compliance.findings.findings_document)."""
+    """The verdicts of a findings document (compliance.outputs.findings_json)."""
     if document.get("schema") != FINDINGS_SCHEMA:
         raise BaselineError(
             f"{source}: not a findings file ({FINDINGS_SCHEMA!r} expected, found schema "
@@ -127,12 +127,12 @@ def from_findings(document: Mapping[str, Any], source: str) -> Verdicts:
         error = (document.get("run") or {}).get("error")
         return Verdicts(
             source,
-            {c: str(f["verdict"]) for c, f in zip(cases, found, strict=True)},
+            {c: Outcome(f["verdict"]) for c, f in zip(cases, found, strict=True)},
             {c: _label(f) for c, f in zip(cases, found, strict=True)},
             {c: str(f.get("reason") or "") for c, f in zip(cases, found, strict=True)},
             str(error) if error else None,
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise BaselineError(f"{source}: not laid out as {FINDINGS_SCHEMA}: {exc!r}") from None
 
 
@@ -164,9 +164,15 @@ def load_findings(path: str | Path) -> Verdicts:
 
 
 def of_run(findings: Iterable[Finding], source: str = "this run") -> Verdicts:
-    return from_findings(
-        {"schema": FINDINGS_SCHEMA, "findings": [f.to_dict() for f in findings]}, source
-    )
+    verdict: dict[Case, Outcome] = {}
+    label: dict[Case, str] = {}
+    reason: dict[Case, str] = {}
+    for f in findings:
+        case = (f.subscription.id.lower(), f.control.key)
+        verdict[case] = f.outcome
+        label[case] = f"CIS {f.cis_id} {f.subscription.display_name} ({f.subscription.id})"
+        reason[case] = f.reason
+    return Verdicts(source, verdict, label, reason)
 
 
 def report_lines(drift: Drift, old: Verdicts, new: Verdicts, cap: int = 200) -> list[str]:
