@@ -163,10 +163,11 @@ def _sample_tree(root: int, peak: list[int], done: threading.Event) -> None:
 
 
 def junit_outcomes(path: Path) -> dict[str, str]:
+    """Each case's outcome, by its class (the control) and name (the subscription)."""
     outcome = {}
     for case in ET.parse(path).getroot().iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
-        outcome[case.get("name", "")] = kinds[0] if kinds else "passed"
+        outcome[f"{case.get('classname')}::{case.get('name')}"] = kinds[0] if kinds else "passed"
     return outcome
 
 

@@ -50,6 +50,7 @@ class WaiverFacts:
     reason: str
     approved_by: str
     expires: str  # ISO date
+    described: str = ""  # the waiver as its file numbers and states it
 
 
 @dataclass(frozen=True)
@@ -156,19 +157,6 @@ def compliance_percent(counts: Counter[Outcome]) -> float | None:
     """Compliant share of what was judged: skipped cases aside, waived ones count against."""
     judged = sum(counts[o] for o in Outcome if o is not Outcome.SKIPPED)
     return 100 * counts[Outcome.COMPLIANT] / judged if judged else None
-
-
-def findings_document(meta: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, Any]:
-    findings = list(findings)
-    return {
-        "schema": FINDINGS_SCHEMA,
-        "run": dict(meta),
-        "summary": {
-            key: {**{o.value: c[o] for o in Outcome}, "compliance_percent": compliance_percent(c)}
-            for key, c in tally(findings).items()
-        },
-        "findings": [f.to_dict() for f in findings],
-    }
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:

@@ -5,7 +5,7 @@ Cloud, an ARM request (which prints as an `az rest` command and as the request i
 the fix command (`python -m compliance fix ... --email`), or a note. No output reads
 another's wording: the plain text here serves the outputs that show a fix as text (the
 terminal, JUnit, pytest-html's "How to fix", the findings' `remediation`, the CSV, OCSF),
-and the audit view draws the steps from their types (compliance.auditview).
+and the audit view draws the steps from their types (compliance.outputs.audit_view).
 
 Pure: nothing here talks to Azure or to pytest.
 """

@@ -6,8 +6,9 @@ to its control and marker in :mod:`compliance.controls`; options in
 :mod:`compliance.session`; the hooks of one role only (a serial run, pytest-xdist's
 controller or a worker: reading Azure once, the terminal's summary) in
 :mod:`compliance.roles`; Azure access in :mod:`compliance.arm`; the reports in
-:mod:`compliance.reporting`; waivers in :mod:`compliance.waivers`. Importing this module
-touches nothing: Azure is asked only when a collected test needs a subscription.
+:mod:`compliance.outputs`, written by :mod:`compliance.recorder`; waivers in
+:mod:`compliance.waivers`. Importing this module touches nothing: Azure is asked only when a
+collected test needs a subscription.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from compliance import fixes, reporting, roles
+from compliance import fixes, recorder, roles
 from compliance.arm import AuditError
 from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Policy, Verdict
@@ -59,13 +60,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "htmlpath", None):
         config.option.css = [*config.option.css, str(HTML_CSS)]
     config.stash[RUN] = Run.from_config(config)
+    # The suite writes JUnit itself, from the findings (compliance.outputs.junit): pytest's
+    # junitxml, which would write it from pytest's reports, is never made.
+    config.option.xmlpath = None
     role = roles.for_config(config)  # serial, pytest-xdist controller or worker: once, here
     config.pluginmanager.register(role, "azure-role")
     if role.reports is not None:
         config.pluginmanager.register(role.reports, "azure-reporting")
         role.reports.catch_signals(signal.SIGTERM)
         if config.pluginmanager.hasplugin("html"):
-            config.pluginmanager.register(reporting.HtmlReport(role.reports), "azure-html-report")
+            from compliance.outputs.pytest_html import HtmlReport
+
+            config.pluginmanager.register(HtmlReport(role.reports), "azure-html-report")
     for control in CATALOGUE:
         ids = ", ".join(f"{v} {n}" for v, n in control.cis_ids.items())
         config.addinivalue_line("markers", f"{control.key}: {control.title} (CIS {ids})")
@@ -252,15 +258,18 @@ def pytest_runtest_makereport(
     """Each case's report carries its finding; a failure's text is its reason and fix."""
     report = yield
     case = case_of(item)
-    outcome = reporting.outcome_of(report, call.excinfo)
-    if case is None or outcome is None:
+    if case is None:
+        report.azure_other = True  # type: ignore[attr-defined]  # JUnit lists it too
+        return report
+    outcome = recorder.outcome_of(report, call.excinfo)
+    if outcome is None:
         return report
     if outcome is Outcome.WAIVED and KNOWN in item.stash:
         outcome = Outcome.NOT_COMPLIANT  # known, not waived: reported so, failing nothing
-    finding = reporting.finding_for(item, report, call, *case, outcome)
+    finding = recorder.finding_for(item, report, call, *case, outcome)
     report.azure_finding = finding  # type: ignore[attr-defined]
     if call.excinfo is not None and _verdict_error(call):
-        report.longrepr = reporting.failure_text(item, finding)
+        report.longrepr = recorder.failure_text(item, finding)
     return report
 
 

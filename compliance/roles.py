@@ -21,9 +21,10 @@ from compliance.arm.secrets import redact
 from compliance.audit import Audit
 from compliance.baseline import report_lines
 from compliance.controls import CATALOGUE
-from compliance.findings import Outcome
+from compliance.findings import Outcome, ordered
 from compliance.model import Subscription
-from compliance.reporting import Reporting, numbered_traceback, summary
+from compliance.outputs.terminal import summary
+from compliance.recorder import Recorder, numbered_traceback
 from compliance.session import RUN, Run, check_marker_expression, is_check, run_error
 from compliance.text import one_line
 from compliance.waivers import today, unused_and_expired
@@ -49,7 +50,7 @@ class _WritesReports:
     sections from their findings."""
 
     def __init__(self, config: pytest.Config) -> None:
-        self.reports = Reporting(config)
+        self.reports = Recorder(config)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
@@ -184,20 +185,19 @@ def reading_line(audit: Audit) -> str:
     )
 
 
-def _summarize_cases(terminalreporter: Any, config: pytest.Config, reports: Reporting) -> None:
+def _summarize_cases(terminalreporter: Any, config: pytest.Config, reports: Recorder) -> None:
     """One line per case not compliant or not verifiable, capped, unless pytest's own short
     summary (-rf, -rE, -ra) lists them already."""
     if set(config.option.reportchars) & set("fEaA"):
         return
-    paths = [p for p in (config.option.htmlpath, config.option.xmlpath) if p]
-    title, lines = summary(reports.ordered(), paths)
+    title, lines = summary(ordered(reports.findings.values()), config.stash[RUN].reports_at())
     if len(lines) > 0:
         terminalreporter.write_sep("=", title)
         for line in lines:
             terminalreporter.write_line(line)
 
 
-def _summarize_baseline(terminalreporter: Any, run: Run, reports: Reporting) -> None:
+def _summarize_baseline(terminalreporter: Any, run: Run, reports: Recorder) -> None:
     if run.baseline is None:
         return
     compared = reports.drift()

@@ -28,6 +28,7 @@ from compliance.controls import CATALOGUE, CONTROLS, Control, Policy
 from compliance.evidence import EvidenceError, load_bundle
 from compliance.model import Subscription
 from compliance.options import OptionError
+from compliance.outputs import OUTPUTS, Output
 from compliance.text import one_line
 from compliance.waivers import Waiver, WaiverError, load_waivers
 
@@ -50,6 +51,7 @@ class Run:
     interrupted: str | None = None  # what stopped the run before it judged every case
     judged: int = 0  # cases judged when it was interrupted
     cases: int = 0  # compliance cases collected, before -k and -m deselect any
+    targets: tuple[Target, ...] = ()  # where each output goes
     started_at: float = 0.0  # time.time() at configure
     started: str = ""
     # Each subscription's assessment, by lower-case id: made once, shared by its cases.
@@ -70,6 +72,10 @@ class Run:
             found = self.assessments[key] = assess(subscription.id, read, self.policy, controls)
         return found
 
+    def reports_at(self) -> tuple[str, ...]:
+        """Where a person reads every case's reason and fix, the audit view first."""
+        return tuple(str(t.path) for t in self.targets if t.for_readers)
+
     @classmethod
     def from_config(cls, config: pytest.Config) -> Run:
         """The run its options describe, every option read here, once; a value no option
@@ -80,11 +86,12 @@ class Run:
         cis_version = usage_errors(lambda: options.read_cis_version(lookup))
         from_controller = getattr(config, "workerinput", {})
         replay = None
+        targets: tuple[Target, ...] = ()  # a worker writes nothing
         if "azure_audit" in from_controller:
             audit = Audit.from_snapshot(settings, from_controller["azure_audit"])
             demo_defaults = from_controller["azure_demo_defaults"]
         else:
-            check_outputs(config)
+            targets = output_targets(config)
             replay = replay_bundle(config, settings)
             if replay and replay.get("management_groups") and not settings.management_groups:
                 # a replay audits what its run audited: the groups it was scoped by
@@ -111,6 +118,7 @@ class Run:
             waivers=waivers,
             waivers_source=path,
             baseline=baseline,
+            targets=targets,
             started_at=time.time(),
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
@@ -184,44 +192,51 @@ def replay_bundle(config: pytest.Config, settings: Settings) -> dict[str, Any] |
         raise pytest.UsageError(f"--azure-replay: {exc}") from None
 
 
-# Every file a run writes, by the option that names it: pytest's and pytest-html's own, then
-# the suite's (compliance.reporting writes these, in this order).
-OUTPUTS = {
-    "xmlpath": "--junitxml",
-    "htmlpath": "--html",
-    "azure_findings": "--azure-findings",
-    "azure_findings_csv": "--azure-findings-csv",
-    "azure_findings_ocsf": "--azure-findings-ocsf",
-    "azure_evidence": "--azure-evidence",
-    "azure_audit_html": "--azure-audit-html",
-    "azure_step_summary": "--azure-step-summary",
-}
+@dataclass(frozen=True)
+class Target:
+    """Where the run writes one output."""
+
+    output: Output
+    path: Path
+    shared: bool = False  # a file other steps write too ($GITHUB_STEP_SUMMARY): appended to
+
+    @property
+    def for_readers(self) -> bool:
+        """Whether summaries point readers to it for every case's reason and fix."""
+        return self.output.for_readers
 
 
 def output_path(config: pytest.Config, dest: str) -> str | None:
-    if dest in ("xmlpath", "htmlpath"):
+    if dest in ("xmlpath", "htmlpath"):  # pytest's and pytest-html's own options
         return getattr(config.option, dest, None) or None
     return setting(config, dest)  # type: ignore[no-any-return]
 
 
-def check_outputs(config: pytest.Config) -> None:
-    """Refuse, before the audit, an output path the run could not write, two outputs naming
-    one file (one would be lost), and an output naming the bundle being replayed."""
+def output_targets(config: pytest.Config) -> tuple[Target, ...]:
+    """Where each output the run was given a path for goes, in the registry's order; a
+    path the run could not write, two outputs naming one file (one would be lost) and an
+    output naming the bundle being replayed are refused here, before the audit."""
     seen: dict[str, str] = {}
     replay = setting(config, "azure_replay")
     if replay is not None:
         seen[os.path.realpath(replay)] = "--azure-replay (the bundle being replayed)"
-    for dest, flag in OUTPUTS.items():
-        path = output_path(config, dest)
+    targets = []
+    for output in OUTPUTS:
+        path = output_path(config, output.dest)
         if path is None:
+            shared = os.environ.get(output.shared_env) if output.shared_env else None
+            if shared:  # a GitHub Actions step names its summary file
+                targets.append(Target(output, Path(shared), shared=True))
             continue
-        _check_writable(flag, Path(path))
+        _check_writable(output.flag, Path(path))
         where = os.path.realpath(path)
         if where in seen:
             raise pytest.UsageError(
-                f"{flag} {path}: {seen[where]} names the same file; give each its own"
+                f"{output.flag} {path}: {seen[where]} names the same file; give each its own"
             )
-        seen[where] = flag
+        seen[where] = output.flag
+        targets.append(Target(output, Path(path)))
+    return tuple(targets)
 
 
 def _check_writable(flag: str, target: Path) -> None:

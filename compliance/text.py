@@ -1,8 +1,8 @@
 """Text from Azure made inert for where it goes: a terminal or CI log, a spreadsheet.
 
 Everything Azure sends (display names, addresses, contact names, error messages, bodies) is
-someone else's text. HTML is escaped where it is written (compliance.reports), shell
-arguments are quoted where commands are built (compliance.remediation); these are the other
+someone else's text. HTML is escaped where it is written (compliance.outputs), shell
+arguments are quoted where commands are built (compliance.fixes); these are the other
 two boundaries.
 """
 

@@ -7,19 +7,30 @@ from __future__ import annotations
 import csv
 import html
 import json
-from collections import Counter
+import xml.etree.ElementTree as ET
 
 import pytest
 
-from compliance import auditview, fixes, ocsf, reports
+from compliance import fixes
 from compliance.apiversions import API_2023
 from compliance.assessment import Answered, Assessment, Evidence, assess
 from compliance.contacts import Contact, RawResponse, SecurityContacts, Unverifiable
 from compliance.controls import BENCHMARK_ONLY, CATALOGUE, CONTACT_EMAIL
-from compliance.findings import Baseline, Finding, Outcome, findings_document
+from compliance.facts import RunFacts
+from compliance.findings import Baseline, Finding, Outcome
 from compliance.fixes import FixCommand, Note, Portal, Register, Request
 from compliance.model import Subscription
-from compliance.reporting import failure_story
+from compliance.outputs import (
+    Report,
+    audit_view,
+    findings_csv,
+    findings_json,
+    junit,
+    ocsf,
+    step_summary,
+)
+from compliance.outputs import html as html_fragments
+from compliance.outputs.words import evidence_lines, story
 
 SUB = "7f1b2c3d-4e5f-4a6b-87d8-e9f0a1b2c3d6"
 SUBSCRIPTION = Subscription(SUB, "Never Set Up", "Enabled", "t-1")
@@ -59,6 +70,18 @@ def findings(assessment: Assessment) -> list[Finding]:
     ]
 
 
+FACTS = RunFacts(
+    target="x", arm_endpoint="https://127.0.0.1", tenant="t", identity="i", auth="cli",
+    api_versions=(API_2023,), cis_version="5.0.0", suite_version="1", started="now",
+    duration_s=1.0, subscriptions=1,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(findings: list[Finding]) -> Report:
+    return Report(FACTS, findings, reports_at=("audit.html",))
+
+
 def steps(findings: list[Finding]) -> list[tuple[Finding, fixes.Step]]:
     return [(f, step) for f in findings for step in f.fix]
 
@@ -91,29 +114,36 @@ def assert_every_step_in_text(text: str, fix: fixes.Fix) -> None:
             assert any(line.endswith(shown) for line in lines), (shown, text)
 
 
-def test_the_terminal_and_junit_show_every_step(findings):
+def test_the_terminal_and_junit_show_every_step(findings, report, tmp_path):
     for f in findings:
-        story, line = failure_story(f)
-        assert story.splitlines()[0].startswith("CIS 5.0.0 ")
-        assert "How to fix:" in story
-        assert_every_step_in_text(story, f.fix)
+        text, line = story(f)
+        assert text.splitlines()[0].startswith("CIS 5.0.0 ")
+        assert "How to fix:" in text
+        assert_every_step_in_text(text, f.fix)
         assert line == f"CIS 5.0.0 {f.cis_id}: not compliant: {f.reason}"
+    junit.write(tmp_path / "junit.xml", report)
+    cases = list(ET.parse(tmp_path / "junit.xml").getroot().iter("testcase"))
+    for f, case in zip(findings, cases, strict=True):
+        failure = case.find("failure")
+        assert failure is not None and failure.get("message") == story(f)[1]
+        assert_every_step_in_text(failure.text or "", f.fix)
 
 
 def test_pytest_html_shows_every_step(findings):
     for f in findings:
-        row = reports.row_html(f)
+        row = html_fragments.row_html(f)
         fix = row.split('<pre class="azure-remediation">', 1)[1].split("</pre>", 1)[0]
         assert_every_step_in_text(html.unescape(fix), f.fix)
 
 
-def test_the_findings_files_show_every_step(findings, tmp_path):
-    reports.write_findings_json(tmp_path / "f.json", findings_document({"x": 1}, findings))
+def test_the_findings_files_show_every_step(findings, report, tmp_path):
+    findings_json.write(tmp_path / "f.json", report)
     document = json.loads((tmp_path / "f.json").read_text())
-    reports.write_findings_csv(tmp_path / "f.csv", findings)
+    findings_csv.write(tmp_path / "f.csv", report)
     with (tmp_path / "f.csv").open(newline="") as rows:
         table = list(csv.DictReader(rows))
-    events = [ocsf.event(f, {"suite_version": "1"}) for f in findings]
+    ocsf.write(tmp_path / "f.ocsf", report)
+    events = [json.loads(line) for line in (tmp_path / "f.ocsf").read_text().splitlines()]
     for n, f in enumerate(findings):
         assert set(document["findings"][n]) >= {"remediation", "evidence", "baseline"}
         assert "fix" not in document["findings"][n]  # the file's v1 keys, unchanged
@@ -127,7 +157,7 @@ def test_the_findings_files_show_every_step(findings, tmp_path):
 
 
 def test_the_audit_view_has_commands_as_commands(findings):
-    data = auditview.view_data("t", {"x": 1}, findings)
+    data = audit_view.view_data("t", FACTS, findings)
     (sub,) = data["subscriptions"]
     for f in findings:
         shown = sub["cases"][f.control.key]["fix"]
@@ -142,12 +172,12 @@ def test_the_audit_view_has_commands_as_commands(findings):
             else:
                 assert step.text in prose
         assert not any(p.startswith(("CLI", "REST", "az ", "python -m")) for p in prose)
-    assert sub["evidence"] == reports.evidence_lines(findings[0].evidence)
+    assert sub["evidence"] == evidence_lines(findings[0].evidence)
 
 
-def test_the_audit_view_gives_each_command_its_copy_button(browser, findings, tmp_path):
+def test_the_audit_view_gives_each_command_its_copy_button(browser, findings, report, tmp_path):
     path = tmp_path / "audit.html"
-    auditview.write(path, "t", {"target": "x"}, findings)
+    audit_view.write(path, report)
     page = browser.new_page()
     page.goto(path.as_uri())
     page.locator("tr.sub").click()
@@ -169,14 +199,8 @@ def test_a_finding_crosses_from_a_worker_whole(findings):
         assert data["fix"][0] == {"kind": "register", "subscription_id": SUB}
 
 
-def test_the_step_summary_shows_each_reason_and_where_the_fixes_are(findings):
-    counts = {f.control.key: Counter([f.outcome]) for f in findings}
-    summary = reports.step_summary(
-        "t",
-        {"target": "x", "tenant": "t", "subscriptions": 1, "identity": "i",
-         "api_versions": API_2023, "suite_version": "1", "started": "now"},
-        counts, {}, findings, ["audit.html"],
-    )  # fmt: skip
+def test_the_step_summary_shows_each_reason_and_where_the_fixes_are(findings, report):
+    summary = step_summary.render(report)
     assert summary.count("Defender for Cloud has never been set up") == len(findings)
     assert "How to fix each: audit\\.html." in summary
 

@@ -15,6 +15,7 @@ from test_plugin import assert_run_error
 import compliance.plugin
 from compliance.baseline import Verdicts, compare
 from compliance.emulator import Fault, load_tenant
+from compliance.findings import Outcome
 from conftest import CHECKS, ROOT, subscription, tenant
 
 SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -24,16 +25,17 @@ SUB_C = "cccccccc-0000-4000-8000-000000000003"
 
 def test_compare_sorts_every_case_into_one_kind() -> None:
     old = Verdicts("old", {
-        ("a", "x"): "not_compliant", ("b", "x"): "not_compliant", ("c", "x"): "waived",
-        ("d", "x"): "compliant", ("e", "x"): "not_compliant", ("f", "x"): "not_verifiable",
+        ("a", "x"): Outcome.NOT_COMPLIANT, ("b", "x"): Outcome.NOT_COMPLIANT,
+        ("c", "x"): Outcome.WAIVED, ("d", "x"): Outcome.COMPLIANT,
+        ("e", "x"): Outcome.NOT_COMPLIANT, ("f", "x"): Outcome.NOT_VERIFIABLE,
     })  # fmt: skip
     new = Verdicts("new", {
-        ("a", "x"): "not_compliant",  # still failing
-        ("b", "x"): "compliant",  # fixed
-        ("c", "x"): "not_compliant",  # new: its waiver is gone, and it was never recorded
-        ("d", "x"): "not_compliant",  # new
-        ("f", "x"): "not_compliant",  # new: it was never known to fail
-        ("g", "x"): "not_verifiable",  # not verifiable, whatever it was
+        ("a", "x"): Outcome.NOT_COMPLIANT,  # still failing
+        ("b", "x"): Outcome.COMPLIANT,  # fixed
+        ("c", "x"): Outcome.NOT_COMPLIANT,  # new: its waiver is gone, and it was never recorded
+        ("d", "x"): Outcome.NOT_COMPLIANT,  # new
+        ("f", "x"): Outcome.NOT_COMPLIANT,  # new: it was never known to fail
+        ("g", "x"): Outcome.NOT_VERIFIABLE,  # not verifiable, whatever it was
     })  # fmt: skip
     drift = compare(old, new)
     assert drift.new == [("c", "x"), ("d", "x"), ("f", "x")]
@@ -42,11 +44,11 @@ def test_compare_sorts_every_case_into_one_kind() -> None:
     assert drift.no_longer_present == [("e", "x")]
     assert drift.not_verifiable == [("g", "x")]
     assert drift.worse
-    assert not compare(old, Verdicts("same", {("a", "x"): "not_compliant"})).worse
+    assert not compare(old, Verdicts("same", {("a", "x"): Outcome.NOT_COMPLIANT})).worse
     # a later run that never ran is worse, whatever it holds
     assert compare(old, Verdicts("none", {}, error="the audit did not run: no token")).worse
     # still failing under a waiver now: accepted, not new
-    waived = compare(old, Verdicts("w", {("a", "x"): "waived"}))
+    waived = compare(old, Verdicts("w", {("a", "x"): Outcome.WAIVED}))
     assert waived.still_failing == [("a", "x")] and not waived.worse
 
 
@@ -181,15 +183,15 @@ def test_diff_of_an_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_waived_case_is_never_called_new_and_groups_are_kept_apart() -> None:
-    from compliance.auditview import per_group
     from compliance.controls import CATALOGUE
-    from compliance.findings import Finding, Outcome
+    from compliance.findings import Finding
     from compliance.model import ManagementGroup, Subscription
-    from compliance.reporting import _against
+    from compliance.outputs.audit_view import per_group
+    from compliance.recorder import _against
 
     control = CATALOGUE[0]
     sub = Subscription(SUB_A, "A", "Enabled")
-    baseline = Verdicts("old", {(SUB_A, control.key): "waived"})
+    baseline = Verdicts("old", {(SUB_A, control.key): Outcome.WAIVED})
     assert _against(baseline, sub, control, Outcome.WAIVED) is None
     assert _against(baseline, sub, control, Outcome.NOT_COMPLIANT) == "new"  # waiver gone
     assert _against(baseline, sub, control, Outcome.COMPLIANT) == "fixed"

@@ -17,11 +17,11 @@ SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
 SUB_B = "bbbbbbbb-0000-4000-8000-000000000002"
 
 
-def per_case(junit: Path) -> dict[str, str]:
+def per_case(junit: Path) -> dict[tuple[str | None, str | None], str]:
     outcome = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         kinds = [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
-        outcome[case.get("name")] = kinds[0] if kinds else "passed"
+        outcome[case.get("classname"), case.get("name")] = kinds[0] if kinds else "passed"
     return outcome
 
 

@@ -27,6 +27,7 @@ BOTTOM = {
     "compliance.text",
     "compliance.values",
     "compliance.strictjson",
+    "compliance.facts",
     # What each securityContacts api-version means (read, plan, emulate): pure functions
     # over the model, which the Azure layer reads with and the planner plans with.
     "compliance.apiversions",
@@ -189,3 +190,18 @@ def test_the_azure_layer_builds_on_the_model_alone(
         if target not in BOTTOM and not target.startswith("compliance.arm")
     }
     assert not above
+
+
+def test_every_output_renders_without_pytest(
+    graph: tuple[dict[str, set[str]], dict[str, set[str]]],
+) -> None:
+    """Each output renders a Report on its own (a merge of shards writes them with no pytest
+    running); only the glue that hands pytest-html its additions knows pytest."""
+    inside, outside = graph
+    outputs = {m for m in inside if m.startswith("compliance.outputs")}
+    assert {"compliance.outputs.junit", "compliance.outputs.audit_view"} <= outputs
+    for module in sorted(outputs - {"compliance.outputs.pytest_html"}):
+        below = reached(inside, module)
+        foreign = {name for m in below for name in outside[m]} & {"pytest", "_pytest", "xdist"}
+        assert not foreign, f"{module} reaches {sorted(foreign)}"
+        assert "compliance.session" not in below and "compliance.plugin" not in below, module

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compliance.auditview import fix_steps, render
 from compliance.controls import CATALOGUE
 from compliance.emulator import Fault
 from compliance.findings import Outcome, compliance_percent
 from compliance.fixes import FixCommand, Note, Portal, Register, Request
-from compliance.reports import summary_svg
+from compliance.outputs.audit_view import fix_steps, render
+from compliance.outputs.html import summary_svg
 from compliance.text import markdown_text
 from conftest import ROOT, subscription, tenant
 
@@ -232,8 +232,8 @@ def test_junit_failure_message_is_one_line_and_body_has_the_fix(arm, audit, pyte
     assert f"python -m compliance fix --subscription {SUB_B}" in failure.text
     error = next(root.iter("error"))
     assert "\n" not in error.get("message")
-    assert error.get("message").startswith(  # pytest's words for an error in setup, then ours
-        'failed on setup with "CIS 5.0.0 8.1.13: not verifiable: could not read'
+    assert error.get("message").startswith(  # the verdict first, as every message
+        "CIS 5.0.0 8.1.13: not verifiable: could not read"
     )
     assert "HTTP 403 AuthorizationFailed" in error.get("message")
 
@@ -256,7 +256,11 @@ def test_junit_has_run_facts_and_the_shape_azure_devops_reads(arm, audit, pytest
     for case in cases:
         assert case.get("classname") and case.get("name") and case.get("time")
         assert case.find("properties") is None  # xunit2 has no per-case properties
-    assert any(f"CIS 8.1.13: Production ({SUB_A})" in c.get("name") for c in cases)
+    # A class per control (a tests tab groups by it), a name per subscription
+    assert {c.get("classname") for c in cases} == {
+        f"CIS {c.cis_id('5.0.0')} {c.title}" for c in CATALOGUE
+    }
+    assert sum(c.get("name") == f"Production ({SUB_A})" for c in cases) == 4
 
 
 def test_junit_messages_stay_one_line_under_xdist(arm, fake_az, pytester, monkeypatch):
@@ -424,3 +428,39 @@ def test_the_audit_view_keeps_data_as_data():
     assert "<" not in body and json.loads(body)["subscriptions"][0]["name"].startswith("</script>")
     policy = re.search(r'Content-Security-Policy" content="([^"]+)"', page).group(1)
     assert "default-src 'none'" in policy and "unsafe-inline" not in policy
+
+
+def test_junit_lists_a_test_of_your_own_beside_the_checks(arm, audit, pytester):
+    """JUnit is written from the findings; a test that checks no control is still listed,
+    under its module, with its own outcome."""
+    arm.load(tenant(subscription(SUB_A, "Production")))
+    pytester.makepyfile(
+        test_own="""
+        import pytest
+
+        def test_passes():
+            pass
+
+        def test_fails():
+            assert 1 == 2, "one is not two"
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("no fixture")
+
+        def test_errors(broken):
+            pass
+
+        def test_skips():
+            pytest.skip("not today")
+        """
+    )
+    audit("--junitxml=out/junit.xml")
+    suite = junit(pytester.path / "out" / "junit.xml").find("testsuite")
+    own = {c.get("name"): c for c in suite.iter("testcase") if c.get("classname") == "test_own"}
+    assert sorted(own) == ["test_errors", "test_fails", "test_passes", "test_skips"]
+    assert list(own["test_passes"]) == []
+    assert "one is not two" in own["test_fails"].find("failure").get("message")
+    assert "no fixture" in own["test_errors"].find("error").text
+    assert own["test_skips"].find("skipped").get("message") == "not today"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("8", "1", "1")

@@ -1,4 +1,4 @@
-// The audit view (compliance/auditview.py): draws the page from #audit-data with
+// The audit view (compliance/outputs/audit_view.py): draws the page from #audit-data with
 // textContent only, so nothing from the data is ever parsed as markup.
 "use strict";
 (function () {

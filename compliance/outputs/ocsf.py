@@ -15,13 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from compliance import fixes
 from compliance.arm.secrets import redact
+from compliance.facts import RunFacts
 from compliance.findings import Finding, Outcome
+from compliance.outputs.report import Report
 from compliance.writing import replaced
 
 OCSF_VERSION = "1.7.0"
@@ -45,7 +46,7 @@ SEVERITY = {
 }
 
 
-def event(finding: Finding, run: Mapping[str, Any]) -> dict[str, Any] | None:
+def event(finding: Finding, run: RunFacts) -> dict[str, Any] | None:
     """The finding as an OCSF Compliance Finding; None for a skipped case (not judged)."""
     if finding.outcome is Outcome.SKIPPED:
         return None
@@ -76,9 +77,9 @@ def event(finding: Finding, run: Mapping[str, Any]) -> dict[str, Any] | None:
             "product": {
                 "name": "azure-security-contacts",
                 "vendor_name": "azure-security-contacts",
-                "version": str(run.get("suite_version", "")),
+                "version": run.suite_version,
             },
-            "tenant_uid": sub.tenant_id or str(run.get("tenant", "")),
+            "tenant_uid": sub.tenant_id or run.tenant,
         },
         "finding_info": {
             "uid": uid,
@@ -120,9 +121,9 @@ def event(finding: Finding, run: Mapping[str, Any]) -> dict[str, Any] | None:
     return data
 
 
-def write(path: Path, findings: Iterable[Finding], run: Mapping[str, Any]) -> None:
+def write(path: Path, report: Report) -> None:
     with replaced(path) as out:
-        for finding in findings:
-            data = event(finding, run)
+        for finding in report.findings:
+            data = event(finding, report.facts)
             if data is not None:  # ASCII JSON, one event a line, no secret
                 out.write(redact(json.dumps(data, separators=(",", ":"), allow_nan=False)) + "\n")

@@ -20,23 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from compliance.arm.secrets import redact
-from compliance.findings import Baseline, Finding, Outcome, compliance_percent, tally
+from compliance.facts import RunFacts
+from compliance.findings import Finding, Outcome, compliance_percent, tally
 from compliance.fixes import Fix, FixCommand, Register, grouped
 from compliance.model import ManagementGroup, Subscription
-from compliance.reports import COLOURS, FACT_LABELS, evidence_lines
+from compliance.outputs.html import COLOURS
+from compliance.outputs.report import Report
+from compliance.outputs.words import BASELINE_WORDS, STALE_WAIVER, WORDS, evidence_lines
 from compliance.writing import write_text
-
-# What a cell and a filter say for each outcome.
-WORDS = {
-    Outcome.COMPLIANT: "compliant",
-    Outcome.NOT_COMPLIANT: "not compliant",
-    Outcome.NOT_VERIFIABLE: "not verifiable",
-    Outcome.WAIVED: "waived",
-    Outcome.SKIPPED: "skipped",
-}
-STALE_WAIVER = "compliant, waiver no longer needed"
-# Against a baseline (--azure-baseline): what a failing case adds to its word.
-BASELINE_WORDS = {Baseline.KNOWN: " (known)", Baseline.NEW: " (new)"}
 
 
 def fix_steps(fix: Fix) -> list[list[str]]:
@@ -57,7 +48,7 @@ def fix_steps(fix: Fix) -> list[list[str]]:
 
 def view_data(
     title: str,
-    facts: Mapping[str, Any],
+    facts: RunFacts,
     findings: Iterable[Finding],
     scopes: tuple[str, ...] = (),
 ) -> dict[str, Any]:
@@ -106,8 +97,8 @@ def view_data(
         }
     return {
         "title": title,
-        "facts": [[FACT_LABELS.get(k, k), str(v)] for k, v in facts.items()],
-        "error": str(facts["error"]) if "error" in facts else None,
+        "facts": [list(row) for row in facts.rows()],
+        "error": facts.error,
         "outcomes": [[o.value, WORDS[o], COLOURS.get(o, "#9e9e9e")] for o in WORDS],
         "controls": [  # tally() gives them in CIS order
             {
@@ -185,15 +176,8 @@ def render(data: Mapping[str, Any]) -> str:
     )
 
 
-def write(
-    path: Path,
-    title: str,
-    facts: Mapping[str, Any],
-    findings: Iterable[Finding],
-    scopes: tuple[str, ...] = (),
-) -> None:
-    """The page, for `findings`; `scopes`: the management groups the run audited."""
-    write_text(path, render(view_data(title, facts, findings, scopes)))
+def write(path: Path, report: Report) -> None:
+    write_text(path, render(view_data(report.title, report.facts, report.findings, report.scopes)))
 
 
 def _sha256(text: str) -> str:
@@ -201,6 +185,6 @@ def _sha256(text: str) -> str:
 
 
 # The page's style and script, inlined so that the file opens anywhere, offline.
-RESOURCES = Path(__file__).parent / "resources"
+RESOURCES = Path(__file__).parent.parent / "resources"
 STYLE = (RESOURCES / "audit.css").read_text(encoding="utf-8")
 SCRIPT = (RESOURCES / "audit.js").read_text(encoding="utf-8")

@@ -1,0 +1,33 @@
+"""The findings as one JSON document (schema compliance.findings.FINDINGS_SCHEMA), for a SIEM,
+a ticketing system, a later run's baseline and a merge."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from compliance.arm.secrets import redact
+from compliance.findings import FINDINGS_SCHEMA, Finding, Outcome, compliance_percent, tally
+from compliance.outputs.report import Report
+from compliance.writing import write_text
+
+
+def document(run: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, Any]:
+    findings = list(findings)
+    return {
+        "schema": FINDINGS_SCHEMA,
+        "run": dict(run),
+        "summary": {
+            key: {**{o.value: c[o] for o in Outcome}, "compliance_percent": compliance_percent(c)}
+            for key, c in tally(findings).items()
+        },
+        "findings": [f.to_dict() for f in findings],
+    }
+
+
+def write(path: Path, report: Report) -> None:
+    # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
+    data = document(report.facts.to_dict(), report.findings)
+    write_text(path, redact(json.dumps(data, indent=2, allow_nan=False)) + "\n")
