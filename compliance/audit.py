@@ -82,10 +82,27 @@ class Reading:
     throttled: int
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The subscriptions a run's options chose, and why each one visible but not chosen was
+    left out (what the reports' coverage states)."""
+
+    subscriptions: list[Subscription]
+    excluded: tuple[tuple[str, int], ...] = ()
+
+
 def select_subscriptions(
     found: list[Subscription], settings: Settings, below: list[Subscription] | None = None
 ) -> list[Subscription]:
-    """The subscriptions to audit, by id; AuditError when that is none of them.
+    """The subscriptions to audit, by id; AuditError when that is none of them."""
+    return selection(found, settings, below).subscriptions
+
+
+def selection(
+    found: list[Subscription], settings: Settings, below: list[Subscription] | None = None
+) -> Selection:
+    """The subscriptions to audit, by id, and why the others were left out; AuditError when
+    that is none of them.
 
     `below`: the subscriptions below the run's management groups, when it has some; those
     the identity cannot see in the subscriptions list stay in, to be reported as not
@@ -98,22 +115,40 @@ def select_subscriptions(
             "the identity sees no subscriptions; give it a role (Security Reader) on the "
             "subscriptions to audit, or check --azure-auth, --azure-cloud and --azure-tenant"
         )
+    excluded: dict[str, int] = {}
+
+    def keep(
+        subscriptions: list[Subscription], kept: Callable[[Subscription], bool], why: str
+    ) -> list[Subscription]:
+        chosen = [s for s in subscriptions if kept(s)]
+        if len(chosen) < len(subscriptions):
+            excluded[why] = excluded.get(why, 0) + len(subscriptions) - len(chosen)
+        return chosen
+
     selected = found
     scope = ""
     if below is not None:
         listed = {s.id.lower(): s for s in found}
-        scope = f" below --azure-management-group {', '.join(settings.management_groups)}"
+        groups = ", ".join(settings.management_groups)
+        scope = f" below --azure-management-group {groups}"
+        under = {s.id.lower(): s for s in reversed(below)}
+        outside = sum(key not in under for key in listed)
+        if outside:
+            excluded[f"not below management group {groups}"] = outside
         selected = sorted(
             (
-                replace(listed[s.id.lower()], management_groups=s.management_groups)
-                if s.id.lower() in listed
-                else s
-                for s in {s.id.lower(): s for s in reversed(below)}.values()
+                replace(listed[key], management_groups=s.management_groups) if key in listed else s
+                for key, s in under.items()
             ),
             key=lambda s: s.id.lower(),
         )
     if settings.tenant:
-        selected = [s for s in selected if (s.tenant_id or "").lower() == settings.tenant.lower()]
+        tenant = settings.tenant.lower()
+        selected = keep(
+            selected,
+            lambda s: (s.tenant_id or "").lower() == tenant,
+            f"in another home tenant than --azure-tenant {settings.tenant}",
+        )
     if settings.subscriptions:
         wanted = {w.lower() for w in settings.subscriptions}
         missing = sorted(wanted - {s.id.lower() for s in selected})
@@ -124,16 +159,22 @@ def select_subscriptions(
                 + (f" or not{scope}" if scope else "")
                 + f" (it sees {len(found)} subscription{'' if len(found) == 1 else 's'})"
             )
-        selected = [s for s in selected if s.id.lower() in wanted]
-    excluded = {e.lower() for e in settings.exclude}
-    selected = [s for s in selected if s.id.lower() not in excluded]
+        selected = keep(
+            selected, lambda s: s.id.lower() in wanted, "not named by --azure-subscription"
+        )
+    excluded_ids = {e.lower() for e in settings.exclude}
+    selected = keep(
+        selected,
+        lambda s: s.id.lower() not in excluded_ids,
+        "excluded by --azure-exclude-subscription",
+    )
     if not selected:
         raise AuditError(
             f"no subscription left to audit: {len(found)} visible, none selected by "
             "--azure-tenant / --azure-subscription / --azure-exclude-subscription"
             + (f"{scope}" if scope else "")
         )
-    return selected
+    return Selection(selected, tuple(excluded.items()))
 
 
 class Audit:
@@ -147,6 +188,7 @@ class Audit:
         # Per --azure-management-group, what ARM answered about it (for evidence bundles).
         self.group_answers: dict[str, list[RawResponse]] = {}
         self._subscriptions: list[Subscription] | None = None
+        self.selection: Selection | None = None  # set when the subscriptions are listed
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
         self._identity: dict[str, str] = {}
         # The read under way (start_reading): which subscriptions it has yet to give, woken
@@ -193,7 +235,8 @@ class Audit:
                     subscriptions, answers = self._arm().read_management_group(group)
                     below.extend(subscriptions)
                     self.group_answers[group] = answers
-            self._subscriptions = select_subscriptions(found, self.settings, below)
+            self.selection = selection(found, self.settings, below)
+            self._subscriptions = self.selection.subscriptions
         return self._subscriptions
 
     def prefetch(

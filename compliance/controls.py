@@ -77,6 +77,16 @@ Evaluate = Callable[[SecurityContacts, Policy, Planned | None], Verdict]
 
 
 @dataclass(frozen=True)
+class Reference:
+    """Where another framework asks for the same thing as a control, from a published
+    mapping (`source` says which)."""
+
+    framework: str  # e.g. "NIST SP 800-53 Rev. 5"
+    controls: tuple[str, ...]  # that framework's control ids, e.g. ("IR-6(2)", "SI-4(12)")
+    source: str  # the published mapping it is taken from
+
+
+@dataclass(frozen=True)
 class Control:
     key: str  # also its pytest marker and its name in waivers
     test_name: str
@@ -84,6 +94,9 @@ class Control:
     rationale: str
     portal: str  # where in the portal the setting lives
     evaluate: Evaluate = field(hash=False, compare=False)
+    # How a subscription passes, in words (the README's table, the reports' method)
+    passes_when: str = ""
+    references: tuple[Reference, ...] = ()  # the same requirement in other frameworks
 
     @property
     def cis_ids(self) -> Mapping[str, str]:
@@ -380,6 +393,8 @@ CONTACT_EMAIL = Control(
     portal="enter your security team's address under 'Additional email addresses' "
     "(several separated by commas)",
     evaluate=evaluate_email,
+    passes_when="a contact that is not disabled holds a valid address (and the policy's "
+    "required contacts and domains hold)",
 )
 ALERT_SEVERITY = Control(
     key="alert_severity",
@@ -393,6 +408,7 @@ ALERT_SEVERITY = Control(
     portal="turn on 'Notify about alerts with the following severity (or higher)' and choose "
     "High (or lower)",
     evaluate=evaluate_alert_severity,
+    passes_when="alert emails are on from severity High (or the policy's minimum) or lower",
 )
 OWNER_NOTIFICATIONS = Control(
     key="owner_notifications",
@@ -404,6 +420,7 @@ OWNER_NOTIFICATIONS = Control(
     ),
     portal="under 'All users with the following roles', turn notifications on and include Owner",
     evaluate=evaluate_owner_notifications,
+    passes_when="role notifications are on and include Owner",
 )
 ATTACK_PATH = Control(
     key="attack_path_notifications",
@@ -417,6 +434,7 @@ ATTACK_PATH = Control(
     portal="turn on 'Notify about attack paths with the following risk level (or higher)' "
     "and choose High (or lower)",
     evaluate=evaluate_attack_path,
+    passes_when="attack path emails are on from risk High (or the policy's minimum) or lower",
 )
 
 CATALOGUE = (CONTACT_EMAIL, ALERT_SEVERITY, OWNER_NOTIFICATIONS, ATTACK_PATH)

@@ -1,9 +1,10 @@
-"""What a run was, as one typed value every report renders: its target, identity, criteria,
-time and, when it did not finish, why.
+"""What a run was, as one typed value every report renders: what it audited and as whom
+(scope, tenants, identity), what it judged by (criteria: the CIS version, the organisation's
+policy, the waivers), what it covered (Coverage), when, and, when it did not finish, why.
 
-The findings' `run`, JUnit's `azure.*` properties and OCSF read `to_dict()` (the keys and
-values the findings schema v1 has always had); the HTML reports and the job summary read
-`rows()`, the same facts labelled in plain words. Pure: nothing of pytest or Azure.
+The findings' `run` and OCSF read `to_dict()`, JUnit's testsuite properties `properties()`;
+the HTML reports and the job summary read `rows()`, the same facts in plain words. Pure:
+nothing of pytest or Azure.
 """
 
 from __future__ import annotations
@@ -12,10 +13,95 @@ import datetime as dt
 import functools
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from compliance.controls import Policy
+
 NONE = "-"  # how an empty fact is written in the findings and JUnit
+
+# How each --azure-auth signs in, in plain words.
+SIGN_IN = {
+    "default": "the first Azure credential that works (DefaultAzureCredential)",
+    "cli": "the Azure CLI's sign-in (az login)",
+    "environment": "a service principal from environment variables",
+    "workload-identity": "workload identity federation",
+    "managed-identity": "a managed identity",
+    "azure-pipelines": "an Azure Pipelines service connection",
+    "emulator": "the demo emulator's own token",
+    "replay": "none: an offline replay of recorded answers",
+}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    role: str  # "signed-in tenant", "home tenant of 2 delegated subscriptions", ...
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the run covered, in subscriptions: every one visible to the identity is either
+    selected or excluded (and why); every one selected is audited, not verifiable, skipped,
+    or left out by -k/-m."""
+
+    visible: int = 0  # in the identity's subscriptions list
+    selected: int = 0  # chosen by the run's options (below its groups, named, not excluded)
+    audited: int = 0  # every control selected judged
+    not_verifiable: int = 0  # at least one control could not be verified
+    skipped: int = 0  # disabled or deleted: not read
+    # (why, how many) for visible subscriptions the options left out, and selected ones
+    # that -k or -m left without a case
+    excluded: tuple[tuple[str, int], ...] = ()
+    shard: tuple[int, int] | None = None  # (K, N): shard K of N
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "visible": self.visible,
+            "selected": self.selected,
+            "audited": self.audited,
+            "not_verifiable": self.not_verifiable,
+            "skipped": self.skipped,
+            "excluded": {why: n for why, n in self.excluded},
+            "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Coverage:
+        shard = data.get("shard")
+        k, _, n = str(shard).partition("/")
+        return cls(
+            visible=int(data["visible"]),
+            selected=int(data["selected"]),
+            audited=int(data["audited"]),
+            not_verifiable=int(data["not_verifiable"]),
+            skipped=int(data["skipped"]),
+            excluded=tuple((str(w), int(c)) for w, c in dict(data.get("excluded") or {}).items()),
+            shard=None if shard is None else (int(k), int(n)),
+        )
+
+    def sentence(self) -> str:
+        """`14 visible to the identity; 12 selected: 9 audited, 2 not verifiable, 1 skipped
+        (disabled or deleted); 2 excluded (2 by --azure-exclude-subscription).`"""
+        judged = [
+            f"{self.audited} audited",
+            *([f"{self.not_verifiable} not verifiable"] if self.not_verifiable else []),
+            *([f"{self.skipped} skipped (disabled or deleted)"] if self.skipped else []),
+        ]
+        shard = f"shard {self.shard[0]} of {self.shard[1]}: " if self.shard else ""
+        text = (
+            f"{shard}{_subscriptions(self.visible)} visible to the identity; "
+            f"{self.selected} selected: {', '.join(judged)}"
+        )
+        if self.excluded:
+            total = sum(n for _, n in self.excluded)
+            why = ", ".join(f"{n} {reason}" for reason, n in self.excluded)
+            return f"{text}; {total} excluded ({why})."
+        return f"{text}; none excluded."
+
+
+def _subscriptions(n: int) -> str:
+    return f"{n} subscription{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -24,7 +110,7 @@ class RunFacts:
     arm_endpoint: str
     tenant: str  # the tenant asked for, or the home tenants of what was audited
     identity: str  # who ran it, from its token's claims (never the token)
-    auth: str
+    auth: str  # the --azure-auth kind, "emulator" or "replay"
     api_versions: tuple[str, ...]  # the securityContacts api-versions the answers came at
     cis_version: str
     suite_version: str
@@ -32,13 +118,19 @@ class RunFacts:
     duration_s: float
     subscriptions: int  # selected for the audit
     management_groups: tuple[str, ...] = ()  # the groups the run was scoped to
-    waivers: str | None = None  # the waivers file
+    tenants: tuple[Tenant, ...] = ()  # every tenant involved, labelled
+    policy: Policy = field(default_factory=Policy)
+    waivers: str | None = None  # the waivers file's name
+    waivers_sha256: str | None = None
+    evidence: str | None = None  # the evidence bundle's name, when one was written
+    evidence_digest: str | None = None
+    coverage: Coverage = field(default_factory=Coverage)
     baseline: str | None = None  # how the run compares with --azure-baseline
     error: str | None = None  # the run did not run, or did not finish: why
     interrupted: bool = False  # the error is that the run did not finish
 
     def to_dict(self) -> dict[str, Any]:
-        """As the findings file's `run` holds it (and JUnit's `azure.<key>` properties)."""
+        """As the findings file's `run` holds it."""
         data: dict[str, Any] = {
             "target": self.target,
             "arm_endpoint": self.arm_endpoint,
@@ -53,7 +145,19 @@ class RunFacts:
             "subscriptions": self.subscriptions,
             "management_groups": ", ".join(self.management_groups) or NONE,
             "waivers": self.waivers or NONE,
+            "waivers_sha256": self.waivers_sha256,
+            "tenants": [{"id": t.id, "role": t.role} for t in self.tenants],
+            "policy": {
+                "required_contacts": list(self.policy.required_contacts),
+                "allowed_contact_domains": list(self.policy.allowed_contact_domains),
+                "min_alert_severity": self.policy.min_alert_severity,
+                "min_attack_path_risk": self.policy.min_attack_path_risk,
+            },
+            "coverage": self.coverage.to_dict(),
         }
+        if self.evidence is not None:
+            data["evidence"] = self.evidence
+            data["evidence_digest"] = self.evidence_digest
         if self.baseline is not None:
             data["baseline"] = self.baseline
         if self.error is not None:
@@ -70,6 +174,11 @@ class RunFacts:
             value = str(data.get(key, NONE))
             return () if value == NONE else tuple(v.strip() for v in value.split(","))
 
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None or value == NONE else str(value)
+
+        policy = data.get("policy") or {}
         return cls(
             target=str(data["target"]),
             arm_endpoint=str(data["arm_endpoint"]),
@@ -83,39 +192,91 @@ class RunFacts:
             duration_s=float(data["duration_s"]),
             subscriptions=int(data["subscriptions"]),
             management_groups=listed("management_groups"),
-            waivers=None if data.get("waivers", NONE) == NONE else str(data["waivers"]),
-            baseline=None if data.get("baseline") is None else str(data["baseline"]),
-            error=None if data.get("error") is None else str(data["error"]),
+            tenants=tuple(Tenant(str(t["id"]), str(t["role"])) for t in data.get("tenants", ())),
+            policy=Policy(
+                required_contacts=tuple(policy.get("required_contacts", ())),
+                allowed_contact_domains=tuple(policy.get("allowed_contact_domains", ())),
+                min_alert_severity=str(policy.get("min_alert_severity", "High")),
+                min_attack_path_risk=str(policy.get("min_attack_path_risk", "High")),
+            ),
+            waivers=text("waivers"),
+            waivers_sha256=text("waivers_sha256"),
+            evidence=text("evidence"),
+            evidence_digest=text("evidence_digest"),
+            coverage=Coverage.from_dict(data["coverage"]) if "coverage" in data else Coverage(),
+            baseline=text("baseline"),
+            error=text("error"),
             interrupted=data.get("interrupted") is True,
         )
 
+    # --- in words -----------------------------------------------------------------------------
+
+    def policy_words(self) -> str:
+        p = self.policy
+        return (
+            f"required contacts: {', '.join(p.required_contacts) or 'none'}; allowed contact "
+            f"domains: {', '.join(p.allowed_contact_domains) or 'any'}; alert emails from "
+            f"severity {p.min_alert_severity} or lower; attack path emails from risk "
+            f"{p.min_attack_path_risk} or lower"
+        )
+
+    def criteria(self) -> str:
+        waivers = (
+            f"waivers from {self.waivers} (SHA-256 {self.waivers_sha256})"
+            if self.waivers
+            else "no waivers"
+        )
+        return (
+            f"CIS Microsoft Azure Foundations Benchmark {self.cis_version}; the organisation's "
+            f"policy: {self.policy_words()}; {waivers}"
+        )
+
+    def scope(self) -> str:
+        where = (
+            f"below management group{'s' if len(self.management_groups) > 1 else ''} "
+            f"{', '.join(self.management_groups)}, "
+            if self.management_groups
+            else ""
+        )
+        return f"{self.target}, {where}{self.coverage.sentence()}"
+
+    def tenant_words(self) -> str:
+        return "; ".join(f"{t.id} ({t.role})" for t in self.tenants) or self.tenant
+
+    def properties(self) -> dict[str, str]:
+        """The facts as JUnit's testsuite properties (`azure.<key>`): one line each."""
+        data = self.to_dict()
+        data["tenants"] = self.tenant_words()
+        data["policy"] = self.policy_words()
+        data["coverage"] = self.coverage.sentence()
+        return {key: "" if value is None else str(value) for key, value in data.items()}
+
     def rows(self) -> list[tuple[str, str]]:
-        """The facts as a reader sees them: a label and a value each, in order."""
-        return [
-            (LABELS.get(key, key), str(value))
-            for key, value in self.to_dict().items()
-            if key != "interrupted"  # the error says so
+        """The facts as a reader sees them, in plain words: a label and a value each."""
+        rows = [
+            ("Scope", self.scope()),
+            ("Tenants", self.tenant_words()),
+            ("Criteria", self.criteria()),
+            ("Audited by", self.identity),
+            ("Signed in with", SIGN_IN.get(self.auth, self.auth)),
+            (
+                "Read from",
+                f"Azure Resource Manager at {self.arm_endpoint} (Defender for Cloud security "
+                f"contacts, API version {', '.join(self.api_versions) or 'none answered'})",
+            ),
         ]
-
-
-# The facts' names as a reader sees them (the JUnit properties and findings keep the keys).
-LABELS = {
-    "target": "Audited",
-    "arm_endpoint": "ARM endpoint",
-    "tenant": "Tenant",
-    "identity": "Identity",
-    "auth": "Signed in with",
-    "api_versions": "securityContacts api-version",
-    "cis_version": "CIS Benchmark version",
-    "suite_version": "Suite version",
-    "started": "Started",
-    "duration_s": "Duration (s)",
-    "subscriptions": "Subscriptions",
-    "management_groups": "Management groups audited",
-    "waivers": "Waivers",
-    "baseline": "Against the baseline",
-    "error": "Error",
-}
+        if self.evidence is not None:
+            rows.append(("Evidence", f"{self.evidence} (digest {self.evidence_digest})"))
+        if self.baseline is not None:
+            rows.append(("Against the baseline", self.baseline))
+        rows += [
+            ("Suite version", self.suite_version),
+            ("Started", self.started),
+            ("Duration", f"{self.duration_s:g} s"),
+        ]
+        if self.error is not None:
+            rows.append(("Error", self.error))
+        return rows
 
 
 def utc_now() -> str:

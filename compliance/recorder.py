@@ -8,11 +8,13 @@ output of the registry (compliance.outputs) is rendered from them and the run's 
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,11 +35,12 @@ from compliance import __version__
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.assessment import Evidence, assess
+from compliance.audit import Selection
 from compliance.baseline import Drift, Verdicts, compare, of_run
 from compliance.contacts import Unverifiable
 from compliance.controls import CONTROLS, Control
 from compliance.evidence import make_bundle
-from compliance.facts import RunFacts, utc_now
+from compliance.facts import Coverage, RunFacts, Tenant, utc_now
 from compliance.findings import Baseline, Finding, Outcome, WaiverFacts, ordered
 from compliance.fixes import Fix, Note
 from compliance.model import Subscription
@@ -268,34 +271,43 @@ class Recorder:
         settings = audit.settings
         identity = audit.identity
         who = identity.get("upn") or identity.get("unique_name") or identity.get("appid")
-        tenants = sorted({s.tenant_id for s in audit.known_subscriptions() if s.tenant_id})
+        subscriptions = audit.known_subscriptions()
+        homes = sorted({s.tenant_id for s in subscriptions if s.tenant_id})
         if run.replay is not None:
             target = f"replay of {setting(self.config, 'azure_replay')}"
+            auth = "replay"
+        elif settings.demo:
+            target, auth = "demo tenant (bundled emulator)", "emulator"
         else:
-            target = "demo tenant (bundled emulator)" if settings.demo else settings.cloud
+            target, auth = settings.cloud, settings.auth
         error = None
         if run.error is not None:
             error = did_not_run(run.error)
         elif run.interrupted is not None:
             error = interrupted_message(run, len(self.findings))
+        waivers = Path(run.waivers_source).name if run.waivers_source else None
         return RunFacts(
             target=target,
             arm_endpoint=audit.endpoint,
-            tenant=settings.tenant or ", ".join(tenants) or "-",
+            tenant=settings.tenant or ", ".join(homes) or "-",
             identity=(
                 f"{identity.get('name', who)} ({who}, object id {identity.get('oid', '-')})"
                 if identity
                 else "unknown (the token carries no readable claims)"
             ),
-            auth="emulator token" if settings.demo else settings.auth,
+            auth=auth,
             api_versions=tuple(audit.api_versions()),
             cis_version=run.cis_version,
             suite_version=__version__,
             started=run.started,
             duration_s=round(time.time() - run.started_at, 1),
-            subscriptions=len(audit.known_subscriptions()),
+            subscriptions=len(subscriptions),
             management_groups=settings.management_groups,
-            waivers=run.waivers_source,
+            tenants=tenants(identity.get("tid"), subscriptions),
+            policy=run.policy,
+            waivers=waivers,
+            waivers_sha256=run.waivers_sha256,
+            coverage=coverage(audit.visible_count, audit.selection, self.findings.values()),
             baseline=self.drift_line() if run.baseline is not None else None,
             error=error,
             interrupted=run.error is None and run.interrupted is not None,
@@ -325,7 +337,7 @@ class Recorder:
             facts=facts,
             findings=ordered(self.findings.values()),
             scopes=run.audit.settings.management_groups,
-            bundle=lambda: self.bundle(facts),
+            bundle=functools.cache(lambda: self.bundle(facts)),  # made once, when written
             others=list(self.others.values()),
             suite_name=self.config.getini("junit_suite_name"),
             reports_at=run.reports_at(),
@@ -338,6 +350,13 @@ class Recorder:
         self.catch_signals(signal.SIGINT, signal.SIGTERM)
         self._judge_the_rest(session, run)
         report = self.report()
+        for target in run.targets:
+            if target.output.dest == "azure_evidence":  # named, with its digest, in the others
+                bundle = report.bundle() if report.bundle is not None else {}
+                facts = replace(
+                    report.facts, evidence=target.path.name, evidence_digest=bundle.get("digest")
+                )
+                report = replace(report, facts=facts)
         for target in run.targets:
             render = target.output.append if target.shared else target.output.write
             if render is not None:
@@ -426,6 +445,55 @@ class Recorder:
             "ended": utc_now(),
         }
         return make_bundle(recorded, found, reads, run.audit.group_answers)
+
+
+def tenants(signed_in: str | None, subscriptions: Iterable[Subscription]) -> tuple[Tenant, ...]:
+    """Every tenant the audit involved, labelled: the identity's own, and each home tenant of
+    what it audited (a subscription delegated through Azure Lighthouse lives in its own)."""
+    homes: dict[str, list[Subscription]] = {}
+    for s in subscriptions:
+        if s.tenant_id:
+            homes.setdefault(s.tenant_id.lower(), []).append(s)
+    found = []
+    if signed_in:
+        own = len(homes.pop(signed_in.lower(), []))
+        home = f", home tenant of {_count(own, 'subscription')}" if own else ""
+        found.append(Tenant(signed_in, f"the identity's tenant{home}"))
+    for tenant_id, held in sorted(homes.items()):
+        delegated = signed_in is not None and all(
+            signed_in.lower() in (t.lower() for t in s.managed_by_tenants) for s in held
+        )
+        role = f"home tenant of {_count(len(held), 'subscription')}" + (
+            " delegated to the identity's tenant (Azure Lighthouse)" if delegated else ""
+        )
+        found.append(Tenant(held[0].tenant_id or tenant_id, role))
+    return tuple(found)
+
+
+def coverage(visible: int, chosen: Selection | None, findings: Iterable[Finding]) -> Coverage:
+    """What the run covered, in subscriptions, from its selection and its findings."""
+    outcomes: dict[str, set[Outcome]] = {}
+    for f in findings:
+        outcomes.setdefault(f.subscription.id.lower(), set()).add(f.outcome)
+    selected = chosen.subscriptions if chosen is not None else []
+    excluded = list(chosen.excluded) if chosen is not None else []
+    unjudged = sum(s.id.lower() not in outcomes for s in selected)
+    if unjudged:
+        excluded.append(("left without a case by -k or -m", unjudged))
+    return Coverage(
+        visible=visible,
+        selected=len(selected),
+        audited=sum(
+            Outcome.NOT_VERIFIABLE not in o and o != {Outcome.SKIPPED} for o in outcomes.values()
+        ),
+        not_verifiable=sum(Outcome.NOT_VERIFIABLE in o for o in outcomes.values()),
+        skipped=sum(o == {Outcome.SKIPPED} for o in outcomes.values()),
+        excluded=tuple(excluded),
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _rendering(render: Callable[[Path, Report], None], report: Report) -> Callable[[Path], None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import re
@@ -44,6 +45,7 @@ class Run:
     policy: Policy
     waivers: tuple[Waiver, ...] = ()
     waivers_source: str | None = None
+    waivers_sha256: str | None = None
     demo_defaults: bool = False  # the demo's policy and waivers apply
     replay: dict[str, Any] | None = None  # the evidence bundle a replay re-runs
     baseline: Verdicts | None = None  # --azure-baseline: an earlier run's verdicts
@@ -117,6 +119,7 @@ class Run:
             demo_defaults=demo_defaults,
             waivers=waivers,
             waivers_source=path,
+            waivers_sha256=file_sha256(path) if path else None,
             baseline=baseline,
             targets=targets,
             started_at=time.time(),
@@ -141,6 +144,15 @@ ASSESSMENT = pytest.StashKey[Assessment]()
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 KNOWN = pytest.StashKey[str]()  # on an item: why its failure is known (the baseline failed it)
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file the run read (a waivers file: which one the verdicts used)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def setting(config: pytest.Config, dest: str) -> Any:

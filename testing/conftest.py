@@ -56,7 +56,7 @@ def tenant(*subscriptions: dict[str, Any], tenant_id: str = TENANT_ID, **extra: 
 
 @pytest.fixture(scope="session")
 def arm_emulator() -> Iterator[ArmEmulator]:
-    with ArmEmulator() as emulator:
+    with ArmEmulator(identity_tenant=TENANT_ID) as emulator:
         yield emulator
 
 

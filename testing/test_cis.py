@@ -118,3 +118,11 @@ def test_validate_rejects_contradictions(change: dict[str, dict[str, str]], erro
 def test_validate_rejects_a_control_no_version_numbers() -> None:
     with pytest.raises(ValueError, match=re.escape("no version numbers the controls ['new']")):
         cis.validate(cis.NUMBERING, [*KEYS, "new"])
+
+
+def test_the_readme_says_how_each_control_passes_as_the_catalogue_does() -> None:
+    """The reports' method paragraph and the README's "passes when" column are one text."""
+    section = README.read_text(encoding="utf-8").split("\n## The controls\n", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    passes = {row.split("|")[1].strip(" `"): row.split("|")[3].strip() for row in rows}
+    assert passes == {c.key: c.passes_when for c in CATALOGUE}

@@ -27,7 +27,6 @@ BOTTOM = {
     "compliance.text",
     "compliance.values",
     "compliance.strictjson",
-    "compliance.facts",
     # What each securityContacts api-version means (read, plan, emulate): pure functions
     # over the model, which the Azure layer reads with and the planner plans with.
     "compliance.apiversions",

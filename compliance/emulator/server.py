@@ -274,13 +274,18 @@ class ArmEmulator:
         latency: float = 0.0,
         subscriptions_page_size: int = 100,
         contacts_page_size: int = 100,
+        identity_tenant: str | None = None,
     ) -> None:
+        # The auditor signs in to the tenant it audits (or the one given): `tid`, as in
+        # every Entra ID access token.
+        tid = identity_tenant or (tenant.tenant_id if tenant is not None else None)
         self.token = _unsigned_jwt(
             {
                 "aud": "https://management.azure.com",
                 "name": "Emulated auditor",
                 "upn": "auditor@emulator.invalid",
                 "oid": "0a0b0c0d-0000-4000-8000-00000000a0d1",
+                **({"tid": tid} if tid else {}),
             }
         )
         self.latency = latency

@@ -106,8 +106,8 @@ def render(report: Report) -> str:
             _testcase("azure", name, f"<error message={_attr(line)}>{_text(line)}</error>")
         )
     properties = "".join(
-        f"<property name={_attr(f'azure.{key}')} value={_attr(one_line(str(value)))}/>"
-        for key, value in facts.to_dict().items()
+        f"<property name={_attr(f'azure.{key}')} value={_attr(one_line(value))}/>"
+        for key, value in facts.properties().items()
     )
     suite = (
         f'<testsuite name={_attr(report.suite_name)} errors="{counts["error"]}" '

@@ -112,6 +112,7 @@ def event(finding: Finding, run: RunFacts) -> dict[str, Any] | None:
             "managed_by_tenants": list(sub.managed_by_tenants),
             "waiver": None if finding.waiver is None else finding.waiver.reason,
             "baseline": None if finding.baseline is None else finding.baseline.value,
+            "policy": run.policy_words(),
         },
     }
     if finding.fix:

@@ -6,6 +6,8 @@ another's wording.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from compliance import fixes
 from compliance.arm.secrets import redact
 from compliance.assessment import Evidence
@@ -29,6 +31,32 @@ BASELINE_WORDS = {Baseline.KNOWN: " (known)", Baseline.NEW: " (new)"}
 
 def title(cis_version: str) -> str:
     return f"Azure security contacts: CIS Microsoft Azure Foundations {cis_version}"
+
+
+def result_line(findings: Iterable[Finding]) -> str:
+    """The audit's result in one line: `Not compliant: 9 of 12 subscriptions fail at least
+    one control; 2 could not be verified.` Subscriptions, not cases: a person's unit."""
+    outcomes: dict[str, set[Outcome]] = {}
+    for f in findings:
+        outcomes.setdefault(f.subscription.id.lower(), set()).add(f.outcome)
+    judged = [o for o in outcomes.values() if o != {Outcome.SKIPPED}]
+    failing = sum(bool(o & {Outcome.NOT_COMPLIANT, Outcome.WAIVED}) for o in judged)
+    unverified = sum(Outcome.NOT_VERIFIABLE in o for o in judged)
+    waived_only = sum(Outcome.WAIVED in o and Outcome.NOT_COMPLIANT not in o for o in judged)
+    if not judged:
+        return "No result: no subscription was judged."
+    total = f"{len(judged)} subscription{'' if len(judged) == 1 else 's'}"
+    if failing:
+        head = f"Not compliant: {failing} of {total} fail at least one control"
+        if waived_only:
+            head += f" ({waived_only} only where a waiver accepts it)"
+    elif unverified:
+        head = f"Not verified: none of {total} fails a control"
+    else:
+        head = f"Compliant: every control passes on {'the' if len(judged) == 1 else 'all'} {total}"
+    if unverified:
+        head += f"; {unverified} could not be verified"
+    return head + "."
 
 
 def control_labels(cis_version: str, *, titled: bool = False) -> dict[str, str]:
