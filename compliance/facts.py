@@ -232,6 +232,8 @@ class RunFacts:
         )
 
     def scope(self) -> str:
+        if self.error is not None and not self.interrupted:
+            return f"nothing: the audit did not run ({self.target} was not asked)"
         where = (
             f"below management group{'s' if len(self.management_groups) > 1 else ''} "
             f"{', '.join(self.management_groups)}, "

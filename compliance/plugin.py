@@ -119,13 +119,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "subscription" not in metafunc.fixturenames:
         return
     run = metafunc.config.stash[RUN]
+    subscriptions = []
     try:
-        subscriptions = run.audit.subscriptions()
+        if run.error is None:  # a run that did not start asks Azure nothing
+            subscriptions = run.audit.subscriptions()
     except AuditError as exc:
         # Raised here, pytest would call it a collection error with a traceback; the run
         # ends after collection with one ERROR: line instead.
         run.error = exc
-        subscriptions = []
     control = CONTROLS.get(metafunc.function.__name__)
     cis = control.cis_id(run.cis_version) if control else None
     ids = [case_id(s, cis) for s in subscriptions]
@@ -202,7 +203,12 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
 
 def _skip_unless_checkable(subscription: Subscription) -> None:
     if not subscription.checkable:
-        pytest.skip(f"subscription is {subscription.state}: its security contacts are not checked")
+        pytest.skip(  # -rs prints it: the subscription named, one line
+            one_line(
+                f"subscription {subscription.display_name} ({subscription.id}) is "
+                f"{subscription.state}: its security contacts are not checked"
+            )
+        )
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from compliance import options, sources, text
+from compliance import cis, options, sources, text
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.assessment import Assessment, assess
-from compliance.audit import Audit, Settings
+from compliance.audit import Audit, ContactSource, Settings
 from compliance.baseline import BaselineError, Verdicts, load_findings
 from compliance.contacts import ReadResult, Unverifiable
 from compliance.controls import CATALOGUE, CONTROLS, Control, Policy
@@ -74,15 +74,57 @@ class Run:
             found = self.assessments[key] = assess(subscription.id, read, self.policy, controls)
         return found
 
+    def audit_view(self) -> str | None:
+        """Where the audit view goes: the report to hand an auditor (None: not written)."""
+        return next(
+            (str(t.path) for t in self.targets if t.output.dest == "azure_audit_html"), None
+        )
+
     def reports_at(self) -> tuple[str, ...]:
         """Where a person reads every case's reason and fix, the audit view first."""
         return tuple(str(t.path) for t in self.targets if t.for_readers)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Run:
-        """The run its options describe, every option read here, once; a value no option
-        takes is a usage error (pytest's one `ERROR:` line). A pytest-xdist worker's audit
-        is the controller's snapshot (`for_workers`): workers never ask Azure."""
+        """The run its options describe, every option read here, once. A pytest-xdist
+        worker's audit is the controller's snapshot (`for_workers`): workers never ask Azure.
+
+        A value no option takes, or a file that cannot be read, makes the run one that did
+        not start (`not_started`): it audits nothing, pytest ends it with one `ERROR:` line
+        when it collects (exit 4), and every report it can write says that it did not run,
+        replacing the last run's: a stale report must never look current."""
+        try:
+            return cls._from_config(config)
+        except pytest.UsageError as exc:
+            return cls.not_started(config, str(exc))
+
+    @classmethod
+    def not_started(cls, config: pytest.Config, why: str) -> Run:
+        """A run that cannot start, for `why`: the reports it can still write say so."""
+        lookup = functools.partial(setting, config)
+        try:
+            settings = options.read_settings(lookup)
+        except OptionError:
+            settings = Settings()
+        try:
+            cis_version = options.read_cis_version(lookup)
+        except OptionError:
+            cis_version = cis.newest()
+        targets = () if hasattr(config, "workerinput") else output_targets(config, strict=False)
+        if "htmlpath" not in {t.output.dest for t in targets}:
+            config.option.htmlpath = None  # pytest-html would fail on a path refused here
+        return cls(
+            audit=Audit(settings, _never_opened),
+            cis_version=cis_version,
+            policy=Policy(),
+            error=AuditError(why),
+            targets=targets,
+            started_at=time.time(),
+            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+
+    @classmethod
+    def _from_config(cls, config: pytest.Config) -> Run:
         lookup = functools.partial(setting, config)
         settings = usage_errors(lambda: options.read_settings(lookup))
         cis_version = usage_errors(lambda: options.read_cis_version(lookup))
@@ -155,6 +197,10 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _never_opened() -> ContactSource:
+    raise AssertionError("a run that did not start reads nothing from Azure")
+
+
 def setting(config: pytest.Config, dest: str) -> Any:
     """The command line wins; otherwise the ini value (None when neither is set)."""
     value = config.getoption(dest)
@@ -224,10 +270,11 @@ def output_path(config: pytest.Config, dest: str) -> str | None:
     return setting(config, dest)  # type: ignore[no-any-return]
 
 
-def output_targets(config: pytest.Config) -> tuple[Target, ...]:
+def output_targets(config: pytest.Config, *, strict: bool = True) -> tuple[Target, ...]:
     """Where each output the run was given a path for goes, in the registry's order; a
     path the run could not write, two outputs naming one file (one would be lost) and an
-    output naming the bundle being replayed are refused here, before the audit."""
+    output naming the bundle being replayed are refused here, before the audit. Not
+    `strict` (a run that cannot start): such an output is left out, the others kept."""
     seen: dict[str, str] = {}
     replay = setting(config, "azure_replay")
     if replay is not None:
@@ -240,12 +287,17 @@ def output_targets(config: pytest.Config) -> tuple[Target, ...]:
             if shared:  # a GitHub Actions step names its summary file
                 targets.append(Target(output, Path(shared), shared=True))
             continue
-        _check_writable(output.flag, Path(path))
         where = os.path.realpath(path)
-        if where in seen:
-            raise pytest.UsageError(
-                f"{output.flag} {path}: {seen[where]} names the same file; give each its own"
-            )
+        try:
+            _check_writable(output.flag, Path(path))
+            if where in seen:
+                raise pytest.UsageError(
+                    f"{output.flag} {path}: {seen[where]} names the same file; give each its own"
+                )
+        except pytest.UsageError:
+            if strict:
+                raise
+            continue
         seen[where] = output.flag
         targets.append(Target(output, Path(path)))
     return tuple(targets)

@@ -3,6 +3,7 @@ the real SDK, HTTPS and AzureCliCredential (with a fake `az`)."""
 
 from __future__ import annotations
 
+import html
 import json
 import xml.etree.ElementTree as ET
 
@@ -10,6 +11,7 @@ import pytest
 
 import compliance.plugin
 from compliance.emulator import Fault
+from compliance.outputs import findings_csv
 from conftest import TENANT_ID, az_calls, subscription, tenant
 
 SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -201,7 +203,9 @@ def test_disabled_and_deleted_subscriptions_are_skipped_unread(arm, audit):
     )
     result = audit("-rs", *EMAIL)
     result.assert_outcomes(skipped=2, passed=1)
-    result.stdout.fnmatch_lines(["*subscription is Disabled*", "*subscription is Deleted*"])
+    result.stdout.fnmatch_lines(
+        ["*subscription * (*) is Disabled: *", "*subscription * (*) is Deleted: *"]
+    )
     assert contact_reads(arm, SUB_A) == contact_reads(arm, SUB_B) == []
 
 
@@ -360,6 +364,53 @@ def test_a_run_that_never_started_leaves_reports_that_say_so(arm, audit, monkeyp
     assert "**the audit did not run" in (out / "summary.md").read_text()
     run = json.loads((out / "findings.json").read_text())["run"]
     assert run["error"].startswith("the audit did not run: --azure-auth=cli: could not get a")
+
+
+EVERY_REPORT = (
+    "--junitxml=out/junit.xml", "--html=out/report.html", "--azure-findings=out/findings.json",
+    "--azure-audit-html=out/audit.html", "--azure-step-summary=out/summary.md",
+    "--azure-findings-csv=out/f.csv",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--cis-version", "2.13"], "--cis-version: '2.13' is not one of"),
+        (["--azure-auth", "clli"], "--azure-auth: 'clli' is not one of"),
+        (["--azure-waivers", "missing.toml"], "--azure-waivers: "),
+        (["-m", "contact-email"], "-m 'contact-email': no marker contact-email"),
+        (["-k", "nosuchsub"], "the selection -k 'nosuchsub' leaves none of the 4 cases"),
+        (["--azure-demo", "-n", "2", "-m", "nothing"], "-m 'nothing': no marker nothing"),
+        ([], "is not what Azure documents: the body is not JSON"),
+    ],
+)  # fmt: skip
+def test_every_run_that_did_not_run_says_so_in_every_report(arm, audit, pytester, args, reason):
+    """Exit 4 for whatever reason: every report is written (a stale one replaced) and says
+    the audit did not run, and why; none looks like an audit result."""
+    arm.load(tenant(subscription(SUB_A)))
+    if not args:
+        arm.subscriptions_body = "<html>not json</html>"
+    out = pytester.path / "out"
+    out.mkdir()
+    for name in ("junit.xml", "report.html", "findings.json", "audit.html", "f.csv"):
+        (out / name).write_text("a stale report of an earlier run")
+    result = audit(*args, *EVERY_REPORT)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert reason in result.stderr.str()
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    (case,) = suite.iter("testcase")
+    assert (case.get("classname"), case.get("name")) == ("azure", "audit did not run")
+    assert reason in case.find("error").get("message")
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["azure.error"].startswith("the audit did not run: ")
+    run = json.loads((out / "findings.json").read_text())["run"]
+    assert run["error"].startswith("the audit did not run: ") and reason in run["error"]
+    for page in ("report.html", "audit.html", "summary.md"):
+        text = html.unescape((out / page).read_text()).replace("\\", "")  # Markdown escapes
+        assert "the audit did not run" in text and reason in text, page
+    assert (out / "f.csv").read_text().splitlines() == [",".join(findings_csv.COLUMNS)]
 
 
 @pytest.mark.parametrize(
@@ -523,3 +574,25 @@ def _checks_file(request, pytester):
     from conftest import CHECKS
 
     (pytester.path / CHECKS.name).write_text(CHECKS.read_text())
+
+
+def test_the_terminal_speaks_audit_words_and_names_the_audit_view(arm, audit):
+    """The run's last lines count in audit words and name the report for auditors; a skipped
+    case names its subscription; a 403's advice is never cut short."""
+    arm.load(tenant(subscription(SUB_A, "Forbidden " + "x" * 300),
+                    subscription(SUB_B, "Old", state="Disabled")))  # fmt: skip
+    arm.fail(SUB_A, Fault(403, "AuthorizationFailed", "denied " + "y" * 200))
+    result = audit("--azure-audit-html=out/audit.html", "-rs")
+    lines = result.stdout.lines
+    forbidden = [line for line in lines if line.startswith("NOT VERIFIABLE  CIS 8.1.13 ")]
+    assert len(forbidden) == 1
+    assert forbidden[0].endswith(f"on /subscriptions/{SUB_A}")  # the advice, whole
+    assert "Security Reader" in forbidden[0]
+    result.stdout.fnmatch_lines(
+        [
+            "azure: 4 not verifiable, 4 skipped (8 cases of 2 subscriptions)",
+            "azure: the audit report for auditors: out/audit.html",
+            f"SKIPPED * subscription Old ({SUB_B}) is Disabled: its security contacts are not*",
+            "*4 skipped, 4 errors*",
+        ]
+    )
