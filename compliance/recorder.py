@@ -341,6 +341,7 @@ class Recorder:
             others=list(self.others.values()),
             suite_name=self.config.getini("junit_suite_name"),
             reports_at=run.reports_at(),
+            audit_view=run.audit_view(),
         )
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes its page

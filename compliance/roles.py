@@ -23,7 +23,7 @@ from compliance.baseline import report_lines
 from compliance.controls import CATALOGUE
 from compliance.findings import Outcome, ordered
 from compliance.model import Subscription
-from compliance.outputs.terminal import summary
+from compliance.outputs.terminal import closing, summary
 from compliance.recorder import Recorder, numbered_traceback
 from compliance.session import RUN, Run, check_marker_expression, is_check, run_error
 from compliance.text import one_line
@@ -70,6 +70,8 @@ class _WritesReports:
         _summarize_cases(terminalreporter, config, self.reports)
         _summarize_waivers(terminalreporter, run)
         _summarize_baseline(terminalreporter, run, self.reports)
+        for line in closing(ordered(self.reports.findings.values()), run.audit_view()):
+            terminalreporter.write_line(line)
 
     def before_summary(self, terminalreporter: Any, config: pytest.Config, run: Run) -> None:
         pass
@@ -80,7 +82,7 @@ class Serial(_WritesReports):
     the subscriptions already read, and writes the reports."""
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        check_marker_expression(session.config)
+        check_markers(session.config)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # pytest finishes the collection even when it ended in a run error.
@@ -95,10 +97,11 @@ class Serial(_WritesReports):
                 for flag, value in (("-m", option.markexpr), ("-k", option.keyword))
                 if value
             )
-            raise pytest.UsageError(
+            run.error = AuditError(
                 f"the selection {selection or '(-m, -k, --cis-version)'} leaves none of the "
                 f"{run.cases} cases collected: nothing would be audited"
             )
+            raise run_error(run.error)
         # The tests start while the contacts are read: each waits for its subscription's.
         run.audit.start_reading(
             item.callspec.params["subscription"]  # type: ignore[attr-defined]
@@ -119,8 +122,10 @@ class Controller(_WritesReports):
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        check_marker_expression(session.config)  # before Azure is asked anything
+        check_markers(session.config)  # before Azure is asked anything
         run = session.config.stash[RUN]
+        if run.error is not None:
+            return
         try:
             subscriptions = run.audit.subscriptions()
         except AuditError as exc:
@@ -151,6 +156,17 @@ class Worker:
         numbered_traceback(excinfo)
 
 
+def check_markers(config: pytest.Config) -> None:
+    """A marker in -m that does not exist ends the run at collection, not here: raised at
+    the session's start, pytest would end it before any report says it did not run."""
+    run = config.stash[RUN]
+    if run.error is None:
+        try:
+            check_marker_expression(config)
+        except pytest.UsageError as exc:
+            run.error = AuditError(str(exc))
+
+
 def prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> None:
     """Read every needed subscription's contacts before the workers start, concurrently,
     with progress lines (plain text: CI logs get no control characters; none under -q)."""
@@ -168,7 +184,10 @@ def prefetch(config: pytest.Config, subscriptions: Iterable[Subscription]) -> No
         now = time.monotonic()
         if done < total and now - last >= 2:
             last = now
-            say(f"azure: security contacts read: {done}/{total}, {throttled} throttled answers")
+            say(
+                f"azure: security contacts read: {done}/{total}, {throttled} throttled "
+                f"answer{'' if throttled == 1 else 's'}"
+            )
 
     if audit.prefetch(subscriptions, progress):
         say(reading_line(audit))
@@ -181,7 +200,7 @@ def reading_line(audit: Audit) -> str:
     return (
         f"azure: security contacts of {reading.count} subscriptions read in "
         f"{reading.seconds:.1f}s (concurrency {audit.settings.concurrency}, "
-        f"{reading.throttled} throttled answers)"
+        f"{reading.throttled} throttled answer{'' if reading.throttled == 1 else 's'})"
     )
 
 

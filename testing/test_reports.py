@@ -163,17 +163,19 @@ def test_the_job_summary_lists_failing_cases_with_reasons_and_caps_them(
                 subscription(
                     f"{i:08x}-0000-4000-8000-{i:012x}", f"team|{i} <b>[x](y)", securityContacts=[]
                 )
-                for i in range(60)
+                for i in range(130)
             )
         )
     )
     result = audit("--azure-step-summary", "summary.md", "--junitxml=out/junit.xml")
     assert result.ret == 1
     text = (pytester.path / "summary.md").read_text()
-    assert "### Not compliant or not verifiable: 240" in text
+    assert "### Not compliant or not verifiable: 520 cases of 130 subscriptions" in text
     case_rows = [line for line in text.splitlines() if line.startswith("| not compliant |")]
+    # one row a subscription: its four controls fail for one reason
     assert len(case_rows) == 100
-    assert "140 more: see out/junit\\.xml." in text  # a path is the user's text: escaped
+    assert "| CIS 8\\.1\\.12, CIS 8\\.1\\.13, CIS 8\\.1\\.14, CIS 8\\.1\\.15 |" in case_rows[0]
+    assert "30 more: see out/junit\\.xml." in text  # a path is the user's text: escaped
     assert "no security contact is configured" in case_rows[0]
     # a display name cannot break the table, add markup or a link
     assert "team&#124;0 &lt;b&gt;\\[x\\]\\(y\\)" in text

@@ -105,9 +105,13 @@ def render(report: Report) -> str:
         cases.append(
             _testcase("azure", name, f"<error message={_attr(line)}>{_text(line)}</error>")
         )
+    named = {
+        **facts.properties(),
+        **({"audit_view": report.audit_view} if report.audit_view else {}),
+    }
     properties = "".join(
         f"<property name={_attr(f'azure.{key}')} value={_attr(one_line(value))}/>"
-        for key, value in facts.properties().items()
+        for key, value in named.items()
     )
     suite = (
         f'<testsuite name={_attr(report.suite_name)} errors="{counts["error"]}" '

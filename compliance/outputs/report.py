@@ -32,6 +32,7 @@ class Report:
     suite_name: str = "pytest"  # JUnit's testsuite name (pytest's junit_suite_name)
     # Where the run's reports are, the audit view first: what a summary points to.
     reports_at: tuple[str, ...] = ()
+    audit_view: str | None = None  # the report to hand an auditor, when written
 
     @property
     def title(self) -> str:

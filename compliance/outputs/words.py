@@ -47,7 +47,8 @@ def result_line(findings: Iterable[Finding]) -> str:
         return "No result: no subscription was judged."
     total = f"{len(judged)} subscription{'' if len(judged) == 1 else 's'}"
     if failing:
-        head = f"Not compliant: {failing} of {total} fail at least one control"
+        verb = "fails" if failing == 1 else "fail"
+        head = f"Not compliant: {failing} of {total} {verb} at least one control"
         if waived_only:
             head += f" ({waived_only} only where a waiver accepts it)"
     elif unverified:
