@@ -5,6 +5,7 @@ touch Azure; independent of pytest, so it is usable and testable on its own.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,7 @@ class Settings:
     subscriptions: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     management_groups: tuple[str, ...] = ()
+    shard: tuple[int, int] | None = None  # (K, N): only shard K of N
     demo: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     limits: Limits = field(default_factory=Limits)
@@ -85,10 +87,20 @@ class Reading:
 @dataclass(frozen=True)
 class Selection:
     """The subscriptions a run's options chose, and why each one visible but not chosen was
-    left out (what the reports' coverage states)."""
+    left out (what the reports' coverage states). A shard's run also keeps every subscription
+    the other options chose, before the shard took its part: the listing every shard of a
+    run shares, from which a merge knows what a missing shard would have audited."""
 
     subscriptions: list[Subscription]
     excluded: tuple[tuple[str, int], ...] = ()
+    before_shard: tuple[Subscription, ...] = ()
+
+
+def shard_of(subscription_id: str, count: int) -> int:
+    """Which of `count` shards (1-based) a subscription falls in: a stable hash of its ID,
+    the same in every job and on every machine, whatever the case of the ID."""
+    digest = hashlib.sha256(subscription_id.lower().encode("ascii", "replace")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
 
 
 def select_subscriptions(
@@ -174,7 +186,18 @@ def selection(
             "--azure-tenant / --azure-subscription / --azure-exclude-subscription"
             + (f"{scope}" if scope else "")
         )
-    return Selection(selected, tuple(excluded.items()))
+    if settings.shard is None:
+        return Selection(selected, tuple(excluded.items()))
+    # After every other selection: each shard takes its part of the same list. A shard
+    # may be empty (more jobs than a small tenant needs): that is no error.
+    k, n = settings.shard
+    listing = tuple(selected)
+    selected = keep(
+        selected,
+        lambda s: shard_of(s.id, n) == k,
+        f"in another shard than --azure-shard {k}/{n}",
+    )
+    return Selection(selected, tuple(excluded.items()), listing)
 
 
 class Audit:
@@ -214,6 +237,12 @@ class Audit:
     def throttled(self) -> int:
         """How many 429 answers ARM gave this run."""
         return self._reader.throttle.throttled if self._reader is not None else 0
+
+    @property
+    def listed(self) -> bool:
+        """Whether the subscriptions were listed and selected already (here or, for a
+        pytest-xdist worker, by the controller)."""
+        return self._subscriptions is not None
 
     def known_subscriptions(self) -> list[Subscription]:
         """The selected subscriptions if they were discovered already; never asks Azure."""

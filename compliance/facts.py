@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.controls import Policy
+from compliance.findings import Finding, Outcome
+from compliance.model import Subscription
 
 NONE = "-"  # how an empty fact is written in the findings and JUnit
 
@@ -54,9 +56,12 @@ class Coverage:
     # that -k or -m left without a case
     excluded: tuple[tuple[str, int], ...] = ()
     shard: tuple[int, int] | None = None  # (K, N): shard K of N
+    # A shard's run: every subscription the options chose before the shard took its part,
+    # the listing all shards share (a merge lists what a missing shard would have audited).
+    listing: tuple[Subscription, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "visible": self.visible,
             "selected": self.selected,
             "audited": self.audited,
@@ -65,6 +70,9 @@ class Coverage:
             "excluded": {why: n for why, n in self.excluded},
             "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
         }
+        if self.shard is not None:
+            data["listing"] = [s.to_dict() for s in self.listing]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Coverage:
@@ -78,6 +86,7 @@ class Coverage:
             skipped=int(data["skipped"]),
             excluded=tuple((str(w), int(c)) for w, c in dict(data.get("excluded") or {}).items()),
             shard=None if shard is None else (int(k), int(n)),
+            listing=tuple(Subscription.from_dict(s) for s in data.get("listing", ())),
         )
 
     def sentence(self) -> str:
@@ -118,6 +127,7 @@ class RunFacts:
     duration_s: float
     subscriptions: int  # selected for the audit
     management_groups: tuple[str, ...] = ()  # the groups the run was scoped to
+    signed_in_tenant: str | None = None  # the identity's tenant (its token's tid)
     tenants: tuple[Tenant, ...] = ()  # every tenant involved, labelled
     policy: Policy = field(default_factory=Policy)
     waivers: str | None = None  # the waivers file's name
@@ -128,6 +138,7 @@ class RunFacts:
     baseline: str | None = None  # how the run compares with --azure-baseline
     error: str | None = None  # the run did not run, or did not finish: why
     interrupted: bool = False  # the error is that the run did not finish
+    incomplete: bool = False  # the error is that a merge lacks a shard, or holds one twice
 
     def to_dict(self) -> dict[str, Any]:
         """As the findings file's `run` holds it."""
@@ -146,6 +157,7 @@ class RunFacts:
             "management_groups": ", ".join(self.management_groups) or NONE,
             "waivers": self.waivers or NONE,
             "waivers_sha256": self.waivers_sha256,
+            "signed_in_tenant": self.signed_in_tenant,
             "tenants": [{"id": t.id, "role": t.role} for t in self.tenants],
             "policy": {
                 "required_contacts": list(self.policy.required_contacts),
@@ -164,6 +176,8 @@ class RunFacts:
             data["error"] = self.error
         if self.interrupted:
             data["interrupted"] = True
+        if self.incomplete:
+            data["incomplete"] = True
         return data
 
     @classmethod
@@ -207,6 +221,8 @@ class RunFacts:
             baseline=text("baseline"),
             error=text("error"),
             interrupted=data.get("interrupted") is True,
+            incomplete=data.get("incomplete") is True,
+            signed_in_tenant=text("signed_in_tenant"),
         )
 
     # --- in words -----------------------------------------------------------------------------
@@ -232,7 +248,7 @@ class RunFacts:
         )
 
     def scope(self) -> str:
-        if self.error is not None and not self.interrupted:
+        if self.error is not None and not (self.interrupted or self.incomplete):
             return f"nothing: the audit did not run ({self.target} was not asked)"
         where = (
             f"below management group{'s' if len(self.management_groups) > 1 else ''} "
@@ -279,6 +295,64 @@ class RunFacts:
         if self.error is not None:
             rows.append(("Error", self.error))
         return rows
+
+
+def tenants(signed_in: str | None, subscriptions: Iterable[Subscription]) -> tuple[Tenant, ...]:
+    """Every tenant the audit involved, labelled: the identity's own, and each home tenant of
+    what it audited (a subscription delegated through Azure Lighthouse lives in its own)."""
+    homes: dict[str, list[Subscription]] = {}
+    for s in subscriptions:
+        if s.tenant_id:
+            homes.setdefault(s.tenant_id.lower(), []).append(s)
+    found = []
+    if signed_in:
+        own = len(homes.pop(signed_in.lower(), []))
+        home = f", home tenant of {_count(own, 'subscription')}" if own else ""
+        found.append(Tenant(signed_in, f"the identity's tenant{home}"))
+    for tenant_id, held in sorted(homes.items()):
+        delegated = signed_in is not None and all(
+            signed_in.lower() in (t.lower() for t in s.managed_by_tenants) for s in held
+        )
+        role = f"home tenant of {_count(len(held), 'subscription')}" + (
+            " delegated to the identity's tenant (Azure Lighthouse)" if delegated else ""
+        )
+        found.append(Tenant(held[0].tenant_id or tenant_id, role))
+    return tuple(found)
+
+
+def coverage(
+    visible: int,
+    selected: Sequence[Subscription],
+    excluded: Iterable[tuple[str, int]],
+    findings: Iterable[Finding],
+    shard: tuple[int, int] | None = None,
+    listing: tuple[Subscription, ...] = (),
+) -> Coverage:
+    """What a run covered, in subscriptions: `visible` to its identity, `selected` by its
+    options (and `excluded` by them, with why), judged as `findings` say."""
+    outcomes: dict[str, set[Outcome]] = {}
+    for f in findings:
+        outcomes.setdefault(f.subscription.id.lower(), set()).add(f.outcome)
+    excluded = list(excluded)
+    unjudged = sum(s.id.lower() not in outcomes for s in selected)
+    if unjudged:
+        excluded.append(("left without a case by -k or -m", unjudged))
+    return Coverage(
+        visible=visible,
+        selected=len(selected),
+        audited=sum(
+            Outcome.NOT_VERIFIABLE not in o and o != {Outcome.SKIPPED} for o in outcomes.values()
+        ),
+        not_verifiable=sum(Outcome.NOT_VERIFIABLE in o for o in outcomes.values()),
+        skipped=sum(o == {Outcome.SKIPPED} for o in outcomes.values()),
+        excluded=tuple(excluded),
+        shard=shard,
+        listing=listing,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def utc_now() -> str:

@@ -75,7 +75,7 @@ class Finding:
 
     def to_dict(self, *, raw: bool = False) -> dict[str, Any]:
         """The finding as the findings file holds it; with `raw` (how it crosses from a
-        pytest-xdist worker), its fix as typed steps and its raw answers too."""
+        pytest-xdist worker), its raw answers too."""
         data: dict[str, Any] = {
             "subscription": {
                 "id": self.subscription.id,
@@ -99,19 +99,19 @@ class Finding:
             "verdict": self.outcome.value,
             "reason": self.reason,
             "remediation": fixes.text(self.fix),
+            "fix": fixes.to_data(self.fix),  # the same steps, typed: how a merge renders them
             "waiver": None if self.waiver is None else asdict(self.waiver),
             "evidence": self.evidence.to_dict(),
             "checked_at": self.checked_at,
             "baseline": None if self.baseline is None else self.baseline.value,
         }
         if raw:
-            data["fix"] = fixes.to_data(self.fix)
             data["raw_answers"] = list(self.raw_answers)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Finding:
-        """From to_dict(raw=True)."""
+        """From to_dict() (a findings file's, or with `raw`, a worker's)."""
         sub = data["subscription"]
         return cls(
             subscription=Subscription(

@@ -113,6 +113,13 @@ OPTIONS = (
         "list",
     ),
     Option(
+        "--azure-shard",
+        "audit only shard K of N (1-based): a stable hash of each subscription ID, after every "
+        "other selection; `python -m compliance merge` puts the shards' reports together",
+        values.shard,
+        "K/N",
+    ),
+    Option(
         "--azure-demo",
         "audit the bundled demo tenant on a local ARM emulator; no Azure account needed",
         kind="flag",
@@ -282,6 +289,7 @@ def read_settings(lookup: Lookup) -> Settings:
         subscriptions=many(lookup, "azure_subscription"),
         exclude=many(lookup, "azure_exclude_subscription"),
         management_groups=many(lookup, "azure_management_group"),
+        shard=_shard(one(lookup, "azure_shard")),
         demo=bool(lookup("azure_demo")),
         concurrency=int(one(lookup, "azure_concurrency") or DEFAULT_CONCURRENCY),
         limits=Limits(
@@ -291,6 +299,13 @@ def read_settings(lookup: Lookup) -> Settings:
             read_deadline=_limit(lookup, "azure_read_deadline", float),
         ),
     )
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    k, _, n = value.partition("/")
+    return int(k), int(n)
 
 
 def read_policy(lookup: Lookup, demo: bool = False) -> Policy:

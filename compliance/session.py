@@ -74,6 +74,16 @@ class Run:
             found = self.assessments[key] = assess(subscription.id, read, self.policy, controls)
         return found
 
+    @property
+    def empty_shard(self) -> bool:
+        """A shard with no subscription of its own: a tenant smaller than its jobs."""
+        return (
+            self.error is None
+            and self.audit.settings.shard is not None
+            and self.audit.listed
+            and not self.audit.known_subscriptions()
+        )
+
     def audit_view(self) -> str | None:
         """Where the audit view goes: the report to hand an auditor (None: not written)."""
         return next(

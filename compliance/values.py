@@ -93,6 +93,21 @@ def seconds(low: float, high: float) -> Callable[[str], str]:
     return check
 
 
+MAX_SHARDS = 1000
+_SHARD = re.compile(r"([0-9]{1,4})/([0-9]{1,4})")
+
+
+def shard(value: str) -> str:
+    """`K/N`: shard K of N, 1 <= K <= N <= MAX_SHARDS."""
+    value = value.strip()
+    match = _SHARD.fullmatch(value)
+    if match is None or not 1 <= int(match[1]) <= int(match[2]) <= MAX_SHARDS:
+        raise ValueError(
+            f"{value!r} is not K/N, shard K of N with 1 <= K <= N <= {MAX_SHARDS} (e.g. 2/4)"
+        )
+    return f"{int(match[1])}/{int(match[2])}"
+
+
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 

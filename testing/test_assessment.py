@@ -146,7 +146,7 @@ def test_the_findings_files_show_every_step(findings, report, tmp_path):
     events = [json.loads(line) for line in (tmp_path / "f.ocsf").read_text().splitlines()]
     for n, f in enumerate(findings):
         assert set(document["findings"][n]) >= {"remediation", "evidence", "baseline"}
-        assert "fix" not in document["findings"][n]  # the file's v1 keys, unchanged
+        assert document["findings"][n]["fix"] == fixes.to_data(f.fix)  # typed, for a merge
         assert document["findings"][n]["baseline"] == "new"
         for text in (
             document["findings"][n]["remediation"],

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 
-from compliance.audit import Selection
 from compliance.controls import CATALOGUE, Policy
-from compliance.facts import Coverage, RunFacts, Tenant
+from compliance.facts import Coverage, RunFacts, Tenant, coverage, tenants
 from compliance.findings import Finding, Outcome
 from compliance.model import Subscription
 from compliance.outputs.words import result_line
-from compliance.recorder import coverage, tenants
 
 HOME = "11111111-2222-3333-4444-555555555555"
 OTHER = "99999999-8888-4777-8666-555555555555"
@@ -83,8 +81,8 @@ def test_coverage_counts_subscriptions_not_cases() -> None:
         finding(c, Outcome.SKIPPED), finding(c, Outcome.SKIPPED, 1),
         finding(d, Outcome.WAIVED),
     ]  # fmt: skip
-    chosen = Selection([a, b, c, d, e], (("not named by --azure-subscription", 2),))
-    assert coverage(7, chosen, findings) == Coverage(
+    excluded = (("not named by --azure-subscription", 2),)
+    assert coverage(7, [a, b, c, d, e], excluded, findings) == Coverage(
         7, 5, 2, 1, 1,
         (("not named by --azure-subscription", 2), ("left without a case by -k or -m", 1)),
     )  # fmt: skip

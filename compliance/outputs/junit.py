@@ -99,7 +99,13 @@ def render(report: Report) -> str:
         cases.append(_testcase(classname, name, inner))
     facts = report.facts
     if facts.error is not None:
-        name = "audit interrupted" if facts.interrupted else "audit did not run"
+        name = (
+            "audit interrupted"
+            if facts.interrupted
+            else "audit incomplete"
+            if facts.incomplete
+            else "audit did not run"
+        )
         counts["error"] += 1
         line = one_line(facts.error)
         cases.append(
