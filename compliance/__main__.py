@@ -3,6 +3,8 @@
 fix   plan (and with --apply make) the change that makes CIS 2.13 pass on every subscription
       where it fails; --restore puts the contacts of a backup back.
 diff  compare two findings files: new, fixed, still failing, no longer present.
+init  write the starter files of a repository that runs the audit with the installed plugin:
+      pytest.ini and tests/test_security_contacts.py.
 
 Exit codes: 0 done (or nothing to do; diff: nothing got worse), 1 a subscription failed
 (diff: a new failure or a case not verifiable), 4 a usage error, a credential that cannot
@@ -127,7 +129,47 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD", help="the earlier run's findings file")
     diff.add_argument("new", metavar="NEW", help="the later run's findings file")
     diff.set_defaults(run=_diff)
+    init = commands.add_parser(
+        "init",
+        help="write pytest.ini and tests/test_security_contacts.py here, to run the audit",
+        description=(
+            "Write the starter files of a repository that runs the audit with the installed "
+            "plugin: pytest.ini (the report paths; a commented policy to fill in) and "
+            "tests/test_security_contacts.py (the checks an auditor reads). Then run "
+            "`pytest --azure-demo` to see it work, or `pytest --azure-auth cli` after `az login`. "
+            "Exit codes: 0 written, 4 a file already there (nothing is written) or not writable."
+        ),
+        allow_abbrev=False,
+    )
+    init.add_argument(
+        "directory",
+        nargs="?",
+        default=".",
+        type=Path,
+        metavar="DIR",
+        help="the repository's root (default: the working directory)",
+    )
+    init.add_argument(
+        "--force", action="store_true", help="replace starter files that are already there"
+    )
+    init.set_defaults(run=_init)
     return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    from compliance.scaffold import ScaffoldError, init
+
+    try:
+        written = init(args.directory, force=args.force)
+    except ScaffoldError as exc:
+        raise AuditError(f"init: {exc}") from None
+    for path in written:
+        print(f"wrote {path}")
+    print(
+        "next: `pytest --azure-demo` audits the bundled demo tenant; "
+        "`pytest --azure-auth cli` audits what `az login` sees"
+    )
+    return 0
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from compliance import cis, options, sources, text
+from compliance import cis, options, paths, sources, text
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.assessment import Assessment, assess
@@ -158,7 +158,7 @@ class Run:
             waivers = load_waivers(path, (c.key for c in CATALOGUE)) if path else ()
         except WaiverError as exc:
             raise pytest.UsageError(f"--azure-waivers: {exc}") from None
-        baseline_path = setting(config, "azure_baseline")
+        baseline_path = paths.resolve(config, "azure_baseline")
         try:
             baseline = load_findings(baseline_path) if baseline_path else None
         except BaselineError as exc:
@@ -238,18 +238,15 @@ def run_error(error: AuditError) -> pytest.UsageError:
 
 
 def waivers_path(config: pytest.Config, demo: bool) -> str | None:
-    """The command line's path is the user's (relative to the working directory); the ini
-    file's is relative to the ini file, as testpaths are."""
-    if config.getoption("azure_waivers") is not None:
-        return str(config.getoption("azure_waivers"))
-    if config.getini("azure_waivers"):
-        base = config.inipath.parent if config.inipath else config.rootpath
-        return str(base / config.getini("azure_waivers"))
+    """Where a path is relative to: compliance.paths."""
+    path = paths.resolve(config, "azure_waivers")
+    if path is not None:
+        return str(path)
     return str(DEMO_WAIVERS) if demo else None
 
 
 def replay_bundle(config: pytest.Config, settings: Settings) -> dict[str, Any] | None:
-    path = setting(config, "azure_replay")
+    path = paths.resolve(config, "azure_replay")
     if path is None:
         return None
     if settings.demo:
@@ -275,9 +272,8 @@ class Target:
 
 
 def output_path(config: pytest.Config, dest: str) -> str | None:
-    if dest in ("xmlpath", "htmlpath"):  # pytest's and pytest-html's own options
-        return getattr(config.option, dest, None) or None
-    return setting(config, dest)  # type: ignore[no-any-return]
+    path = paths.resolve(config, dest)  # where a path is relative to: compliance.paths
+    return None if path is None else str(path)
 
 
 def output_targets(config: pytest.Config, *, strict: bool = True) -> tuple[Target, ...]:
@@ -286,7 +282,7 @@ def output_targets(config: pytest.Config, *, strict: bool = True) -> tuple[Targe
     output naming the bundle being replayed are refused here, before the audit. Not
     `strict` (a run that cannot start): such an output is left out, the others kept."""
     seen: dict[str, str] = {}
-    replay = setting(config, "azure_replay")
+    replay = paths.resolve(config, "azure_replay")
     if replay is not None:
         seen[os.path.realpath(replay)] = "--azure-replay (the bundle being replayed)"
     targets = []
