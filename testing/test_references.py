@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,8 @@ from compliance.controls import (
 from compliance.findings import Finding, Outcome
 from compliance.model import ManagementGroup, Subscription
 from conftest import CHECKS
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 NIST = ("IR-4", "IR-5", "IR-6(2)", "SI-4(12)")
 PUBLISHED: dict[str, dict[str, tuple[str, ...]]] = {
@@ -126,6 +129,20 @@ def test_each_reference_cites_its_source_at_a_commit(control: Control) -> None:
             assert ref.source.endswith(f": {AZURE_POLICY}{path}"), ref.source
             assert f"({initiative}), built-in policy {POLICY[control.key]}:" in ref.source
         assert re.search(r"/blob/[0-9a-f]{40}/", ref.source)
+
+
+def test_the_readme_lists_each_controls_references() -> None:
+    section = README.read_text(encoding="utf-8").split(
+        "\n### The same requirement in other frameworks\n", 1
+    )[1]
+    listed = {}
+    for item in section.split("\n\n")[1].split("\n- "):
+        key, _, said = " ".join(item.removeprefix("- ").split()).partition(": ")
+        listed[key.strip("`")] = said
+    assert listed == {
+        c.key: "; ".join(r.text for r in c.references) or "none published (below)"
+        for c in CATALOGUE
+    }
 
 
 def test_a_reference_reads_as_its_framework_and_ids() -> None:
