@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from compliance import cis, fixes
 from compliance.apiversions import shape
@@ -84,6 +85,11 @@ class Reference:
     framework: str  # e.g. "NIST SP 800-53 Rev. 5"
     controls: tuple[str, ...]  # that framework's control ids, e.g. ("IR-6(2)", "SI-4(12)")
     source: str  # the published mapping it is taken from
+
+    @property
+    def text(self) -> str:
+        """`framework: id, id`, as the CSV and OCSF's requirements say it."""
+        return f"{self.framework}: {', '.join(self.controls)}"
 
 
 @dataclass(frozen=True)
@@ -380,6 +386,107 @@ def evaluate_attack_path(
     )
 
 
+# --- references to other frameworks ---------------------------------------------------------
+# Copied from published mappings, each cited in its `source`; none is inferred here
+# (testing/test_references.py pins them and names the files they were read from).
+#
+# Azure Policy: each built-in regulatory-compliance initiative lists the built-in policies it
+# uses, and for each the framework controls (policyDefinitions[].groupNames) it counts towards.
+# Three built-in policies check what three of these controls check; read at this commit:
+AZURE_POLICY_COMMIT = "f4a50bacae07ddb096943c597669bcae494a6e29"  # release 3.2026.0417.1
+# "Subscriptions should have a contact email address for security issues"
+CONTACT_EMAIL_POLICY = "4f4f78b8-e367-4b10-a341-d9a4ad5cf1c7"
+# "Email notification for high severity alerts should be enabled"
+ALERT_SEVERITY_POLICY = "6e2593d9-add6-4083-9c9b-4b7d2188c899"
+# "Email notification to subscription owner for high severity alerts should be enabled"
+OWNER_POLICY = "0b15565f-aa9e-48ba-8619-45960f2c314d"
+#
+# Attack path notifications: no built-in policy checks them (none among the policy definitions
+# at that commit), so no initiative maps them, and no published CIS Controls mapping of CIS
+# 4.0.0 9.1.15 / 5.0.0 8.1.15 was found: that control has no references, rather than
+# invented ones.
+#
+# Not used: "ISO/IEC 27001 2022" (5e4ff661-23bf-42fa-8e3a-309a55091cc7) maps only the ISMS
+# clauses 6 to 10 and none of these policies; Annex A's controls are mapped in the ISO/IEC
+# 27002:2022 initiative, whose numbers Annex A shares. "ISO 27001:2013" maps none of them
+# either. "NIST SP 800-53 R5.1.1" (60205a79-6280-4e20-a147-e2011e09dc78) maps these policies
+# differently (and not the owner one); the "NIST SP 800-53 Rev. 5" initiative is used.
+
+MCSB = "Microsoft cloud security benchmark"
+NIST_800_53 = "NIST SP 800-53 Rev. 5"
+ISO_27002 = "ISO/IEC 27002:2022"
+CIS_CONTROLS_8 = "CIS Controls v8"
+CIS_CONTROLS_8_1 = "CIS Controls v8.1"
+
+
+@dataclass(frozen=True)
+class _Initiative:
+    """An Azure Policy built-in initiative, as its file at AZURE_POLICY_COMMIT names it."""
+
+    framework: str
+    display_name: str
+    id: str
+    path: str  # under built-in-policies/policySetDefinitions/
+
+    def maps(self, policy: str, *controls: str) -> Reference:
+        """The controls this initiative groups `policy` under."""
+        url = (
+            f"https://github.com/Azure/azure-policy/blob/{AZURE_POLICY_COMMIT}/"
+            f"built-in-policies/policySetDefinitions/{quote(self.path)}"
+        )
+        return Reference(
+            self.framework,
+            controls,
+            f"Azure Policy initiative '{self.display_name}' ({self.id}), built-in policy "
+            f"{policy}: {url}",
+        )
+
+
+# Its groups are named Azure_Security_Benchmark_v3.0_*: MCSB kept ASB v3's control ids.
+_MCSB = _Initiative(
+    MCSB, MCSB, "1f3afdf9-d0c9-4c3d-847f-89da613e70a8", "Security Center/AzureSecurityCenter.json"
+)
+_NIST = _Initiative(
+    NIST_800_53,
+    "NIST SP 800-53 Rev. 5",
+    "179d1daa-458f-4e47-8086-2a68d0d6c38f",
+    "Regulatory Compliance/NIST_SP_800-53_R5.json",
+)
+_ISO_27002 = _Initiative(
+    ISO_27002,
+    "ISO/IEC 27002 2022",
+    "e3030e83-88d5-4f23-8734-6577a2c97a32",
+    "Regulatory Compliance/ISO_IEC_27002_2022.json",
+)
+# Azure Policy has CIS Controls v8.1, not v8. It also groups the alert policy under a
+# group named "CIS_Controls_v8.1_" (no safeguard number), left out here.
+_CIS_CONTROLS_8_1 = _Initiative(
+    CIS_CONTROLS_8_1,
+    "CIS Controls v8.1",
+    "046796ef-e8a7-4398-bbe9-cce970b1a3ae",
+    "Regulatory Compliance/CIS_Controls_v8.1.json",
+)
+
+# CIS Controls v8: the CIS benchmark prints, under each recommendation, the CIS Controls v8
+# safeguards it serves; MITRE SAF's InSpec profile of CIS Azure Foundations 3.0.0 quotes them
+# (`tag cis_controls`), at this commit:
+MITRE_CIS_PROFILE_COMMIT = "2c1a0103894efb47a498e0e3809b0e46975f66ab"
+
+
+def _cis_controls_v8(recommendation: str, *safeguards: str) -> Reference:
+    """The v8 safeguards CIS Azure Foundations 3.0.0 maps `recommendation` to."""
+    url = (
+        f"https://github.com/mitre/azure-foundations-cis-baseline/blob/"
+        f"{MITRE_CIS_PROFILE_COMMIT}/controls/azure-foundations-cis-{recommendation}.rb"
+    )
+    return Reference(
+        CIS_CONTROLS_8,
+        safeguards,
+        f"CIS Microsoft Azure Foundations Benchmark v3.0.0, recommendation {recommendation}, "
+        f"its CIS Controls v8 mapping as quoted by MITRE SAF's InSpec profile: {url}",
+    )
+
+
 # --- the catalogue ----------------------------------------------------------------------------
 
 CONTACT_EMAIL = Control(
@@ -395,6 +502,13 @@ CONTACT_EMAIL = Control(
     evaluate=evaluate_email,
     passes_when="a contact that is not disabled holds a valid address (and the policy's "
     "required contacts and domains hold)",
+    references=(
+        _MCSB.maps(CONTACT_EMAIL_POLICY, "IR-2"),
+        _NIST.maps(CONTACT_EMAIL_POLICY, "IR-4", "IR-5", "IR-6(2)", "SI-4(12)"),
+        _ISO_27002.maps(CONTACT_EMAIL_POLICY, "5.24", "5.26"),
+        _cis_controls_v8("3.1.13", "17.2"),
+        _CIS_CONTROLS_8_1.maps(CONTACT_EMAIL_POLICY, "4.1", "17.2"),
+    ),
 )
 ALERT_SEVERITY = Control(
     key="alert_severity",
@@ -409,6 +523,13 @@ ALERT_SEVERITY = Control(
     "High (or lower)",
     evaluate=evaluate_alert_severity,
     passes_when="alert emails are on from severity High (or the policy's minimum) or lower",
+    references=(
+        _MCSB.maps(ALERT_SEVERITY_POLICY, "IR-2"),
+        _NIST.maps(ALERT_SEVERITY_POLICY, "IR-4", "IR-5", "IR-6(2)", "SI-4(12)"),
+        _ISO_27002.maps(ALERT_SEVERITY_POLICY, "8.15", "8.16"),
+        _cis_controls_v8("3.1.14", "13.11"),
+        _CIS_CONTROLS_8_1.maps(ALERT_SEVERITY_POLICY, "4.1", "13.11"),
+    ),
 )
 OWNER_NOTIFICATIONS = Control(
     key="owner_notifications",
@@ -421,6 +542,12 @@ OWNER_NOTIFICATIONS = Control(
     portal="under 'All users with the following roles', turn notifications on and include Owner",
     evaluate=evaluate_owner_notifications,
     passes_when="role notifications are on and include Owner",
+    # The ISO/IEC 27002:2022 and CIS Controls v8.1 initiatives do not include the owner policy.
+    references=(
+        _MCSB.maps(OWNER_POLICY, "IR-2"),
+        _NIST.maps(OWNER_POLICY, "IR-4", "IR-5", "IR-6(2)", "SI-4(12)"),
+        _cis_controls_v8("3.1.12", "17.2"),
+    ),
 )
 ATTACK_PATH = Control(
     key="attack_path_notifications",
@@ -435,6 +562,7 @@ ATTACK_PATH = Control(
     "and choose High (or lower)",
     evaluate=evaluate_attack_path,
     passes_when="attack path emails are on from risk High (or the policy's minimum) or lower",
+    references=(),  # none published (see "references to other frameworks" above)
 )
 
 CATALOGUE = (CONTACT_EMAIL, ALERT_SEVERITY, OWNER_NOTIFICATIONS, ATTACK_PATH)

@@ -95,6 +95,7 @@ class Finding:
                 "cis_version": self.cis_version,
                 "cis_id": self.cis_id,
                 "cis": dict(self.control.cis_ids),
+                "references": references(self.control),
             },
             "verdict": self.outcome.value,
             "reason": self.reason,
@@ -136,6 +137,15 @@ class Finding:
 
 
 CONTROLS_BY_KEY = {c.key: c for c in CATALOGUE}
+
+
+def references(control: Control) -> list[dict[str, Any]]:
+    """The control's references to other frameworks, each with its source, as data (from_dict
+    takes them from the catalogue again, by the control's key)."""
+    return [
+        {"framework": r.framework, "controls": list(r.controls), "source": r.source}
+        for r in control.references
+    ]
 
 
 def tally(findings: Iterable[Finding]) -> dict[str, Counter[Outcome]]:

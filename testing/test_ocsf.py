@@ -47,10 +47,14 @@ def demo_events(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 
 
 def test_every_event_is_a_valid_compliance_finding(demo_events: list[dict[str, Any]]) -> None:
+    requirements = 0
     for data in demo_events:
         event = ComplianceFinding.model_validate(data)
         assert not_in_schema(event) == [], data["finding_info"]["uid"]
         assert event.class_uid == 2003 and event.type_uid == 200301
+        assert event.compliance is not None
+        requirements += len(event.compliance.requirements or ())
+    assert requirements  # the framework references were validated too, as the schema's strings
 
 
 def test_events_carry_the_control_status_remediation_and_resource(
@@ -63,6 +67,10 @@ def test_events_carry_the_control_status_remediation_and_resource(
         "CIS Microsoft Azure Foundations Benchmark v5.0.0"
     ]
     assert "python -m compliance fix --subscription" in failing["remediation"]["desc"]
+    assert failing["compliance"]["requirements"][:2] == [
+        "Microsoft cloud security benchmark: IR-2",
+        "NIST SP 800-53 Rev. 5: IR-4",
+    ]
     assert failing["resources"][0]["uid"] == "/subscriptions/5d9f0a1b-2c3d-4e5f-a6b7-c8d9e0f1a2b4"
     assert (
         failing["resources"][0]["group"]["name"]

@@ -28,6 +28,7 @@ COLUMNS = (
     "api_version",
     "request_ids",
     "checked_at",
+    "references",  # last: added within schema v1, so earlier columns keep their places
 )
 
 
@@ -52,5 +53,6 @@ def write(path: Path, report: Report) -> None:
                 f.evidence.api_version if f.evidence.judged else "",
                 " ".join(r.request_id or "" for r in f.evidence.responses),
                 f.checked_at,
+                "; ".join(r.text for r in f.control.references),
             )
             writer.writerow([csv_cell(redact("" if cell is None else str(cell))) for cell in row])

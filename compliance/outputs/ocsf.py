@@ -4,7 +4,8 @@ line, for a SIEM or a security data lake.
 One event per control and subscription: the CIS recommendation as the compliance control,
 its verdict as the compliance status (Pass, Fail, or Warning when it could not be
 verified: "did not yield a result due to missing information"), the reason, the fix as
-remediation, and the subscription as the resource. What OCSF has no attribute for (the
+remediation, the controls of other frameworks it serves (Control.references) as the
+requirements, and the subscription as the resource. What OCSF has no attribute for (the
 management-group path, the home tenant's delegations, a waiver, the baseline mark) is in
 `unmapped`. The suite's own tests validate every event with pydantic-ocsf's models of the
 published 1.7.0 schema.
@@ -115,6 +116,11 @@ def event(finding: Finding, run: RunFacts) -> dict[str, Any] | None:
             "policy": run.policy_words(),
         },
     }
+    # Their sources are not repeated in every event (a SIEM bills by the byte: they would
+    # add 60 % to it); the findings file and the README cite them.
+    requirements = [f"{r.framework}: {c}" for r in finding.control.references for c in r.controls]
+    if requirements:
+        data["compliance"]["requirements"] = requirements
     if finding.fix:
         data["remediation"] = {"desc": fixes.text(finding.fix)}
     if data["resources"][0]["group"] is None:
