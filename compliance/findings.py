@@ -139,11 +139,17 @@ class Finding:
 CONTROLS_BY_KEY = {c.key: c for c in CATALOGUE}
 
 
-def references(control: Control) -> list[dict[str, Any]]:
-    """The control's references to other frameworks, each with its source, as data (from_dict
-    takes them from the catalogue again, by the control's key)."""
+def references(control: Control, *, sources: bool = False) -> list[dict[str, Any]]:
+    """The control's references to other frameworks as data (from_dict takes them from the
+    catalogue again, by the control's key). Each finding holds the frameworks and their
+    ids; the sources, long links the same for every finding of a control, are written once
+    per findings file (`sources`: with them)."""
     return [
-        {"framework": r.framework, "controls": list(r.controls), "source": r.source}
+        {
+            "framework": r.framework,
+            "controls": list(r.controls),
+            **({"source": r.source} if sources else {}),
+        }
         for r in control.references
     ]
 

@@ -9,13 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from compliance.arm.secrets import redact
-from compliance.findings import FINDINGS_SCHEMA, Finding, Outcome, compliance_percent, tally
+from compliance.findings import (
+    FINDINGS_SCHEMA,
+    Finding,
+    Outcome,
+    compliance_percent,
+    references,
+    tally,
+)
 from compliance.outputs.report import Report
 from compliance.writing import write_text
 
 
 def document(run: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, Any]:
     findings = list(findings)
+    controls = {f.control.key: f.control for f in findings}
     return {
         "schema": FINDINGS_SCHEMA,
         "run": dict(run),
@@ -23,6 +31,8 @@ def document(run: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, A
             key: {**{o.value: c[o] for o in Outcome}, "compliance_percent": compliance_percent(c)}
             for key, c in tally(findings).items()
         },
+        # each control's references to other frameworks with their sources, once
+        "references": {key: references(control, sources=True) for key, control in controls.items()},
         "findings": [f.to_dict() for f in findings],
     }
 
