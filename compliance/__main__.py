@@ -3,6 +3,7 @@
 fix   plan (and with --apply make) the change that makes CIS 2.13 pass on every subscription
       where it fails; --restore puts the contacts of a backup back.
 diff  compare two findings files: new, fixed, still failing, no longer present.
+merge put the shards of one audit (--azure-shard K/N) back into one set of reports.
 init  write the starter files of a repository that runs the audit with the installed plugin:
       pytest.ini and tests/test_security_contacts.py.
 
@@ -153,6 +154,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace starter files that are already there"
     )
     init.set_defaults(run=_init)
+    merge = commands.add_parser(
+        "merge",
+        help="put the shards of one audit (--azure-shard K/N) back into one set of reports",
+        description=(
+            "Read the findings file (--azure-findings) of each shard of one audit, and their "
+            "evidence bundles when given, and write into OUT_DIR one set of reports as if one "
+            "run had judged every subscription: audit.html, junit.xml, findings.json, "
+            "findings.csv, findings.ocsf.jsonl, summary.md (also appended to "
+            "$GITHUB_STEP_SUMMARY when set) and evidence.json. Shards that judged by different "
+            "rules (CIS version, policy, waivers, suite version, tenant, selection) are refused. "
+            "A shard missing, given twice, or that did not run makes the merge incomplete: "
+            "every report says so, and the missing shard's subscriptions are listed as not "
+            "audited. Exit codes, as a run's: 0 every case passed, was skipped or waived; 1 a "
+            "case failed or could not be verified, or the merge is incomplete; 4 shards that "
+            "cannot be merged or a file that cannot be read or written."
+        ),
+        allow_abbrev=False,
+    )
+    merge.add_argument("out_dir", metavar="OUT_DIR", help="the folder the reports go to")
+    merge.add_argument("findings", metavar="FINDINGS", nargs="+", help="each shard's findings file")
+    merge.add_argument(
+        "--evidence",
+        action="append",
+        default=[],
+        metavar="BUNDLE",
+        help="a shard's evidence bundle (repeat for each); with them, one merged bundle",
+    )
+    merge.set_defaults(run=_merge)
     return parser
 
 
@@ -170,6 +199,17 @@ def _init(args: argparse.Namespace) -> int:
         "`pytest --azure-auth cli` audits what `az login` sees"
     )
     return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from compliance.merge import MergeError, run_merge
+
+    try:
+        return run_merge(args.out_dir, args.findings, args.evidence)
+    except MergeError as exc:
+        raise AuditError(f"merge: {exc}") from None
+    except OSError as exc:
+        raise AuditError(f"merge: cannot write to {args.out_dir}: {exc.strerror or exc}") from None
 
 
 def _diff(args: argparse.Namespace) -> int:

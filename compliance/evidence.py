@@ -104,6 +104,11 @@ def make_bundle(
             group: [{**asdict(r), "body": redact(r.body)} for r in answers]
             for group, answers in sorted(groups.items())
         }
+    return seal(bundle)
+
+
+def seal(bundle: dict[str, Any]) -> dict[str, Any]:
+    """`bundle` with its digest, over everything else in it, set (made anew)."""
     bundle["digest"] = _digest(bundle)
     return bundle
 

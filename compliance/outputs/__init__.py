@@ -48,6 +48,9 @@ class Output:
     write: Callable[[Path, Report], None] | None
     # A page a person reads every case's reason and fix in: what summaries point to.
     for_readers: bool = False
+    # Its name in a folder of reports (what `python -m compliance merge` writes); None: not
+    # written by a merge.
+    file: str | None = None
     # The environment variable naming a file shared with other steps, appended to when the
     # option is not set (GitHub's $GITHUB_STEP_SUMMARY).
     shared_env: str | None = None
@@ -60,13 +63,44 @@ def _evidence(path: Path, report: Report) -> None:
 
 
 OUTPUTS: tuple[Output, ...] = (
-    Output("azure_audit_html", "--azure-audit-html", "the audit view", audit_view.write, True),
-    Output("htmlpath", "--html", "pytest-html's report", None, True),
-    Output("xmlpath", "--junitxml", "JUnit", junit.write, True),
-    Output("azure_findings", "--azure-findings", "the findings", findings_json.write),
-    Output("azure_findings_csv", "--azure-findings-csv", "the findings CSV", findings_csv.write),
-    Output("azure_findings_ocsf", "--azure-findings-ocsf", "the OCSF events", ocsf.write),
-    Output("azure_evidence", "--azure-evidence", "the evidence bundle", _evidence),
+    Output(
+        "azure_audit_html",
+        "--azure-audit-html",
+        "the audit view",
+        audit_view.write,
+        for_readers=True,
+        file="audit.html",
+    ),
+    Output("htmlpath", "--html", "pytest-html's report", None, for_readers=True),
+    Output("xmlpath", "--junitxml", "JUnit", junit.write, for_readers=True, file="junit.xml"),
+    Output(
+        "azure_findings",
+        "--azure-findings",
+        "the findings",
+        findings_json.write,
+        file="findings.json",
+    ),
+    Output(
+        "azure_findings_csv",
+        "--azure-findings-csv",
+        "the findings CSV",
+        findings_csv.write,
+        file="findings.csv",
+    ),
+    Output(
+        "azure_findings_ocsf",
+        "--azure-findings-ocsf",
+        "the OCSF events",
+        ocsf.write,
+        file="findings.ocsf.jsonl",
+    ),
+    Output(
+        "azure_evidence",
+        "--azure-evidence",
+        "the evidence bundle",
+        _evidence,
+        file="evidence.json",
+    ),
     Output(
         "azure_step_summary",
         "--azure-step-summary",
@@ -74,6 +108,7 @@ OUTPUTS: tuple[Output, ...] = (
         step_summary.write,
         shared_env="GITHUB_STEP_SUMMARY",
         append=step_summary.append,
+        file="summary.md",
     ),
 )
 

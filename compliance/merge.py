@@ -1,0 +1,339 @@
+"""The shards of one audit back together: `python -m compliance merge OUT_DIR FINDINGS...`.
+
+A tenant too large for one CI job is split with `--azure-shard K/N`, one job a shard; each
+writes its findings file (and its evidence bundle). The merge reads them and writes one set
+of reports as if one run had judged every subscription: the audit view, JUnit, the findings
+JSON and CSV, OCSF, the job summary, and one evidence bundle from the shards' bundles (its
+digest made anew, each shard's recorded).
+
+It refuses shards that judged by different rules (CIS version, policy, waivers, suite
+version, the identity's tenant, what was audited and selected), with one line naming the
+difference. A shard missing from the merge, or given twice, is said in every report and
+fails it: the missing shard's subscriptions, known from the listing every shard keeps, are
+listed as not audited. So is a shard that did not run, or did not finish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from compliance import localfiles
+from compliance.assessment import raw_answers
+from compliance.audit import shard_of
+from compliance.contacts import RawResponse
+from compliance.controls import CATALOGUE, Control
+from compliance.evidence import EVIDENCE_SCHEMA, EvidenceError, load_bundle, seal
+from compliance.facts import RunFacts, coverage, tenants
+from compliance.findings import FINDINGS_SCHEMA, Baseline, Finding, Outcome, ordered
+from compliance.fixes import Note
+from compliance.model import Subscription
+from compliance.outputs import OUTPUTS, Report
+
+# A shard's findings file: a 2-core job audits about 10,000 subscriptions in the time a CI
+# job is given (bench/README.md), ~40,000 findings and ~130 MB; the limits leave room twice
+# over. Read whole, a file costs about its size again and up to ~70 bytes a value.
+LIMITS = localfiles.Limits("a shard's findings file", bytes=512 * 2**20, values=24_000_000)
+MAX_FINDINGS = 400_000
+# The JUnit testsuite's name the suite's pytest.ini gives (junit_suite_name).
+SUITE_NAME = "azure-security-contacts"
+
+
+class MergeError(ValueError):
+    """The shards cannot be merged; the message says why (one ERROR: line, exit 4)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    source: str  # the findings file, as given
+    facts: RunFacts
+    findings: list[Finding]
+
+    @property
+    def part(self) -> tuple[int, int]:
+        shard = self.facts.coverage.shard
+        assert shard is not None
+        return shard
+
+    @property
+    def name(self) -> str:
+        return f"shard {self.part[0]} of {self.part[1]}"
+
+
+def load_shard(path: str) -> Shard:
+    """A shard's findings file, read within limits; MergeError when it is not one."""
+    try:
+        document = localfiles.read_json(path, LIMITS)
+        found = document.get("findings") if isinstance(document, dict) else None
+        if isinstance(found, list):
+            localfiles.check_count(path, len(found), "findings", MAX_FINDINGS)
+    except localfiles.LimitError as exc:
+        raise MergeError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MergeError(f"{path}: cannot read it ({exc})") from None
+    except ValueError as exc:
+        raise MergeError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("schema") != FINDINGS_SCHEMA:
+        raise MergeError(f"{path}: not a findings file ({FINDINGS_SCHEMA!r} expected)")
+    try:
+        facts = RunFacts.from_dict(document["run"])
+        findings = [Finding.from_dict(f) for f in document["findings"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MergeError(f"{path}: not laid out as {FINDINGS_SCHEMA}: {exc!r}") from None
+    if facts.coverage.shard is None:
+        raise MergeError(
+            f"{path}: not a shard's findings (its run had no --azure-shard): a merge puts the "
+            "shards of one audit together"
+        )
+    return Shard(path, facts, findings)
+
+
+# What shards of one audit share: what they judged by, and what they audited.
+_SAME: tuple[tuple[str, Callable[[RunFacts], str]], ...] = (
+    ("the CIS version", lambda f: f.cis_version),
+    ("the organisation's policy", lambda f: f.policy_words()),
+    ("the waivers file (its SHA-256)", lambda f: f.waivers_sha256 or "none"),
+    ("the suite version", lambda f: f.suite_version),
+    ("the identity's tenant", lambda f: f.signed_in_tenant or "unknown"),
+    ("what was audited", lambda f: f.target),
+    ("the management groups", lambda f: ", ".join(f.management_groups) or "none"),
+    ("the number of shards", lambda f: str(f.coverage.shard[1]) if f.coverage.shard else "-"),
+    (
+        "the selection (the subscriptions the other options chose)",
+        lambda f: ",".join(sorted(s.id.lower() for s in f.coverage.listing)),
+    ),
+)
+
+
+def check_alike(shards: Sequence[Shard]) -> None:
+    """MergeError naming the first way a shard differs from the first one."""
+    first = shards[0]
+    for what, of in _SAME:
+        for shard in shards[1:]:
+            mine, theirs = of(first.facts), of(shard.facts)
+            if mine != theirs:
+                shown = "" if len(mine) + len(theirs) > 200 else f" ({theirs!r}, not {mine!r})"
+                raise MergeError(
+                    f"{shard.source} was judged by another {what.removeprefix('the ')} than "
+                    f"{first.source}{shown}: the shards of one audit judge by the same rules"
+                )
+
+
+def merge(shards: Sequence[Shard]) -> tuple[RunFacts, list[Finding]]:
+    """One run's facts and findings from its shards (check_alike first)."""
+    first = shards[0]
+    count = first.part[1]
+    by_part: dict[int, Shard] = {}
+    problems: list[str] = []
+    for shard in shards:
+        if shard.part[0] in by_part:
+            problems.append(
+                f"{shard.name} was given twice ({by_part[shard.part[0]].source} and "
+                f"{shard.source}); only the first is used"
+            )
+            continue
+        by_part[shard.part[0]] = shard
+    findings: list[Finding] = []
+    for shard in by_part.values():
+        findings.extend(shard.findings)
+        if shard.facts.error is not None:
+            problems.append(f"{shard.name} ({shard.source}): {shard.facts.error}")
+    cis_version = first.facts.cis_version
+    controls = [c for c in CATALOGUE if c.cis_id(cis_version)]
+    listing = first.facts.coverage.listing
+    judged = {f.subscription.id.lower() for f in findings}
+    for k in range(1, count + 1):
+        missing = k not in by_part
+        did_not_run = not missing and by_part[k].facts.error and not by_part[k].facts.interrupted
+        if not (missing or did_not_run):
+            continue
+        theirs = [s for s in listing if shard_of(s.id, count) == k and s.id.lower() not in judged]
+        why = (
+            f"shard {k} of {count} is missing from the merge"
+            if missing
+            else f"shard {k} of {count} did not run"
+        )
+        if missing:
+            problems.append(f"{why}: its {len(theirs)} subscriptions were not audited")
+        findings.extend(_not_audited(s, c, cis_version, why) for s in theirs for c in controls)
+    facts = _facts(list(by_part.values()), findings, problems)
+    return facts, ordered(findings)
+
+
+def _not_audited(subscription: Subscription, control: Control, cis: str, why: str) -> Finding:
+    return Finding(
+        subscription=subscription,
+        control=control,
+        cis_version=cis,
+        outcome=Outcome.NOT_VERIFIABLE,
+        reason=f"not audited: {why}",
+        fix=(Note("Run the missing shard's job again and merge every shard."),),
+    )
+
+
+def _facts(shards: Sequence[Shard], findings: Sequence[Finding], problems: list[str]) -> RunFacts:
+    first = shards[0].facts
+
+    def joined(values: Iterable[str]) -> str:
+        return ", ".join(dict.fromkeys(values))
+
+    starts = [_time(s.facts.started) for s in shards]
+    ends = [start + s.facts.duration_s for start, s in zip(starts, shards, strict=True)]
+    listing = first.coverage.listing
+    excluded = [
+        (why, n)
+        for why, n in first.coverage.excluded
+        if not why.startswith("in another shard") and why != "left without a case by -k or -m"
+    ]
+    baselines = [f"{s.name}: {s.facts.baseline}" for s in shards if s.facts.baseline]
+    return replace(
+        first,
+        arm_endpoint=joined(s.facts.arm_endpoint for s in shards),
+        tenant=joined(s.facts.tenant for s in shards),
+        identity=joined(s.facts.identity for s in shards),
+        auth=joined(s.facts.auth for s in shards),
+        api_versions=tuple(sorted({v for s in shards for v in s.facts.api_versions})),
+        started=dt.datetime.fromtimestamp(min(starts), dt.UTC).isoformat(timespec="seconds"),
+        duration_s=round(max(ends) - min(starts), 1),
+        subscriptions=len(listing),
+        tenants=tenants(first.signed_in_tenant, listing),
+        evidence=None,
+        evidence_digest=None,
+        coverage=replace(
+            coverage(first.coverage.visible, listing, excluded, findings),
+            shard=None,
+        ),
+        baseline="; ".join(baselines) or None,
+        error=(
+            f"the merge of {len(shards)} shard{'s' if len(shards) != 1 else ''} is incomplete: "
+            + "; ".join(problems)
+            if problems
+            else None
+        ),
+        interrupted=False,
+        incomplete=bool(problems),
+    )
+
+
+def _time(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso).timestamp()
+
+
+# --- evidence --------------------------------------------------------------------------------
+
+
+def merge_bundles(paths: Sequence[str], shards: Sequence[Shard], facts: RunFacts) -> dict[str, Any]:
+    """One evidence bundle from the shards' bundles, each checked whole and unedited (its
+    digest) and matched to its shard (the digest its shard's findings name)."""
+    digests = {s.facts.evidence_digest: s for s in shards if s.facts.evidence_digest}
+    bundles = []
+    for path in paths:
+        try:
+            bundle = load_bundle(path)
+        except EvidenceError as exc:
+            raise MergeError(f"--evidence: {exc}") from None
+        shard = digests.pop(bundle["digest"], None)
+        if shard is None:
+            raise MergeError(
+                f"--evidence: {path} is no shard's bundle of this merge (no findings file "
+                f"names its digest {bundle['digest']}), or it was given twice"
+            )
+        bundles.append((shard, bundle))
+    first = bundles[0][1]
+    contacts: dict[str, Any] = {}
+    for _, bundle in bundles:
+        contacts.update(bundle["contacts"])
+    merged: dict[str, Any] = {
+        "schema": EVIDENCE_SCHEMA,
+        "run": {
+            **facts.to_dict(),
+            "identity_claims": first["run"].get("identity_claims", {}),
+            "served_api_version": first["run"].get("served_api_version"),
+            "demo": first["run"].get("demo", False),
+            "ended": max(str(b["run"].get("ended", "")) for _, b in bundles),
+            "shards": [
+                {"shard": f"{s.part[0]}/{s.part[1]}", "source": Path(p).name, "digest": b["digest"]}
+                for (s, b), p in zip(bundles, paths, strict=True)
+            ],
+        },
+        "subscriptions": first["subscriptions"],
+        "contacts": dict(sorted(contacts.items())),
+    }
+    if "management_groups" in first:
+        merged["management_groups"] = first["management_groups"]
+    return seal(merged)
+
+
+def with_raw_answers(findings: Sequence[Finding], bundle: Mapping[str, Any]) -> list[Finding]:
+    """The findings that did not pass, with the answers behind them from the bundle (what a
+    failing row shows; a findings file does not keep them)."""
+    answers = {key.lower(): read for key, read in bundle["contacts"].items()}
+    out = []
+    for finding in findings:
+        read = answers.get(finding.subscription.id.lower())
+        if finding.outcome is not Outcome.COMPLIANT and read is not None:
+            responses = [RawResponse(**r) for r in read["responses"]]
+            finding = replace(finding, raw_answers=raw_answers(responses))  # noqa: PLW2901
+        out.append(finding)
+    return out
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def run_merge(out_dir: str, sources: Sequence[str], evidence: Sequence[str]) -> int:
+    """Write the merged reports into `out_dir`; the exit code a run would end with (0 every
+    case passed, was skipped or waived; 1 a case failed or could not be verified, or the
+    merge is incomplete). MergeError: nothing is written."""
+    shards = [load_shard(path) for path in sources]
+    check_alike(shards)
+    facts, findings = merge(shards)
+    bundle = merge_bundles(evidence, shards, facts) if evidence else None
+    if bundle is not None:
+        findings = with_raw_answers(findings, bundle)
+    folder = Path(out_dir)
+    evidence_path = folder / "evidence.json"
+    if bundle is not None:
+        facts = replace(facts, evidence=evidence_path.name, evidence_digest=bundle["digest"])
+    audit_view = folder / "audit.html"
+    report = Report(
+        facts=facts,
+        findings=findings,
+        scopes=facts.management_groups,
+        bundle=(lambda: bundle) if bundle is not None else None,
+        suite_name=SUITE_NAME,
+        reports_at=(str(audit_view), str(folder / "junit.xml")),
+        audit_view=str(audit_view),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    shared = os.environ.get("GITHUB_STEP_SUMMARY")
+    for output in OUTPUTS:
+        if output.write is None or output.file is None:
+            continue
+        if output.dest == "azure_evidence" and bundle is None:
+            continue
+        output.write(folder / output.file, report)
+        if output.append is not None and shared:
+            output.append(Path(shared), report)
+    failing = facts.error is not None or any(
+        f.outcome is Outcome.NOT_VERIFIABLE
+        or (f.outcome is Outcome.NOT_COMPLIANT and f.baseline is not Baseline.KNOWN)
+        for f in findings
+    )
+    for line in summary_lines(facts, findings, str(audit_view)):
+        print(line)
+    return 1 if failing else 0
+
+
+def summary_lines(facts: RunFacts, findings: Sequence[Finding], audit_view: str) -> list[str]:
+    from compliance.outputs.terminal import closing
+    from compliance.outputs.words import result_line
+
+    lines = [f"merge: {facts.coverage.sentence()}", f"merge: {result_line(findings)}"]
+    if facts.error is not None:
+        lines.append(f"merge: {facts.error}")
+    return lines + [line.replace("azure:", "merge:", 1) for line in closing(findings, audit_view)]
