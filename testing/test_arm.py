@@ -168,6 +168,17 @@ def test_list_subscriptions_refused_token(arm: ArmEmulator) -> None:
         bad.close()
 
 
+def test_a_subscriptions_list_refused_is_an_audit_error_saying_why(arm: ArmEmulator) -> None:
+    elsewhere = make_reader(arm, f"{arm.url}/not-arm")
+    try:
+        with pytest.raises(AuditError, match=r"listing subscriptions at .*/not-arm failed: HTTP "
+                           r"404 NotFound: No route for /not-arm/subscriptions"):  # fmt: skip
+            elsewhere.list_subscriptions()
+    finally:
+        elsewhere.close()
+    assert [r.path for r in arm.requests] == ["/not-arm/subscriptions"]
+
+
 def test_unreachable_endpoint_is_an_audit_error(arm: ArmEmulator) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

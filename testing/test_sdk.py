@@ -6,7 +6,10 @@ suite's one pipeline."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from compliance.arm import CLOUDS, ArmReader, subscriptions_from_page
 from compliance.arm.pipeline import USER_AGENT
 from compliance.arm.sdk import ITEM_MODELS, TYPED_LIST, sdk_contact, security_models
 from compliance.contacts import Unverifiable
-from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator
+from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, Fault
 from conftest import CHECKS, subscription, tenant
 
 SUB = "3c1d2e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
@@ -117,6 +120,48 @@ def test_defender_never_set_up_is_not_registered_by_the_typed_list(
     assert (read.api_version, read.defender_registered) == (API_2017, False)
     assert {r.method for r in arm.requests} == {"GET"}
     assert not any(r.path.lower().endswith("/register") for r in arm.requests)
+
+
+OTHER = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+OTHER_CONTACT = f"/subscriptions/{OTHER}/providers/Microsoft.Security/securityContacts/default1"
+
+
+@pytest.mark.parametrize(
+    ("faults", "expected"),
+    [
+        ([Fault(200, body='{"value": "nope"}')],
+         r"\(api-version 2017-08-01-preview\) is not the JSON Azure documents: response body "
+         r"'value' is str, expected list"),
+        ([Fault(200, body="<html>Sign in</html>", content_type="text/html")],
+         r"is not the JSON Azure documents: the body is not JSON"),
+        ([Fault(200, body=json.dumps({"value": [{"id": OTHER_CONTACT, "properties": {}}]}))],
+         rf"names subscription {OTHER}, not"),
+        ([Fault(200, body=json.dumps({"value": [], "nextLink": "https://evil.example/x"}))],
+         r"has a nextLink that leaves the endpoint"),
+        ([Fault(200, body=json.dumps({"value": [], "nextLink": "{next}"}), times=1),
+          Fault(403, "AuthorizationFailed")],
+         r"could not read the next page of security contacts: HTTP 403 AuthorizationFailed"),
+        ([Fault(403, "AuthorizationFailed")],
+         r"could not read security contacts: HTTP 403 AuthorizationFailed"),
+    ],
+    ids=["malformed", "not-json", "another-subscription", "next-link-elsewhere", "next-page-403",
+         "403"],
+)  # fmt: skip
+def test_the_typed_2017_list_refuses_what_a_raw_read_refuses(
+    arm: ArmEmulator, reader: ArmReader, faults: list[Fault], expected: str
+) -> None:
+    arm.load(tenant(subscription(SUB), servedApiVersions=[API_2017]))
+    reader.contacts.versions.start = API_2017  # as a run that learned it
+    for fault in faults:
+        body = fault.body and fault.body.replace(
+            "{next}", f"{arm.url}/subscriptions/{SUB}/providers/Microsoft.Security/"
+            f"securityContacts?api-version={API_2017}&$skipToken=1",
+        )  # fmt: skip
+        arm.fail(SUB, dataclasses.replace(fault, body=body))
+    with pytest.raises(Unverifiable, match=expected) as refused:
+        reader.read_security_contacts(SUB)
+    assert [r.api_version for r in arm.requests] == [API_2017] * len(faults)
+    assert len(refused.value.responses) == len(faults)  # each answer kept as evidence
 
 
 # --- 2020-01-01-preview: each item by its model (#35996) --------------------------------------
@@ -262,6 +307,21 @@ def test_a_write_through_an_sdk_client_is_refused_by_the_suites_pipeline(
         reader.clients.security_center(SUB, API_2020).security_contacts.create("default", contact)
     assert arm.requests == []
     assert arm.subscription(SUB).contacts["default"]["emails"] == "soc@contoso.com"
+
+
+def test_importing_the_plugin_imports_neither_sdk_package() -> None:
+    """`pytest --help` stays as quick as before: the SDK's clients are imported when a reader
+    first needs them."""
+    probe = (
+        "import sys, compliance.plugin, compliance.arm; "
+        "print([m for m in sys.modules if m.startswith(('azure.mgmt.security', "
+        "'azure.mgmt.subscription'))])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        cwd=CHECKS.parent.parent,
+    )  # fmt: skip
+    assert done.stdout.strip() == "[]"
 
 
 RECORDER = """
