@@ -10,7 +10,8 @@ left out). The emulator runs in this process, so its CPU is not counted.
 With `--before DIR` (a checkout of another commit, e.g. `git worktree add /tmp/before
 87cd316`) the child imports `compliance` from DIR as well, and the two codes run in turns,
 `--rounds` times each, against the same emulator: one table, side by side, the median of
-each, and their ratio. Each api-version is measured on a cloud that serves it alone (the
+each, their ratio, and the range of the ratios of each round's pair of runs (how much the
+machine moved). Each api-version is measured on a cloud that serves it alone (the
 first read is refused once and tells which).
 """
 
@@ -109,16 +110,27 @@ def main() -> None:
             ):
                 cells = {name: per_answer(r, phase, count) for name, r in results.items()}
                 answers = int(results["this"][0][count])
-                rows.append((version, what, answers, cells))
+                # Each round's two runs one after the other: how far the machine moved.
+                ratios = [
+                    (this[f"{phase}_cpu"] / this[count]) / (before[f"{phase}_cpu"] / before[count])
+                    for this, before in zip(
+                        results["this"], results.get("before", []), strict=False
+                    )
+                ]
+                rows.append((version, what, answers, cells, ratios))
 
     header = ["api-version", "phase", "count", "this: CPU us"]
     if args.before:
-        header += ["before: CPU us", "this / before"]
+        header += ["before: CPU us", "this / before", "per round"]
     lines = [header]
-    for version, what, answers, cells in rows:
+    for version, what, answers, cells, ratios in rows:
         line = [version, what, str(answers), f"{cells['this']:.0f}"]
         if args.before:
-            line += [f"{cells['before']:.0f}", f"{cells['this'] / cells['before']:.3f}"]
+            line += [
+                f"{cells['before']:.0f}",
+                f"{cells['this'] / cells['before']:.3f}",
+                f"{min(ratios):.2f}-{max(ratios):.2f}",
+            ]
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for i, line in enumerate(lines):
