@@ -17,6 +17,7 @@ from compliance.arm import (
     CLOUDS,
     ApiVersionGate,
     ArmReader,
+    ArmWriter,
     AuditError,
     CredentialFailed,
     Limits,
@@ -165,6 +166,17 @@ def test_list_subscriptions_refused_token(arm: ArmEmulator) -> None:
             bad.list_subscriptions()
     finally:
         bad.close()
+
+
+def test_a_subscriptions_list_refused_is_an_audit_error_saying_why(arm: ArmEmulator) -> None:
+    elsewhere = make_reader(arm, f"{arm.url}/not-arm")
+    try:
+        with pytest.raises(AuditError, match=r"listing subscriptions at .*/not-arm failed: HTTP "
+                           r"404 NotFound: No route for /not-arm/subscriptions"):  # fmt: skip
+            elsewhere.list_subscriptions()
+    finally:
+        elsewhere.close()
+    assert [r.path for r in arm.requests] == ["/not-arm/subscriptions"]
 
 
 def test_unreachable_endpoint_is_an_audit_error(arm: ArmEmulator) -> None:
@@ -541,6 +553,39 @@ def test_pipeline_refuses_anything_but_get(arm: ArmEmulator, reader: ArmReader) 
         reader._pipeline.send_request(request)
     assert arm.requests == []
     assert arm.subscription(SUB).contacts["default"]["emails"] == "soc@contoso.com"
+
+
+def policy_names(pipeline: Any) -> list[str]:
+    return [type(getattr(p, "_policy", p)).__name__ for p in pipeline._impl_policies]
+
+
+def test_every_client_is_handed_the_readers_one_pipeline(reader: ArmReader) -> None:
+    """One Pipeline object (one set of policy objects) behind raw reads and both SDK
+    clients: GET only, the run's throttle and token, in ContentDecodePolicy's place the
+    suite's AnswerPolicy, and no automatic provider registration."""
+    one = reader._pipeline._pipeline
+    clients = [
+        reader.clients.subscription_client(),
+        reader.clients.security_center(SUB, API_2017),
+        reader.clients.security_center(SUB, API_2020),
+    ]
+    assert all(client._client._pipeline is one for client in clients)
+    names = policy_names(one)
+    assert "ARMAutoResourceProviderRegistrationPolicy" not in names
+    assert names.count("AnswerPolicy") == 1 and "ContentDecodePolicy" not in names
+    assert names.index("AnswerPolicy") < names.index("_RetryPolicy")  # the final answer only
+    assert {"GetOnly", "_SameEndpoint", "_ThrottlePolicy"} <= set(names)
+
+
+def test_the_writer_keeps_a_pipeline_of_its_own_without_registration(arm: ArmEmulator) -> None:
+    writer = ArmWriter(arm.credential(), CLOUDS["AzureCloud"], arm.url, arm.ca_path)
+    try:
+        names = policy_names(writer._pipeline._pipeline)
+    finally:
+        writer.close()
+    assert "ARMAutoResourceProviderRegistrationPolicy" not in names
+    assert "SecurityContactWritesOnly" in names and "GetOnly" not in names
+    assert "AnswerPolicy" not in names  # the writer reads each answer it gets itself
 
 
 # --- bounded: every loop and wait ends -------------------------------------------------------

@@ -1,15 +1,18 @@
 """All Azure access: clouds, credentials, the read-only pipeline, the reader, the writer.
 
-Nothing here runs at import time. :class:`ArmReader` builds its clients when it is made,
-and makes them read-only: the pipelines carry no automatic resource-provider registration
-and a last policy refuses any method but GET, so an audit can never write to Azure.
+Nothing here runs at import time. :class:`ArmReader` builds its pipeline when it is made,
+and hands that one pipeline to every client it reads with (azure-mgmt-core's, and the Azure
+SDK's SubscriptionClient and SecurityCenter, imported then): it carries no automatic
+resource-provider registration and a last policy refuses any method but GET, so an audit
+can never write to Azure.
 
     errors.py       what goes wrong: AuditError (the run), a token, a write
     credentials.py  clouds, and the credential each --azure-auth names
     transport.py    the HTTP transport: one pool, every answer bounded (Limits)
-    pipeline.py     azure-core policies: read-only, same endpoint, throttle, retries
+    pipeline.py     azure-core policies: read-only, same endpoint, throttle, retries, answers
     secrets.py      the tokens the run holds, and redact()
     answers.py      an answer's body as text and JSON, ARM's error code and message
+    sdk.py          the Azure SDK's clients and models, where they read ARM right
     reader.py       the subscriptions list and each subscription's security contacts
     process.py      a large read in a child process (ProcessReader)
     groups.py       the subscriptions below a management group, with their paths

@@ -1,16 +1,22 @@
 """The ARM pipeline: azure-core's policies, each concern one small policy, less automatic
 resource-provider registration (azure-mgmt-core's policy would POST
 `.../providers/Microsoft.Security/register` on a 409), plus the run's throttle, its promise
-not to write (or, for the fix command, to write only the contacts it plans), and where the
-token may go.
+not to write (or, for the fix command, to write only the contacts it plans), where the
+token may go, and each answer as received (AnswerPolicy).
+
+A reader builds one Pipeline of these policies over one transport and hands that same object
+to every client it uses (azure-mgmt-core's ARMPipelineClient for raw reads, the Azure SDK's
+SubscriptionClient and SecurityCenter through their public `pipeline=` keyword): one set of
+policy objects, one pipeline, whoever sends the request.
 """
 
 import base64
+import datetime as dt
 import json
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,8 +25,9 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ServiceRequestError,
 )
-from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline import Pipeline, PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import (
+    ContentDecodePolicy,
     HeadersPolicy,
     HTTPPolicy,
     ProxyPolicy,
@@ -35,10 +42,60 @@ from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 
 from compliance import __version__
+from compliance.arm.answers import body_text
 from compliance.arm.errors import AuditError
 from compliance.arm.secrets import remember
 from compliance.arm.transport import Limits
+from compliance.contacts import RawResponse
 from compliance.model import contact_name_allowed
+
+# The per-call keyword every read passes (the raw ones and the SDK's operations, which hand
+# their unknown keywords on to the pipeline): what to do with the answer, see AnswerPolicy.
+ON_ANSWER = "on_answer"
+# It records the answer, may refuse it by raising, and returns the body's JSON for the
+# SDK's typed operations to read (None when none will).
+OnAnswer = Callable[[RawResponse], Any]
+
+
+class AnswerPolicy(ContentDecodePolicy):
+    """Each answer once, as received, to the call's `on_answer`.
+
+    It stands where azure-core puts ContentDecodePolicy, above the retries: it sees the
+    answer a request ends with, as the evidence keeps it. The body's JSON that `on_answer`
+    returns is what the SDK's typed operations deserialize (ContentDecodePolicy's place in
+    the context), so a body is parsed once, by the suite (strict JSON whatever its
+    Content-Type says: a body that is not JSON is one kind of malformed answer, not two), and
+    an exception from `on_answer` ends the call before the SDK reads the answer or asks for
+    another page. A call without `on_answer` is decoded as azure-core's policy decodes it.
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__()
+        self._endpoint = endpoint
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        super().on_request(request)
+        # Popped: what is left of the options goes to the transport, which knows no such key.
+        request.context[ON_ANSWER] = request.context.options.pop(ON_ANSWER, None)
+
+    def on_response(self, request: PipelineRequest, response: PipelineResponse) -> None:  # type: ignore[type-arg]
+        on_answer: OnAnswer | None = request.context.get(ON_ANSWER)
+        if on_answer is None:
+            super().on_response(request, response)
+            return
+        response.context[self.CONTEXT_NAME] = on_answer(self.answer(request, response))
+
+    def answer(self, request: PipelineRequest, response: PipelineResponse) -> RawResponse:  # type: ignore[type-arg]
+        """The answer as received (no header but the request id and Retry-After)."""
+        http = response.http_response
+        return RawResponse(
+            path=request.http_request.url.removeprefix(self._endpoint),
+            status=http.status_code,
+            request_id=http.headers.get("x-ms-request-id"),
+            received_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            body=body_text(http),
+            retry_after=http.headers.get("Retry-After"),
+        )
 
 
 class GetOnly(SansIOHTTPPolicy):  # type: ignore[type-arg]
@@ -115,6 +172,10 @@ class _ThrottlePolicy(HTTPPolicy):  # type: ignore[type-arg]
             self._throttle.succeeded()
         return response
 
+
+# Every request of the suite says so (the SDK clients' own user agents are never sent: their
+# pipelines are never built).
+USER_AGENT = f"azure-security-contacts-audit/{__version__}"
 
 # The claims that name who ran the audit; the token itself is never kept.
 IDENTITY_CLAIMS = ("name", "upn", "unique_name", "preferred_username", "appid", "azp", "oid", "tid")
@@ -212,15 +273,14 @@ def read_only_policies(
     endpoint: str,
     limits: Limits,
 ) -> list[Any]:
-    """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only
-    and the run's throttle."""
+    """The ARM pipeline the SDK builds, less automatic provider registration, plus GET-only,
+    the run's throttle and each answer as received (in ContentDecodePolicy's place)."""
     policies: list[HTTPPolicy | SansIOHTTPPolicy] = [  # type: ignore[type-arg]
         RequestIdPolicy(),
         HeadersPolicy(),
-        UserAgentPolicy(sdk_moniker=f"azure-security-contacts-audit/{__version__}"),
+        UserAgentPolicy(sdk_moniker=USER_AGENT),
         ProxyPolicy(),
-        # No ContentDecodePolicy: every body is parsed here, whatever its Content-Type says,
-        # so a body that is not JSON is one kind of malformed answer, not two.
+        AnswerPolicy(endpoint),
         # ARM does not redirect these calls; a redirect could aim a read, or a write, at
         # another subscription's path on the same endpoint. It is answered as it is.
         RedirectPolicy(permit_redirects=False),
@@ -271,19 +331,26 @@ def write_policies(
     endpoint: str,
     limits: Limits,
 ) -> list[Any]:
-    """ArmReader's pipeline, policy for policy, with GetOnly replaced by
-    SecurityContactWritesOnly: no ARMAutoResourceProviderRegistrationPolicy either."""
+    """ArmReader's pipeline, policy for policy (new objects), with GetOnly replaced by
+    SecurityContactWritesOnly and without AnswerPolicy (the writer reads each answer it
+    gets itself): no ARMAutoResourceProviderRegistrationPolicy either."""
     return [
         SecurityContactWritesOnly(endpoint) if isinstance(policy, GetOnly) else policy
         for policy in read_only_policies(credential, scope, throttle, identity, endpoint, limits)
+        if not isinstance(policy, AnswerPolicy)
     ]
+
+
+def read_pipeline(policies: list[Any], transport: Any) -> Pipeline[Any, Any]:
+    """One pipeline of exactly `policies` over `transport`, to hand to every client that
+    reads (see the module's docstring): never build a second one of the same objects."""
+    return Pipeline(transport, policies)
 
 
 def pipeline(
     policies: list[Any], endpoint: str, transport: Any
 ) -> ARMPipelineClient[HttpRequest, HttpResponse]:
     """An ARM pipeline of exactly `policies` over `transport`: azure-mgmt-core's client,
-    whose public send_request sends a raw request through them. (The generated SDK clients
-    build the same object but keep it private, and their models cannot read what real ARM
-    sends for security contacts: azure-sdk-for-python #35996, #41591.)"""
+    whose public send_request sends a raw request through them. Given `policies`, it adds
+    no ARMAutoResourceProviderRegistrationPolicy (it does only when it builds its own)."""
     return ARMPipelineClient(base_url=endpoint, policies=policies, transport=transport)

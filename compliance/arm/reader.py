@@ -1,9 +1,14 @@
 """Reading Azure: the subscriptions list, and each subscription's security contacts at the
 api-version the endpoint serves, every page, bounded; what cannot be trusted is
 Unverifiable, never guessed.
+
+Every request goes through the reader's one pipeline (compliance.arm.pipeline): the
+subscriptions list and securityContacts at 2017-08-01-preview through the Azure SDK's
+operations, the rest as raw GETs (compliance.arm.sdk says which and why). Either way each
+answer is checked as it arrives, by the same rules: its status, its shape, where its
+nextLink leads.
 """
 
-import datetime as dt
 import json
 import queue
 import re
@@ -11,23 +16,26 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
+    DeserializationError,
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.paging import ItemPaged
 from azure.core.rest import HttpRequest
 
 from compliance.apiversions import API_VERSIONS, contacts_from_page, shape
-from compliance.arm.answers import arm_error, body_text, parse_json
+from compliance.arm.answers import arm_error, parse_json
 from compliance.arm.credentials import Cloud, CredentialFailed
 from compliance.arm.errors import AuditError, TokenFailed, first_line
 from compliance.arm.groups import read_group
-from compliance.arm.pipeline import Throttle, pipeline, read_only_policies
+from compliance.arm.pipeline import ON_ANSWER, Throttle, read_only_policies, read_pipeline
+from compliance.arm.sdk import TYPED_LIST, Clients, read_page, recorded_clients, sdk_contact
 from compliance.arm.transport import DEFAULT_LIMITS, AnswerRefused, Limits, transport
 from compliance.contacts import (
     Contact,
@@ -39,10 +47,11 @@ from compliance.contacts import (
 )
 from compliance.model import Subscription, contacts_path
 from compliance.text import one_line
+from compliance.values import guid
 
 # The subscriptions list is read at this api-version: the Azure SDK's SubscriptionClient asks at
-# 2016-06-01, whose real answers carry no tenantId (it appears from 2020-01-01 on), so
-# --azure-tenant could not select anything on them.
+# 2016-06-01 unless told, whose real answers carry no tenantId (it appears from 2020-01-01
+# on), so --azure-tenant could not select anything on them.
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 
 # How ARM refuses an api-version: NoRegisteredProviderFound for a resource provider's types
@@ -196,15 +205,99 @@ class Pages:
         return next_link
 
 
+class ContactPages(Pages):
+    """The pages of one subscription's securityContacts list at one api-version."""
+
+    def __init__(
+        self, endpoint: str, limits: Limits, api_version: str, subscription_id: str
+    ) -> None:
+        first = f"{endpoint}{contacts_path(subscription_id)}?api-version={api_version}"
+        super().__init__(endpoint, limits, "the securityContacts response", first)
+        self.api_version = api_version
+        self.subscription_id = subscription_id
+
+
+class NotOk(Exception):
+    """A listing's answer that is not a 200: nothing more is read; the reader says why."""
+
+    def __init__(self, answer: RawResponse) -> None:
+        super().__init__(f"HTTP {answer.status}")
+        self.answer = answer
+
+
+Item = TypeVar("Item")
+
+
+class PageCheck(Generic[Item]):
+    """What each page of a listing an SDK operation reads goes through as it arrives (the
+    `on_answer` of the operation's calls, compliance.arm.pipeline.AnswerPolicy): logged; not a
+    200, the listing ends (NotOk); its body parsed, its shape checked and its items read by
+    `read`, its nextLink allowed or refused by `pages`, all before the SDK reads the page
+    or asks for the next. The SDK then deserializes the same parsed body."""
+
+    def __init__(
+        self,
+        pages: Pages,
+        log: list[RawResponse],
+        read: Callable[[Any], tuple[list[Item], str | None]],
+    ) -> None:
+        self._pages = pages
+        self._log = log
+        self._read = read
+        self.first: RawResponse | None = None
+        self.items: list[Item] = []  # the last page's, as the suite read them
+
+    def __call__(self, answer: RawResponse) -> Any:
+        self._log.append(answer)
+        if self.first is None:
+            self.first = answer
+        if answer.status != 200:
+            raise NotOk(answer)
+        body = parse_json(answer.body)
+        self.items, next_link = self._read(body)
+        self._pages.next(next_link)
+        # A bare array is the one and last page (real ARM's 2020 shape, contacts_from_page):
+        # handed to the SDK in the shape its list models read.
+        return {"value": body} if isinstance(body, list) else body
+
+
+@contextmanager
+def arm_errors(endpoint: str) -> Iterator[None]:
+    """What goes wrong on the way to ARM, as a read says it: TokenFailed when there was no
+    token to send, Unverifiable when no answer came or one passed a bound."""
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        raise TokenFailed(f"could not get a token: {first_line(exc)}") from None
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise Unverifiable(f"could not reach ARM at {endpoint}: {first_line(exc)}") from None
+    except DeserializationError as exc:
+        raise Unverifiable(f"the Azure SDK could not read the answer: {first_line(exc)}") from None
+    except AzureError as exc:  # e.g. redirected too often
+        raise Unverifiable(f"ARM at {endpoint}: {first_line(exc)}") from None
+    except AnswerRefused as exc:
+        raise Unverifiable(f"ARM at {endpoint}: {exc}") from None
+
+
 # GET one URL (absolute, on the run's endpoint): the answer as received, also appended to the
 # log. Raises Unverifiable when no answer came (TokenFailed when there was no token to send).
 Get = Callable[[str, list[RawResponse]], RawResponse]
 
 
+class Listing(Protocol):
+    """One subscription's securityContacts list at one api-version: the first answer (its
+    request sent), and, when that is a 200, every contact of every page."""
+
+    first: RawResponse
+
+    def contacts(self) -> list[Contact]: ...
+
+
 class ContactReads:
     """How a subscription's securityContacts are read, whatever answers them: the api-version
     negotiation, the pages, and what makes an answer untrustworthy. The live reader gives it
-    ARM; a replay gives it an evidence bundle's recorded answers."""
+    ARM (`get` and the SDK's `clients`, over one pipeline); a replay gives it an evidence
+    bundle's recorded answers (`get`, and the same SDK operations over them)."""
 
     def __init__(
         self,
@@ -212,11 +305,24 @@ class ContactReads:
         endpoint: str,
         limits: Limits = DEFAULT_LIMITS,
         versions: ApiVersionGate | None = None,
+        clients: Clients | None = None,
     ) -> None:
         self._get = get
         self.endpoint = endpoint
         self.limits = limits
         self.versions = versions or ApiVersionGate()
+        self._clients = clients
+
+    @property
+    def clients(self) -> Clients:
+        """The SDK's clients: the live reader's, or (a replay's) over what `get` answers."""
+        if self._clients is None:
+            self._clients = recorded_clients(self._get, self.endpoint)
+        return self._clients
+
+    def pages(self, api_version: str, subscription_id: str) -> ContactPages:
+        """The pages of one subscription's securityContacts list at `api_version`."""
+        return ContactPages(self.endpoint, self.limits, api_version, subscription_id)
 
     def read(self, subscription_id: str) -> SecurityContacts:
         """The subscription's security contacts, every page, normalized.
@@ -240,9 +346,11 @@ class ContactReads:
                 f"({exc}), so no request was made for it"
             ) from None
         with self.versions.first_read():
-            api_version, answer = self._negotiate(path, log)
+            api_version, listing = self._negotiate(path, subscription_id, log)
+        answer = listing.first
         if answer.status == 200:
-            contacts = self._all_pages(answer, api_version, subscription_id, log)
+            with self._page_errors(api_version, subscription_id):
+                contacts = listing.contacts()
             return SecurityContacts(
                 subscription_id, api_version, tuple(contacts), responses=tuple(log)
             )
@@ -251,18 +359,21 @@ class ContactReads:
             return SecurityContacts(subscription_id, api_version, (), False, responses=tuple(log))
         raise _refusal(answer, subscription_id, "security contacts", self.limits)
 
-    def _negotiate(self, path: str, log: list[RawResponse]) -> tuple[str, RawResponse]:
-        """The first answer that is not a refusal of its api-version, and that version.
-        At most one request per api-version this suite reads."""
+    def _negotiate(
+        self, path: str, subscription_id: str, log: list[RawResponse]
+    ) -> tuple[str, Listing]:
+        """The listing whose first answer is not a refusal of its api-version, and that
+        version. At most one request per api-version this suite reads."""
         first = version = self.versions.start
         refused: list[str] = []
         listed = True  # every refusal so far said which versions the endpoint serves
         while True:
-            answer = self._get(f"{self.endpoint}{path}?api-version={version}", log)
+            listing = self._listing(version, path, subscription_id, log)
+            answer = listing.first
             code, message = arm_error(answer.body) if answer.status == 400 else ("-", "")
             if code not in API_VERSION_REFUSALS:
                 self.versions.served(version if listed else first)
-                return version, answer
+                return version, listing
             listed = listed and supported_api_versions(message) is not None
             refused.append(version)
             fallback = fallback_api_version(message, refused)
@@ -275,43 +386,107 @@ class ContactReads:
                 )
             version = fallback
 
-    def _all_pages(
-        self,
-        answer: RawResponse,
-        api_version: str,
-        subscription_id: str,
-        log: list[RawResponse],
-    ) -> list[Contact]:
+    def _listing(
+        self, version: str, path: str, subscription_id: str, log: list[RawResponse]
+    ) -> Listing:
+        """The list at `version`, its first request sent."""
+        if version == TYPED_LIST:
+            return _TypedListing(self, subscription_id, log)
+        answer = self._get(f"{self.endpoint}{path}?api-version={version}", log)
+        return _RawListing(answer, self._get, self.pages(version, subscription_id), log)
+
+    @contextmanager
+    def _page_errors(self, api_version: str, subscription_id: str) -> Iterator[None]:
+        """Why the pages after a first 200 make the subscription not verifiable."""
+        try:
+            yield
+        except NotThisSubscription as exc:
+            raise Unverifiable(str(exc)) from None
+        except MalformedResponse as exc:
+            raise Unverifiable(
+                f"the securityContacts response (api-version {api_version}) is not the JSON "
+                f"Azure documents: {exc}"
+            ) from None
+        except PagingRefused as exc:
+            raise Unverifiable(str(exc)) from None
+        except NotOk as exc:
+            raise _refusal(
+                exc.answer, subscription_id, "the next page of security contacts", self.limits
+            ) from None
+
+
+class _RawListing:
+    """A list read with raw GETs, every nextLink followed as Pages allows; each page read by
+    the suite, and by the SDK's models where they read it right (compliance.arm.sdk)."""
+
+    def __init__(
+        self, first: RawResponse, get: Get, pages: ContactPages, log: list[RawResponse]
+    ) -> None:
+        self.first = first
+        self._get = get
+        self._pages = pages
+        self._log = log
+
+    def contacts(self) -> list[Contact]:
         contacts: list[Contact] = []
-        pages = Pages(
-            self.endpoint,
-            self.limits,
-            "the securityContacts response",
-            f"{self.endpoint}{contacts_path(subscription_id)}?api-version={api_version}",
-        )
+        answer, pages = self.first, self._pages
         while True:
-            try:
-                page, next_link = contacts_from_page(
-                    parse_json(answer.body), api_version, subscription_id
-                )
-                url = pages.next(next_link)
-            except NotThisSubscription as exc:
-                raise Unverifiable(str(exc)) from None
-            except MalformedResponse as exc:
-                raise Unverifiable(
-                    f"the securityContacts response (api-version {api_version}) is not the JSON "
-                    f"Azure documents: {exc}"
-                ) from None
-            except PagingRefused as exc:
-                raise Unverifiable(str(exc)) from None
-            contacts.extend(page)
+            body = parse_json(answer.body)
+            page, next_link = contacts_from_page(body, pages.api_version, pages.subscription_id)
+            url = pages.next(next_link)
+            contacts.extend(read_page(body, page, pages.api_version))
             if url is None:
                 return contacts
-            answer = self._get(url, log)
+            answer = self._get(url, self._log)
             if answer.status != 200:
-                raise _refusal(
-                    answer, subscription_id, "the next page of security contacts", self.limits
-                )
+                raise NotOk(answer)
+
+
+class _TypedListing:
+    """A list read by the SDK's typed operation (compliance.arm.sdk.TYPED_LIST): every page
+    checked as it arrives (PageCheck), each contact as the SDK read it against the suite's
+    reading (compliance.arm.sdk.sdk_contact)."""
+
+    def __init__(self, reads: ContactReads, subscription_id: str, log: list[RawResponse]) -> None:
+        self._endpoint = reads.endpoint
+        self._check = PageCheck(
+            reads.pages(TYPED_LIST, subscription_id),
+            log,
+            lambda body: contacts_from_page(body, TYPED_LIST, subscription_id),
+        )
+        client = reads.clients.security_center(guid(subscription_id), TYPED_LIST)
+        listed = client.security_contacts.list(**{ON_ANSWER: self._check})
+        self._pages = cast(ItemPaged[Any], listed).by_page()
+        self._contacts: list[Contact] = []
+        self._stopped: Exception | None = None
+        try:
+            with arm_errors(self._endpoint):
+                self._take(next(self._pages))
+        except NotOk:
+            pass  # the first answer is no list: the negotiation reads it
+        except Exception as exc:
+            if self._check.first is None:
+                raise  # no answer came, as with a raw GET
+            self._stopped = exc  # said when the contacts are asked for, as a raw read's is
+        assert self._check.first is not None  # an answer, or an exception above
+        self.first = self._check.first
+
+    def contacts(self) -> list[Contact]:
+        if self._stopped is not None:
+            raise self._stopped
+        with arm_errors(self._endpoint):
+            for page in self._pages:
+                self._take(page)
+        return self._contacts
+
+    def _take(self, page: Iterator[Any]) -> None:
+        models, ours = list(page), self._check.items
+        if len(models) != len(ours):
+            raise MalformedResponse(f"the Azure SDK read {len(models)} of {len(ours)} contacts")
+        self._contacts.extend(
+            sdk_contact(model, contact, TYPED_LIST, f"value[{i}]")
+            for i, (model, contact) in enumerate(zip(models, ours, strict=True))
+        )
 
 
 def read_many(
@@ -404,23 +579,77 @@ def subscription_from_json(item: Any, where: str) -> Subscription:
     )
 
 
-def subscriptions_from_page(body: Any) -> tuple[list[Subscription], str | None]:
-    """The subscriptions of one list page, and its nextLink (None on the last page)."""
+def subscription_entries(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """The entries of one subscriptions list page, each an object, and its nextLink (None on
+    the last page); MalformedResponse for a page that is not the documented shape."""
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         shape = type(body.get("value") if isinstance(body, dict) else body).__name__
         raise MalformedResponse(f"expected an object with a 'value' list, got {shape}")
     next_link = body.get("nextLink")
     if next_link is not None and not isinstance(next_link, str):
         raise MalformedResponse(f"'nextLink' is {type(next_link).__name__}, expected a string")
-    found = [subscription_from_json(v, f"value[{i}]") for i, v in enumerate(body["value"])]
-    return found, next_link or None
+    entries: list[dict[str, Any]] = body["value"]
+    for i, item in enumerate(entries):
+        if not isinstance(item, dict):
+            raise MalformedResponse(f"value[{i}] is {type(item).__name__}, expected an object")
+    return entries, next_link or None
+
+
+def subscriptions_from_page(body: Any) -> tuple[list[Subscription], str | None]:
+    """The subscriptions of one list page as the suite reads the raw JSON, and its nextLink
+    (None on the last page)."""
+    entries, next_link = subscription_entries(body)
+    return [subscription_from_json(v, f"value[{i}]") for i, v in enumerate(entries)], next_link
+
+
+def _documented(entry: dict[str, Any]) -> bool:
+    """Whether every value of a subscriptions list entry the suite reads is what Azure
+    documents: the id, name and state non-empty strings, the home tenant a string, each
+    managing tenant an object with a string `tenantId`."""
+    tenant, managers = entry.get("tenantId"), entry.get("managedByTenants")
+    return (
+        all(
+            isinstance(entry.get(k), str) and entry[k]
+            for k in ("subscriptionId", "displayName", "state")
+        )
+        and (tenant is None or isinstance(tenant, str))
+        and (
+            managers is None
+            or (
+                isinstance(managers, list)
+                and all(
+                    isinstance(m, dict) and isinstance(m.get("tenantId"), str) for m in managers
+                )
+            )
+        )
+    )
+
+
+def subscription_from_sdk(model: Any, entry: dict[str, Any], where: str) -> Subscription:
+    """One entry of the subscriptions list as azure-mgmt-subscription read it (`model`), when
+    the raw `entry` is the documented shape. Any other entry is read from the raw JSON
+    (subscription_from_json keeps an odd value as given or reads it as unknown), since msrest
+    makes text of a value of another type: `state: ["x"]` would be a state "['x']"."""
+    if not _documented(entry):
+        return subscription_from_json(entry, where)
+    # The 3.1.1 models are 2016-06-01's: what later versions added arrives as it was sent.
+    extra = model.additional_properties or {}
+    return Subscription(
+        id=model.subscription_id,
+        display_name=model.display_name,
+        state=model.state,
+        tenant_id=extra.get("tenantId") or None,
+        managed_by_tenants=tuple(m["tenantId"] for m in extra.get("managedByTenants") or ()),
+    )
 
 
 class ArmReader:
     """Read-only access to one ARM endpoint: subscriptions and their security contacts.
 
-    One pipeline over one transport (one connection pool) serves every thread; its token
-    policy caches the token, so a run asks the credential for a token once.
+    One pipeline over one transport (one connection pool) serves every thread and every
+    client: azure-mgmt-core's ARMPipelineClient for raw GETs, the Azure SDK's clients
+    (compliance.arm.sdk) for the rest. Its token policy caches the token, so a run asks the
+    credential for a token once.
     """
 
     def __init__(
@@ -439,21 +668,23 @@ class ArmReader:
         self.throttle = Throttle(concurrency)
         self.identity: dict[str, str] = {}  # the token's identity claims, once known
         self.closed = threading.Event()  # a reading child (compliance.arm.process) ends then
-        self._pipeline = pipeline(
+        one = read_pipeline(
             read_only_policies(
                 credential, cloud.scope, self.throttle, self.identity, self.endpoint, limits
             ),
-            self.endpoint,
             transport(limits, connection_verify, concurrency, self.endpoint),
         )
-        self.contacts = ContactReads(self._get, self.endpoint, limits)
+        self.clients = Clients(credential, one, self.endpoint)
+        self._pipeline = self.clients.arm_client()
+        self.contacts = ContactReads(self._get, self.endpoint, limits, clients=self.clients)
 
     def close(self) -> None:
         self.closed.set()
-        self._pipeline.close()
+        self._pipeline.close()  # the one pipeline, and with it every client's
 
     def list_subscriptions(self) -> list[Subscription]:
-        """Every subscription the identity can see (all pages), sorted by id.
+        """Every subscription the identity can see (all pages, azure-mgmt-subscription's
+        SubscriptionClient), sorted by id.
 
         Raises AuditError when the credential fails, ARM cannot be asked, or the list is not
         what Azure documents.
@@ -462,69 +693,57 @@ class ArmReader:
         pages = Pages(
             self.endpoint, self.limits, f"the subscriptions list from {self.endpoint}", first
         )
+        check = PageCheck(pages, [], subscription_entries)
+        listed = self.clients.subscription_client().subscriptions.list(
+            api_version=SUBSCRIPTIONS_API_VERSION, **{ON_ANSWER: check}
+        )
         found: list[Subscription] = []
-        url: str | None = first
-        log: list[RawResponse] = []
-        while url is not None:
-            try:
-                answer = self._get(url, log)
-            except TokenFailed as exc:
-                raise CredentialFailed(str(exc)) from None
-            except Unverifiable as exc:
-                raise AuditError(f"listing subscriptions: {exc}") from None
+        try:
+            with arm_errors(self.endpoint):
+                for page in cast(ItemPaged[Any], listed).by_page():
+                    models, entries = list(page), check.items
+                    if len(models) != len(entries):
+                        raise MalformedResponse(
+                            f"the Azure SDK read {len(models)} of {len(entries)} entries"
+                        )
+                    found.extend(
+                        subscription_from_sdk(model, entry, f"value[{i}]")
+                        for i, (model, entry) in enumerate(zip(models, entries, strict=True))
+                    )
+        except TokenFailed as exc:
+            raise CredentialFailed(str(exc)) from None
+        except Unverifiable as exc:
+            raise AuditError(f"listing subscriptions: {exc}") from None
+        except NotOk as exc:
+            answer = exc.answer
+            code, message = arm_error(answer.body)
             if answer.status == 401:
-                code = arm_error(answer.body)[0]
                 raise CredentialFailed(
                     f"ARM at {self.endpoint} refused the token: HTTP {answer.status} {code}"
-                )
-            if answer.status != 200:
-                code, message = arm_error(answer.body)
-                raise AuditError(
-                    f"listing subscriptions at {self.endpoint} failed: HTTP {answer.status} "
-                    f"{code}{': ' + message if message else ''}"
-                )
-            try:
-                page, next_link = subscriptions_from_page(parse_json(answer.body))
-                url = pages.next(next_link)
-            except MalformedResponse as exc:
-                raise AuditError(
-                    f"the subscriptions list from {self.endpoint} is not what Azure documents: "
-                    f"{exc}"
                 ) from None
-            except PagingRefused as exc:
-                raise AuditError(str(exc)) from None
-            found.extend(page)
+            raise AuditError(
+                f"listing subscriptions at {self.endpoint} failed: HTTP {answer.status} "
+                f"{code}{': ' + message if message else ''}"
+            ) from None
+        except MalformedResponse as exc:
+            raise AuditError(
+                f"the subscriptions list from {self.endpoint} is not what Azure documents: {exc}"
+            ) from None
+        except PagingRefused as exc:
+            raise AuditError(str(exc)) from None
         return sorted(found, key=lambda s: s.id.lower())
 
     def _get(self, url: str, log: list[RawResponse]) -> RawResponse:
-        """GET `url`: the answer as received, also appended to `log`. Whatever goes wrong
-        on the way raises Unverifiable."""
-        try:
-            request = HttpRequest("GET", url, headers={"Accept": "application/json"})
-            response = self._pipeline.send_request(request)
-            answer = self._recorded(url, response)
-        except ClientAuthenticationError as exc:
-            raise TokenFailed(f"could not get a token: {first_line(exc)}") from None
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise Unverifiable(
-                f"could not reach ARM at {self.endpoint}: {first_line(exc)}"
-            ) from None
-        except AzureError as exc:  # e.g. redirected too often
-            raise Unverifiable(f"ARM at {self.endpoint}: {first_line(exc)}") from None
-        except AnswerRefused as exc:
-            raise Unverifiable(f"ARM at {self.endpoint}: {exc}") from None
+        """GET `url` through the pipeline: the answer as received, also appended to `log`.
+        Whatever goes wrong on the way raises Unverifiable."""
+        answers: list[RawResponse] = []
+        request = HttpRequest("GET", url, headers={"Accept": "application/json"})
+        options: dict[str, Any] = {ON_ANSWER: answers.append}
+        with arm_errors(self.endpoint):
+            self._pipeline.send_request(request, **options)
+        (answer,) = answers
         log.append(answer)
         return answer
-
-    def _recorded(self, url: str, response: Any) -> RawResponse:
-        return RawResponse(
-            path=url.removeprefix(self.endpoint),
-            status=response.status_code,
-            request_id=response.headers.get("x-ms-request-id"),
-            received_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            body=body_text(response),
-            retry_after=response.headers.get("Retry-After"),
-        )
 
     def read_management_group(self, group_id: str) -> tuple[list[Subscription], list[RawResponse]]:
         """The subscriptions below a management group, and the answers (see arm.groups)."""
