@@ -427,7 +427,13 @@ def test_the_readme_and_the_example_pipelines_pin_the_newest_release():
     section = readme[readme.index("## Use in your own repository") :]
     section = section[: section.index("\n## ", 1)]
     examples = [
-        (ROOT / "examples" / n).read_text() for n in ("github-actions.yml", "azure-pipelines.yml")
+        (ROOT / "examples" / n).read_text()
+        for n in (
+            "github-actions.yml",
+            "azure-pipelines.yml",
+            "github-actions-sharded.yml",
+            "azure-pipelines-sharded.yml",
+        )
     ]
     for text in (section, *examples):
         pins = re.findall(r"azure-security-contacts @ git\+https://\S+@v([\d.]+)", text)

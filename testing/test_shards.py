@@ -4,12 +4,16 @@ shard is the audit one run would have written; a gap or a mix is never silent.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import compliance.plugin
 from compliance.__main__ import main
@@ -195,3 +199,49 @@ def test_a_shard_that_is_not_one_is_refused(
     (pytester.path / "bad.json").write_text("[1, 2")
     assert main(["merge", str(pytester.path / "out"), "bad.json"]) == 4
     assert capsys.readouterr().err.startswith("ERROR: merge: bad.json: not valid JSON")
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_the_sharded_pipelines_shard_by_their_ci_variables_and_merge_every_shard(
+    pytester: pytest.Pytester,
+) -> None:
+    """Both example pipelines pass their CI system's own job variables to --azure-shard, and
+    their merge step, run as written on real shard artifacts, merges every shard."""
+    github = yaml.safe_load((EXAMPLES / "github-actions-sharded.yml").read_text())
+    audit = next(s["run"] for s in github["jobs"]["audit"]["steps"] if "pytest" in s.get("run", ""))
+    assert '--azure-shard "$(( ${{ strategy.job-index }} + 1 ))/${{ strategy.job-total }}"' in audit
+    assert github["jobs"]["audit"]["strategy"]["fail-fast"] is False
+    assert (
+        github["jobs"]["merge"]["needs"] == "audit" and github["jobs"]["merge"]["if"] == "always()"
+    )
+    azure = yaml.safe_load((EXAMPLES / "azure-pipelines-sharded.yml").read_text())
+    jobs = {job["job"]: job for job in azure["jobs"]}
+    script = next(s for s in jobs["audit"]["steps"] if s.get("task") == "AzureCLI@2")
+    assert (
+        "--azure-shard $(System.JobPositionInPhase)/$(System.TotalJobsInPhase)"
+        in script["inputs"]["inlineScript"]
+    )
+    assert jobs["merge"]["dependsOn"] == "audit"
+
+    # the merge steps, as written, on the artifacts of three shards
+    files = shard_runs(pytester, 3)
+    for k, path in enumerate(files, 1):
+        shard = pytester.path / "shards" / f"shard-{k}"
+        shard.mkdir(parents=True)
+        Path(path).rename(shard / "findings.json")
+        (pytester.path / f"e{k}.json").rename(shard / "evidence.json")
+    merge = next(s["run"] for s in github["jobs"]["merge"]["steps"] if "merge" in s.get("run", ""))
+    ado = next(s["script"] for s in jobs["merge"]["steps"] if "merge" in s.get("script", ""))
+    ado = ado.replace("$(Pipeline.Workspace)", str(pytester.path))
+    for name, text in (("github", merge), ("azure", ado)):
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", text.replace("merge reports", f"merge {name}")],
+            cwd=pytester.path, capture_output=True, text=True, check=False,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr  # the demo's not compliant cases
+        bundle = json.loads((pytester.path / name / "evidence.json").read_text())
+        assert [s["shard"] for s in bundle["run"]["shards"]] == ["1/3", "2/3", "3/3"]
+        assert "incomplete" not in (pytester.path / name / "summary.md").read_text()
