@@ -117,6 +117,7 @@ class Run:
     cpu: float
     peak_rss_mib: float
     output: str
+    returncode: int = 0
 
 
 def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> Run:
@@ -131,13 +132,13 @@ def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> Run:
         wall = time.perf_counter() - started
         done.set()
         sampler.join()
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         return Run(
             wall,
             usage.ru_utime + usage.ru_stime,
             max(peak[0], usage.ru_maxrss) / 1024,
             out.read(),
+            os.waitstatus_to_exitcode(status),
         )
 
 
@@ -293,6 +294,53 @@ class Bench:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def findings_verdicts(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each case's verdict and reason in a findings file, by subscription and control."""
+    document = json.loads(path.read_text())
+    return {
+        (f["subscription"]["id"], f["control"]["key"]): (f["verdict"], f["reason"])
+        for f in document["findings"]
+    }
+
+
+def sharded(
+    bench: Bench, count: int, shards: int, tag: str
+) -> tuple[list[Measured], Run, Path, Counter[str]]:
+    """Shards 1..`shards` of a first audit of `count` subscriptions (100 ms a request), one
+    after another against the same emulator as CI's parallel jobs would run them, each a whole
+    run of the README's large-tenant command writing its findings and evidence; then their
+    merge. Returns each shard's measure, the merge's run, the merged reports' folder and the
+    requests of every shard together."""
+    bench.tenant(count, 0.1, first_audit_tenant)
+    runs = []
+    requests: Counter[str] = Counter()
+    files: list[str] = []
+    bundles: list[str] = []
+    for k in range(1, shards + 1):
+        findings, evidence = bench.work / f"{tag}-{k}.json", bench.work / f"{tag}-{k}-ev.json"
+        runs.append(
+            bench.suite(
+                *LARGE_TENANT,
+                f"--azure-shard={k}/{shards}",
+                f"--azure-findings={findings}",
+                f"--azure-evidence={evidence}",
+                name=f"{tag}-{k}",
+                marker=None,
+            )
+        )
+        requests += runs[-1].requests
+        bench.arm.clear()
+        files.append(str(findings))
+        bundles += ["--evidence", str(evidence)]
+    out = bench.work / f"{tag}-merged"
+    merge = run_measured(
+        [sys.executable, "-m", "compliance", "merge", str(out), *files, *bundles], bench.env, ROOT
+    )
+    if merge.returncode not in (0, 1):
+        raise SystemExit(f"the merge ended {merge.returncode}:\n{merge.output}")
+    return runs, merge, out, requests
+
+
 def page_times(audit_view: Path, pytest_html: Path) -> tuple[float, float, float]:
     """In headless Chromium: seconds until the audit view shows its first rows, until a
     failing subscription's details show after a click, and until pytest-html's report
@@ -357,6 +405,9 @@ def main() -> None:
     parser.add_argument(
         "--sweep", action="store_true", help="only scenario 1 at several --azure-concurrency"
     )
+    parser.add_argument(
+        "--shards", action="store_true", help="only scenario 9 (shards and their merge)"
+    )
     options = parser.parse_args()
     if options.sweep:
         sweep(200 if options.small else 1000)
@@ -379,6 +430,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         bench = Bench(Path(tmp))
         try:
+            if options.shards:
+                shards_scenario(bench, big, report, check)
+                return _finish(rows, problems, options)
             bench.tenant(n, latency)
             one = bench.suite(name="latency")
             phase = contacts_phase(one.stdout)
@@ -512,9 +566,14 @@ def main() -> None:
             )
             check(sum(eight.outcomes.values()) == big, f"8: {eight.outcomes}")
             check(group_requests == 2, f"8: {group_requests} management-group requests")
+
+            shards_scenario(bench, big, report, check)
         finally:
             bench.close()
+    _finish(rows, problems, options)
 
+
+def _finish(rows: list[tuple[str, ...]], problems: list[str], options: argparse.Namespace) -> None:
     print(json.dumps({"cpu_count": os.cpu_count(), "concurrency": DEFAULT_CONCURRENCY}))
     header = ("scenario", "wall", "requests", "conns", "peak RSS MiB", "measure", "target")
     _print_table([header, *rows])
@@ -522,6 +581,57 @@ def main() -> None:
         print("(--small: the targets are set for the full sizes; here fixed costs dominate)")
     if options.check and problems:
         raise SystemExit("benchmark checks failed:\n  " + "\n  ".join(problems))
+
+
+def shards_scenario(
+    bench: Bench,
+    big: int,
+    report: Callable[[str, Measured, str, str, str, bool], None],
+    check: Callable[[bool, str], None],
+) -> None:
+    """9: a tenant split in 4 shards, run one after another (CI would run them at once), and
+    merged. At `big` subscriptions the merge is compared case by case with one unsharded run;
+    at 4 x `big` each shard and the merge are measured."""
+    bench.tenant(big, 0.1, first_audit_tenant)
+    whole_file = bench.work / "whole.json"
+    whole = bench.suite(*LARGE_TENANT, f"--azure-findings={whole_file}", name="whole", marker=None)
+    _, merge, out, _ = sharded(bench, big, 4, "small")
+    same = findings_verdicts(out / "findings.json") == findings_verdicts(whole_file)
+    report(
+        f"9. N={big}, 4 shards merged vs one run",
+        whole,
+        f"one run {whole.wall:.1f}s, merge {merge.wall:.1f}s",
+        f"merged findings equal one run's, case by case: {same}",
+        "equal",
+        same,
+    )
+    check(same, "9: the merged findings differ from one run's")
+    check(merge.returncode == 1, f"9: the merge ended {merge.returncode}, not 1")
+
+    huge = 4 * big
+    runs, merge, out, requests = sharded(bench, huge, 4, "huge")
+    for k, shard in enumerate(runs, 1):
+        report(
+            f"9. N={huge}, shard {k} of 4 (README's command)",
+            shard,
+            f"{shard.wall:.1f}s, CPU {shard.cpu:.0f}s",
+            f"cases {sum(shard.outcomes.values())}",
+            "each shard < 90 s and RSS < 1 GiB",
+            shard.wall < 90 and shard.peak_rss_mib < 1024,
+        )
+    merged = json.loads((out / "findings.json").read_text())
+    cases = len(merged["findings"])
+    read_once = requests["contacts"] == huge
+    report(
+        f"9. N={huge}, the merge of the 4 shards",
+        Measured(merge.wall, merge.peak_rss_mib, Counter(), merge.output, requests, 0),
+        f"{merge.wall:.1f}s, CPU {merge.cpu:.0f}s",
+        f"cases {cases}; each subscription read once: {read_once}",
+        "every case, every subscription once",
+        cases == 4 * huge and read_once,
+    )
+    check(cases == 4 * huge, f"9: the merge holds {cases} cases")
+    check(read_once, f"9: {requests['contacts']} contacts requests for {huge} subscriptions")
 
 
 def _requests(requests: Counter[str]) -> str:
