@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -20,9 +21,13 @@ from typing import Any
 
 import audit_tenant
 import pytest
+from test_browser import nu_errors
 from test_hostile import ESCAPES, FORMULA, SCRIPT, hostile_tenant, subscriptions_list
 
 from compliance.arm.secrets import redact
+from compliance.controls import CONTACT_EMAIL, Reference
+from compliance.findings import Finding, Outcome
+from compliance.model import Subscription
 from compliance.outputs import audit_view
 from compliance.text import one_line
 from conftest import ROOT, tenant
@@ -38,7 +43,7 @@ CONTROLS_TEXT = (
     "Click a subscription",
     "Copy command",
     "Scripts are off",
-    "click its row",
+    "Click a group",
 )
 
 
@@ -440,3 +445,34 @@ def test_the_management_group_table_filters_the_subscriptions(browser: Any, tmp_
     assert page.locator("#group-filter").is_hidden()
     assert problems == []
     page.close()
+
+
+def test_the_markup_of_the_record_and_the_group_table_is_valid(
+    browser: Any, hostile_view: Path, tmp_path: Path
+) -> None:
+    grouped = tmp_path / "grouped.html"
+    audit_view.write(grouped, audit_tenant.report(60))
+    page, problems = open_page(browser, grouped)
+    page.locator('#per-group tr[data-group="1"]').click()
+    page.locator("#cases tr.sub").first.click()
+    drawn = tmp_path / "grouped-drawn.html"
+    drawn.write_text(page.content(), encoding="utf-8")
+    page.close()
+    assert nu_errors(grouped, drawn, hostile_view) == []
+    assert problems == []
+
+
+def test_the_method_names_other_frameworks_when_the_catalogue_maps_them() -> None:
+    source = "Azure Policy built-in initiative NIST SP 800-53 Rev. 5 (Azure/azure-policy)"
+    control = dataclasses.replace(
+        CONTACT_EMAIL,
+        references=(Reference("NIST SP 800-53 Rev. 5", ("IR-6(2)", "SI-4(12)"), source),),
+    )
+    finding = Finding(
+        Subscription("s-1", "One", "Enabled"), control, "5.0.0", Outcome.COMPLIANT, "ok"
+    )
+    facts = audit_tenant.facts(1, groups=False)
+    method = audit_view.method(facts, audit_view.judged([finding]))
+    assert "Also: NIST SP 800-53 Rev. 5 IR-6(2), SI-4(12)." in method
+    assert f"Other frameworks' controls are from {source}." in method
+    assert "Also:" not in audit_view.method(facts, audit_view.judged([]))

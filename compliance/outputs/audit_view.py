@@ -33,7 +33,7 @@ from typing import Any
 from compliance.arm.secrets import redact
 from compliance.controls import CATALOGUE, Control
 from compliance.facts import RunFacts
-from compliance.findings import Finding, Outcome, compliance_percent, tally
+from compliance.findings import Finding, Outcome, cis_number, compliance_percent, tally
 from compliance.fixes import Fix, FixCommand, Note, Portal, Register, Request, Step, grouped
 from compliance.model import ManagementGroup, Subscription
 from compliance.outputs.html import COLOURS
@@ -324,8 +324,8 @@ def _controls_of(run: Judged, cis_version: str) -> list[tuple[Control, str]]:
     one = {f.control.key: f for f in run.findings}
     if one:
         return [(one[key].control, one[key].cis_id or "") for key in run.counts]
-    numbered = [(c, c.cis_id(cis_version)) for c in CATALOGUE]
-    return [(c, n) for c, n in numbered if n]
+    numbered = [(c, n) for c in CATALOGUE if (n := c.cis_id(cis_version))]
+    return sorted(numbered, key=lambda item: cis_number(item[1]))
 
 
 def header(report: Report) -> str:
@@ -388,7 +388,9 @@ def per_control_table(run: Judged) -> str:
             f'<td class="chart">{_bar(c)}</td></tr>'
         )
     if not rows:
-        rows.append(f'<tr><td colspan="{len(WORDS) + 3}">No case was judged.</td></tr>')
+        rows.append(
+            f'<tr><td class="control" colspan="{len(WORDS) + 3}">No case was judged.</td></tr>'
+        )
     return (
         "<h2>Compliance per control</h2>"
         '<table id="per-control"><caption>Each count is of subscriptions: one case per control '
@@ -475,8 +477,9 @@ def per_group_table(
     return (
         "<h2>Compliance per management group</h2>"
         '<table id="per-group"><caption>Each group below the audited ones, the groups within '
-        "it indented; subscriptions counted in every group they are below. Select a group "
-        '<span class="js-only">(click its row) </span>to list only its subscriptions.</caption>'
+        "it indented; per control, its compliance and how many of its subscriptions fail it "
+        "(not compliant or not verifiable). A subscription counts in every group it is below. "
+        '<span class="js-only">Click a group to list only its subscriptions.</span></caption>'
         f"<thead><tr><th>Management group</th><th>subscriptions</th>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )

@@ -52,8 +52,8 @@
     outcomeBody.append(el("tr", {"data-outcome": outcome}, el("td", {}, el("label", {}, box, " ", word(outcome))), subsCell, casesCell));
   }
   outcomeTable.append(outcomeBody);
-  outcomeTable.append(el("tfoot", {}, el("tr", {}, el("td", {colspan: "3", class: "note",
-    text: "A subscription counts under each outcome one of its controls has; a case is one control on one subscription."}))));
+  const outcomes = el("div", {id: "outcomes"}, outcomeTable, el("p", {class: "note",
+    text: "A case is one control on one subscription; a subscription counts under each outcome one of its cases has."}));
 
   const fields = el("div", {id: "filter-fields"});
   const search = el("input", {id: "search", type: "search", placeholder: "Name, ID or management group"});
@@ -70,7 +70,7 @@
   const exporter = el("button", {id: "export", type: "button", text: "Download the shown cases (CSV)"});
   exporter.addEventListener("click", download);
   fields.append(el("label", {}, "Find", search), el("label", {}, "Control", control), el("label", {}, "Sort by", sort), group, el("div", {}, exporter));
-  filters.append(outcomeTable, fields);
+  filters.append(outcomes, fields);
   const count = el("p", {id: "count", role: "status"});
 
   const table = el("table", {id: "cases"});
