@@ -621,9 +621,7 @@ def record(run: Judged) -> str:
         f"not verifiable or waived, each with its reasons, waiver and how to fix it; "
         f"{len(passed)} compliant on every control judged; {len(skipped)} skipped. A fix's "
         "<code>az rest</code> command is the Azure Resource Manager request it sends; "
-        "<code>python -m compliance fix</code> needs SECURITY_CONTACT set to your security "
-        "team's address and the --azure-* options you audit with, and changes nothing "
-        "without --apply.</p>",
+        f"for <code>python -m compliance fix</code>, {_t(FixCommand.note)}.</p>",
     ]
     if listed:
         parts.append(
