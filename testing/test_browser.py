@@ -87,13 +87,19 @@ def test_the_audit_view_reads_as_an_audit(browser, demo_report):
     report, junit_file = demo_report
     page, problems = open_view(browser, report.parent / "audit.html")
 
-    # First the title and the audit's facts, in words
-    assert page.locator("h1, h2").all_inner_texts() == [
+    # First the title, named as the auditors' report, the result, and the audit's facts
+    assert page.title().startswith("Audit report: ")
+    assert page.locator(".kind").inner_text().lower() == "audit report, for auditors"
+    assert page.locator("h1:visible, h2:visible").all_inner_texts() == [
         "Azure security contacts: CIS Microsoft Azure Foundations 5.0.0",
         "Audit",
         "Compliance per control",
+        "Method",
         "Subscriptions",
     ]
+    assert page.locator("#result").inner_text() == (
+        "Not compliant: 9 of 12 subscriptions fail at least one control; 2 could not be verified."
+    )
     names, values = page.locator("#facts th"), page.locator("#facts td")
     facts = dict(zip(names.all_inner_texts(), values.all_inner_texts(), strict=True))
     assert facts["Scope"].startswith("demo tenant (bundled emulator), 14 subscriptions visible")
@@ -101,7 +107,7 @@ def test_the_audit_view_reads_as_an_audit(browser, demo_report):
     assert facts["Audited by"].startswith("Emulated auditor")
 
     # Controls in CIS order; counts as JUnit has them; each bar's green share is its percentage
-    rows = page.locator("#per-control tr[data-control]")
+    rows = page.locator("#per-control tbody tr[data-control]")
     labels = [rows.nth(n).locator("td").first.inner_text() for n in range(rows.count())]
     assert [label.split()[1] for label in labels] == ["8.1.12", "8.1.13", "8.1.14", "8.1.15"]
     shown: Counter[str] = Counter()
@@ -111,14 +117,22 @@ def test_the_audit_view_reads_as_an_audit(browser, demo_report):
             shown[verdict] += int(row.locator(f'td[data-outcome="{verdict}"]').inner_text())
         percent = float(row.locator("td.percent").inner_text().split()[0])
         bar = row.locator(".bar").bounding_box()["width"]
-        green = row.locator('.bar span[data-outcome="compliant"]').bounding_box()["width"]
+        green = row.locator('.bar rect[data-outcome="compliant"]').bounding_box()["width"]
         assert abs(100 * green / bar - percent) < 1, labels[n]
     assert +shown == junit_outcomes(junit(junit_file))
 
-    # Filters in audit words with the same counts; no pytest word anywhere
-    assert [label.strip() for label in page.locator("#controls label").all_inner_texts()] == [
-        f"{word} {shown[verdict]}" for verdict, word in WORDS.items()
+    # Filters in audit words with the same counts, in cases and in subscriptions; the method
+    filters = page.locator("#outcome-filter tbody tr")
+    assert [r.locator("label").inner_text().strip() for r in filters.all()] == list(WORDS.values())
+    assert [int(r.locator("td.cases").inner_text()) for r in filters.all()] == [
+        shown[verdict] for verdict in WORDS
     ]
+    assert [int(r.locator("td.subscriptions").inner_text()) for r in filters.all()] == [
+        7, 9, 2, 1, 2,
+    ]  # fmt: skip
+    method = page.locator("#method").inner_text()
+    assert "GET requests only" in method and "2023-12-01-preview" in method
+    assert "passes when role notifications are on and include Owner" in method
     text = page.locator("body").inner_text()
     for pytest_word in ("XFailed", "Expected failures", "Unexpected passes", "Rerun", "::setup"):
         assert pytest_word not in text
@@ -157,9 +171,9 @@ def test_the_audit_view_reads_as_an_audit(browser, demo_report):
 
     # Filtering and finding
     for verdict in ("compliant", "not_compliant", "waived", "skipped"):
-        page.locator(f'#controls input[data-outcome="{verdict}"]').uncheck()
+        page.locator(f'#outcome-filter input[data-outcome="{verdict}"]').uncheck()
     assert page.locator("#cases tr.sub").count() == 2  # the two that could not be read
-    page.locator('#controls input[data-outcome="not_compliant"]').check()
+    page.locator('#outcome-filter input[data-outcome="not_compliant"]').check()
     page.locator("#search").fill("fabrikam")
     assert page.locator("#cases tr.sub").all_inner_texts()[0].startswith("Fabrikam")
     assert problems == []
