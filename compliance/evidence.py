@@ -22,7 +22,7 @@ from compliance.arm.groups import read_group
 from compliance.arm.secrets import redact
 from compliance.contacts import RawResponse, SecurityContacts, Unverifiable
 from compliance.model import Subscription
-from compliance.writing import write_text
+from compliance.writing import write_json
 
 EVIDENCE_SCHEMA = "azure-security-contacts/evidence/v1"
 
@@ -114,8 +114,9 @@ def seal(bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_bundle(path: Path, bundle: Mapping[str, Any]) -> None:
-    # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
-    write_text(path, json.dumps(bundle, indent=1, allow_nan=False) + "\n")
+    """One subscription's answers a line, written as made (a large tenant's bundle is
+    hundreds of megabytes). ASCII: whatever Azure sent (a lone surrogate, say) is an escape."""
+    write_json(path, bundle, "contacts")
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:

@@ -11,11 +11,12 @@ replace it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 
 def _new_file_mode() -> int:
@@ -60,3 +61,35 @@ def replaced(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
 def write_text(path: Path, text: str) -> None:
     with replaced(path) as out:
         out.write(text)
+
+
+def write_json(
+    path: Path,
+    document: Mapping[str, Any],
+    many: str,
+    clean: Callable[[str], str] = lambda text: text,
+) -> None:
+    """`document` as ASCII JSON, its member `many` (a list or an object of thousands of
+    entries, which may be given as an iterable of values or of (key, value) pairs) one
+    entry a line, written as it is made: no text of the whole document is ever held, and
+    json's C encoder writes each entry (with `indent`, json writes in pure Python, several
+    times slower). The other members are indented. `clean` is applied to each piece."""
+
+    def dumps(value: Any, indent: int | None = None) -> str:
+        return json.dumps(value, indent=indent, allow_nan=False)
+
+    with replaced(path) as out:
+        out.write("{")
+        for n, (key, value) in enumerate(document.items()):
+            out.write(f"{',' if n else ''}\n  {dumps(key)}: ")
+            if key != many:
+                out.write(clean(dumps(value, 2).replace("\n", "\n  ")))
+                continue
+            pairs = isinstance(value, Mapping)
+            entries = value.items() if pairs else value
+            out.write("{" if pairs else "[")
+            for m, entry in enumerate(entries):
+                text = f"{dumps(entry[0])}: {dumps(entry[1])}" if pairs else dumps(entry)
+                out.write(f"{',' if m else ''}\n    {clean(text)}")
+            out.write("\n  }" if pairs else "\n  ]")
+        out.write("\n}\n")

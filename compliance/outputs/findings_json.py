@@ -3,8 +3,7 @@ a ticketing system, a later run's baseline and a merge."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,10 @@ from compliance.findings import (
     tally,
 )
 from compliance.outputs.report import Report
-from compliance.writing import write_text
+from compliance.writing import write_json
 
 
-def document(run: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, Any]:
-    findings = list(findings)
+def document(run: Mapping[str, Any], findings: Sequence[Finding]) -> dict[str, Any]:
     controls = {f.control.key: f.control for f in findings}
     return {
         "schema": FINDINGS_SCHEMA,
@@ -33,11 +31,11 @@ def document(run: Mapping[str, Any], findings: Iterable[Finding]) -> dict[str, A
         },
         # each control's references to other frameworks with their sources, once
         "references": {key: references(control, sources=True) for key, control in controls.items()},
-        "findings": [f.to_dict() for f in findings],
+        "findings": (f.to_dict() for f in findings),  # each made as it is written
     }
 
 
 def write(path: Path, report: Report) -> None:
-    # ASCII: whatever Azure sent (a lone surrogate, say) is written as a JSON escape.
-    data = document(report.facts.to_dict(), report.findings)
-    write_text(path, redact(json.dumps(data, indent=2, allow_nan=False)) + "\n")
+    """One finding a line, each made as it is written: a large tenant's findings are
+    hundreds of megabytes. ASCII: whatever Azure sent (a lone surrogate, say) is an escape."""
+    write_json(path, document(report.facts.to_dict(), report.findings), "findings", redact)
