@@ -275,6 +275,7 @@ def test_a_replay_lacking_an_answer_says_why_it_has_no_verdict(pytester, arm, au
     audit("--azure-cross-check", "--azure-evidence=ev.json")
     bundle = json.loads((pytester.path / "ev.json").read_text())
     bundle["microsoft"]["assessments"][SUB_A]["responses"] = []
+    bundle["microsoft"]["metadata"] = []  # no metadata: the documented policy is assumed
     from compliance.evidence import seal
 
     (pytester.path / "ev.json").write_text(json.dumps(seal(bundle)))
@@ -283,3 +284,4 @@ def test_a_replay_lacking_an_answer_says_why_it_has_no_verdict(pytester, arm, au
     m = microsoft(pytester.path / "replay.json")[SUB_A, "contact_email"]
     assert m["status"] is None
     assert m["why"].startswith("no Microsoft verdict: the evidence bundle holds no answer to GET")
+    assert m["policy"] == ASSESSED["contact_email"].policy

@@ -29,6 +29,7 @@ from compliance.microsoft import (
     microsoft_passes,
     parse_assessment,
     policies_of,
+    policy_of,
 )
 
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
@@ -398,3 +399,55 @@ def test_a_finding_carries_microsofts_verdict_through_its_serializer() -> None:
     plain = Finding(finding.subscription, CONTACT_EMAIL, "5.0.0", Outcome.COMPLIANT, "x")
     assert "microsoft" not in plain.to_dict()  # a run without --azure-cross-check
     assert Finding.from_dict(plain.to_dict()).microsoft is None
+
+
+# --- what no rule explains, and answers no reader should have let through ---------------------
+
+
+@pytest.mark.parametrize(
+    ("control", "ours", "read", "code"),
+    [
+        ("contact_email", True, contacts(), "Unhealthy"),  # Microsoft and its rule fail it
+        ("alert_severity", False, contacts(contact()), "Healthy"),
+        ("owner_notifications", False, contacts(contact()), "Healthy"),
+    ],
+)
+def test_a_difference_no_rule_explains_says_so(
+    control: str, ours: bool, read: SecurityContacts, code: str
+) -> None:
+    """Verdicts no real read gives (the suite's own rules pass these contacts), so that the
+    explanation has nothing to lean on: it says so rather than guess."""
+    verdict = compare(control, ours, read, code)
+    assert (verdict.agrees, verdict.why) == (False, "unexplained")
+    assert not verdict.explained
+
+
+def test_an_answer_that_is_not_json_is_no_verdict_even_unflagged() -> None:
+    answer = RawResponse(assessment_path(SUB, EMAIL), 200, "r", READ_AT, "<html>")
+    verdict = beside(
+        "contact_email", True, contacts(), CrossCheckRead((AssessmentRead(EMAIL, answer),))
+    )
+    assert (verdict.status, verdict.agrees) == (None, None)
+    assert (verdict.why or "").startswith("no Microsoft verdict: ")
+
+
+def test_odd_shapes_are_refused_or_unknown() -> None:
+    with pytest.raises(MalformedResponse, match="expected an object"):
+        policy_of([])
+    body = {"properties": {"resourceDetails": {"Id": "/subscriptions/other"}, "status": {}}}
+    with pytest.raises(MalformedResponse, match=r"resourceDetails\.id names another"):
+        parse_assessment(body, SUB)
+    with pytest.raises(KeyError):
+        microsoft_passes("attack_path_notifications", [])
+
+
+def test_the_sdk_reading_otherwise_and_an_unexpected_failure_are_no_verdict() -> None:
+    from types import SimpleNamespace
+
+    from compliance.arm.assessments import _problem, _sdk_disagrees
+    from compliance.microsoft import DefenderStatus
+
+    model = SimpleNamespace(status=SimpleNamespace(code="Unhealthy", cause=None, description=None))
+    assert _sdk_disagrees(model, DefenderStatus("Unhealthy")) is None
+    assert "reads status.code otherwise" in (_sdk_disagrees(model, DefenderStatus("Healthy")) or "")
+    assert _problem(RuntimeError("boom\nmore")) == "reading it failed: RuntimeError: boom"
