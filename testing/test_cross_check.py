@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocsf.v1_7_0.events import ComplianceFinding
+from test_ocsf import not_in_schema
 
 import compliance.plugin
 from compliance.emulator import ArmEmulator, load_tenant
@@ -109,6 +111,8 @@ def outputs_show_it(out: Path) -> None:
     assert any(r["microsoft_why"].startswith("NotApplicable") for r in rows)
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert all("microsoft" in e["unmapped"] for e in events)
+    for data in events:  # still OCSF 1.7.0 Compliance Findings
+        assert not_in_schema(ComplianceFinding.model_validate(data)) == []
     root = ET.parse(out / "junit.xml").getroot()
     properties = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert properties["azure.cross_check"].startswith("Microsoft Defender for Cloud's verdict")
