@@ -289,3 +289,42 @@ def test_a_replay_lacking_an_answer_says_why_it_has_no_verdict(pytester, arm, au
     assert m["status"] is None
     assert m["why"].startswith("no Microsoft verdict: the evidence bundle holds no answer to GET")
     assert m["policy"] == ASSESSED["contact_email"].policy
+
+
+# --- the reader -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reader(arm: ArmEmulator):
+    from compliance.arm import CLOUDS, ArmReader
+
+    made = ArmReader(
+        arm.credential(), CLOUDS["AzureCloud"], arm.url, arm.ca_path, cross_check=ASSESSMENT_KEYS
+    )
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize("bad_id", ["x/../" + SUB_A, "#x", ""])
+def test_an_id_that_is_not_a_guid_is_never_cross_checked(arm, reader, bad_id):
+    from compliance.contacts import Unverifiable
+
+    arm.load(tenant(subscription(SUB_A)))
+    with pytest.raises(Unverifiable, match="not a subscription ID"):
+        reader.contacts.read_cross_checked(bad_id)
+    read = reader.contacts.assessments.pop(bad_id.lower())
+    assert [r.answer for r in read.reads] == [None, None, None]
+    assert all((r.problem or "").startswith("not read: ") for r in read.reads)
+    assert arm.requests == []
+
+
+def test_the_reader_reads_beside_the_contacts_and_the_metadata_once(arm, reader):
+    arm.load(tenant(subscription(SUB_A)))
+    contacts = reader.contacts.read_cross_checked(SUB_A)
+    assert contacts.contacts  # what the audit judges, as without the cross-check
+    read = reader.contacts.assessments.pop(SUB_A.lower())
+    assert [r.key for r in read.reads] == list(ASSESSMENT_KEYS)
+    assert all(r.problem is None and r.answer and r.answer.status == 200 for r in read.reads)
+    metadata = reader.contacts.read_metadata()
+    assert [a.status for a in metadata] == [200, 200, 200]
+    assert all(r.method == "GET" for r in arm.requests)
