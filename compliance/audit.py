@@ -9,7 +9,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from compliance.arm import CLOUDS, AuditError, ContactReads, CredentialFailed, Throttle
@@ -22,6 +22,7 @@ from compliance.contacts import (
     result_data,
     result_from_data,
 )
+from compliance.microsoft import CrossCheckRead, policies_of
 from compliance.model import Subscription
 
 # Measured with bench/run.py --sweep (N=1000, 50 ms per request, 2 cores): 16 reads the
@@ -46,6 +47,7 @@ class Settings:
     demo: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     limits: Limits = field(default_factory=Limits)
+    cross_check: bool = False  # also read Defender for Cloud's own assessments
 
 
 class ContactSource(Protocol):
@@ -221,6 +223,11 @@ class Audit:
         self._stop = threading.Event()
         self._reading: threading.Thread | None = None
         self.reading: Reading | None = None
+        # --azure-cross-check: Defender for Cloud's assessments of each subscription read,
+        # by lower-case id, and their metadata (read once per run, before any subscription).
+        self._cross_checks: dict[str, CrossCheckRead] = {}
+        self._metadata: tuple[RawResponse, ...] | None = None
+        self._metadata_lock = threading.Lock()
 
     @property
     def endpoint(self) -> str:
@@ -301,8 +308,12 @@ class Audit:
 
         def read() -> None:
             try:
+                self._read_metadata(reader)
                 for done, (subscription_id, result) in enumerate(reader.read_many(todo), 1):
+                    cross_check = reader.contacts.assessments.pop(subscription_id.lower(), None)
                     with self._arrived:
+                        if cross_check is not None:
+                            self._cross_checks[subscription_id.lower()] = cross_check
                         self._contacts[subscription_id.lower()] = result
                         self._pending.discard(subscription_id.lower())
                         self._arrived.notify_all()
@@ -324,6 +335,40 @@ class Audit:
         self._reading = threading.Thread(target=read, name="contacts", daemon=True)
         self._reading.start()
         return len(todo)
+
+    def _read_metadata(self, reader: ContactSource) -> None:
+        """The assessments' metadata, once per run, before any subscription's are read."""
+        if not self.settings.cross_check:
+            return
+        with self._metadata_lock:
+            if self._metadata is None:
+                self._metadata = reader.contacts.read_metadata()
+
+    def cross_check(self, subscription: Subscription, wait: bool = True) -> CrossCheckRead | None:
+        """Defender for Cloud's assessments of the subscription, read beside its contacts
+        (None: the run does no cross-check, or has not read the subscription; `wait`: for
+        a read under way)."""
+        if not self.settings.cross_check:
+            return None
+        key = subscription.id.lower()
+        with self._arrived:
+            while wait and key in self._pending:
+                self._arrived.wait()
+            return self._cross_checks.get(key)
+
+    def assessment_policies(self) -> dict[str, str | None]:
+        """Per assessment key, the policy its metadata names (none read: none named)."""
+        return policies_of(self._metadata or ())
+
+    def cross_check_evidence(
+        self,
+    ) -> tuple[tuple[RawResponse, ...], dict[str, CrossCheckRead]] | None:
+        """What the cross-check read, for an evidence bundle: the metadata's answers and
+        each subscription's assessments (None: the run did no cross-check)."""
+        if not self.settings.cross_check:
+            return None
+        with self._arrived:
+            return self._metadata or (), dict(self._cross_checks)
 
     def _read_so_far(self) -> dict[str, SecurityContacts | Unverifiable]:
         with self._arrived:
@@ -362,21 +407,38 @@ class Audit:
 
     def snapshot(self) -> dict[str, Any]:
         """What this run read, as plain data (for pytest-xdist workers)."""
-        return {
+        data = {
             "identity": self.identity,
             "visible": self.visible_count,
             "subscriptions": [s.to_dict() for s in self.subscriptions()],
             "contacts": {key: result_data(r) for key, r in self._read_so_far().items()},
         }
+        cross_check = self.cross_check_evidence()
+        if cross_check is not None:
+            metadata, reads = cross_check
+            data["cross_check"] = {
+                "metadata": [asdict(r) for r in metadata],
+                "reads": {key: r.to_data() for key, r in reads.items()},
+            }
+        return data
 
     @classmethod
     def from_snapshot(cls, settings: Settings, data: dict[str, Any]) -> Audit:
-        """An audit that answers from what another process read, without asking Azure."""
+        """An audit that answers from what another process read, without asking Azure (a
+        cross-check included, which a replay turns on from its bundle, not its options)."""
+        if "cross_check" in data:
+            settings = replace(settings, cross_check=True)
         audit = cls(settings, _asked_no_azure)
         audit._identity = data["identity"]
         audit.visible_count = data["visible"]
         audit._subscriptions = [Subscription.from_dict(s) for s in data["subscriptions"]]
         audit._contacts = {k: result_from_data(v) for k, v in data["contacts"].items()}
+        if "cross_check" in data:
+            cross_check = data["cross_check"]
+            audit._metadata = tuple(RawResponse(**r) for r in cross_check["metadata"])
+            audit._cross_checks = {
+                k: CrossCheckRead.from_data(v) for k, v in cross_check["reads"].items()
+            }
         return audit
 
     def security_contacts(self, subscription: Subscription) -> SecurityContacts:
@@ -386,10 +448,15 @@ class Audit:
             while key in self._pending:  # the background read gives it, or ends
                 self._arrived.wait()
         if key not in self._contacts:
+            reader = self._arm()
+            self._read_metadata(reader)
             try:
-                self._contacts[key] = self._arm().contacts.read(subscription.id)
+                self._contacts[key] = reader.contacts.read_cross_checked(subscription.id)
             except Unverifiable as exc:
                 self._contacts[key] = exc
+            cross_check = reader.contacts.assessments.pop(key, None)
+            if cross_check is not None:
+                self._cross_checks[key] = cross_check
         result = self._contacts[key]
         if isinstance(result, Unverifiable):
             raise result

@@ -21,6 +21,7 @@ from compliance.arm import ApiVersionGate, AuditError, ContactReads, Throttle, r
 from compliance.arm.groups import read_group
 from compliance.arm.secrets import redact
 from compliance.contacts import RawResponse, SecurityContacts, Unverifiable
+from compliance.microsoft import CrossCheckRead
 from compliance.model import Subscription
 from compliance.writing import write_json
 
@@ -83,10 +84,13 @@ def make_bundle(
     subscriptions: Iterable[Subscription],
     reads: Mapping[str, tuple[tuple[RawResponse, ...], str | None]],
     groups: Mapping[str, Iterable[RawResponse]] | None = None,
+    cross_check: tuple[Iterable[RawResponse], Mapping[str, CrossCheckRead]] | None = None,
 ) -> dict[str, Any]:
     """A bundle of `run` facts, the subscriptions list and, per subscription id, its
     answers and, when it could not be verified, the reason; per management group the run
-    was scoped by, the answers that said what is below it."""
+    was scoped by, the answers that said what is below it; with a cross-check
+    (--azure-cross-check), the assessments' metadata and each subscription's assessments
+    as answered, and for one that got no answer, why."""
     bundle: dict[str, Any] = {
         "schema": EVIDENCE_SCHEMA,
         "run": dict(run),
@@ -104,7 +108,25 @@ def make_bundle(
             group: [{**asdict(r), "body": redact(r.body)} for r in answers]
             for group, answers in sorted(groups.items())
         }
+    if cross_check is not None:  # only when the run had one: other digests are unchanged
+        metadata, assessments = cross_check
+        bundle["microsoft"] = {
+            "metadata": [_answer(r) for r in metadata],
+            "assessments": {
+                sub_id: {
+                    "responses": [_answer(r) for r in read.responses],
+                    "unanswered": {
+                        r.key: redact(r.problem or "") for r in read.reads if r.answer is None
+                    },
+                }
+                for sub_id, read in sorted(assessments.items())
+            },
+        }
     return seal(bundle)
+
+
+def _answer(response: RawResponse) -> dict[str, Any]:
+    return {**asdict(response), "body": redact(response.body)}
 
 
 def seal(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +174,7 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
             raise TypeError("'run' is not an object")
         recorded_subscriptions(bundle)
         recorded_reads(bundle)
+        recorded_cross_check(bundle)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise EvidenceError(f"{path}: not laid out as {EVIDENCE_SCHEMA}: {exc!r}") from None
     return bundle
@@ -167,6 +190,15 @@ def _check_counts(bundle: Mapping[str, Any], source: str) -> None:
     reads = list(contacts.values()) if isinstance(contacts, dict) else []
     responses = sum(size(r.get("responses")) for r in reads if isinstance(r, dict))
     responses += sum(size(a) for a in groups.values()) if isinstance(groups, dict) else 0
+    microsoft = bundle.get("microsoft")
+    if isinstance(microsoft, dict):
+        assessed = microsoft.get("assessments")
+        responses += size(microsoft.get("metadata"))
+        responses += sum(
+            size(r.get("responses"))
+            for r in (assessed.values() if isinstance(assessed, dict) else ())
+            if isinstance(r, dict)
+        )
     localfiles.check_count(
         source, size(bundle.get("subscriptions")), "subscriptions", MAX_SUBSCRIPTIONS
     )
@@ -192,6 +224,25 @@ def recorded_reads(
     }
 
 
+def recorded_cross_check(
+    bundle: Mapping[str, Any],
+) -> tuple[list[RawResponse], dict[str, tuple[list[RawResponse], dict[str, str]]]]:
+    """What a cross-checked run read: the assessments' metadata answers, and per
+    subscription id (lower case) its assessments' answers and, per assessment key that got
+    none, why. Empty when the run did no cross-check."""
+    microsoft = bundle.get("microsoft") or {}
+    return (
+        [RawResponse(**r) for r in microsoft.get("metadata", ())],
+        {
+            sub_id.lower(): (
+                [RawResponse(**r) for r in read["responses"]],
+                {str(k): str(v) for k, v in read.get("unanswered", {}).items()},
+            )
+            for sub_id, read in microsoft.get("assessments", {}).items()
+        },
+    )
+
+
 class RecordedReader:
     """The audit's reader over a bundle: its subscriptions list, and its answers given to the
     same ContactReads decisions a live run makes, with no credential and no network, so a
@@ -199,7 +250,7 @@ class RecordedReader:
 
     concurrency = 1
 
-    def __init__(self, bundle: Mapping[str, Any]) -> None:
+    def __init__(self, bundle: Mapping[str, Any], cross_check: tuple[str, ...] = ()) -> None:
         run = bundle["run"]
         self.endpoint = str(run.get("arm_endpoint", "")).rstrip("/")
         self.throttle = Throttle(1)
@@ -207,11 +258,14 @@ class RecordedReader:
         self._subscriptions = recorded_subscriptions(bundle)
         self._reads = recorded_reads(bundle)
         self._groups: dict[str, list[dict[str, Any]]] = dict(bundle.get("management_groups", {}))
+        self._metadata, self._assessments = recorded_cross_check(bundle)
         self._lock = threading.Lock()
         # Ask first at the api-version the recorded run learned, as it did after its first
         # read (bundles written before it was recorded always started at the newest).
         versions = ApiVersionGate(run.get("served_api_version") or API_VERSIONS[0])
-        self.contacts = ContactReads(self._get, self.endpoint, versions=versions)
+        self.contacts = ContactReads(
+            self._get, self.endpoint, versions=versions, cross_check=cross_check
+        )
 
     def close(self) -> None:
         pass
@@ -241,15 +295,22 @@ class RecordedReader:
     def read_many(
         self, subscription_ids: Iterable[str]
     ) -> Iterator[tuple[str, SecurityContacts | Unverifiable]]:
-        return read_many(self.contacts.read, subscription_ids, self.concurrency)
+        return read_many(self.contacts.read_cross_checked, subscription_ids, self.concurrency)
 
     def _get(self, url: str, log: list[RawResponse]) -> RawResponse:
         """The recorded answer to GET `url`, each used once; Unverifiable when the bundle
         holds none (with the reason the recorded run gave, when it gave one)."""
         path = url.removeprefix(self.endpoint)
-        subscription_id = path.split("/")[2].lower()
+        parts = [p.lower() for p in path.split("?", 1)[0].split("/")]
+        subscription_id = parts[2] if len(parts) > 2 else ""
         with self._lock:
-            answers, unverifiable = self._reads.get(subscription_id, ([], None))
+            if parts[1:4] == ["providers", "microsoft.security", "assessmentmetadata"]:
+                answers, unverifiable = self._metadata, None
+            elif parts[3:6] == ["providers", "microsoft.security", "assessments"]:
+                answers, unanswered = self._assessments.get(subscription_id, ([], {}))
+                unverifiable = unanswered.get(parts[-1])
+            else:
+                answers, unverifiable = self._reads.get(subscription_id, ([], None))
             raw = next((a for a in answers if a.path == path), None)
             if raw is None:
                 raise Unverifiable(

@@ -136,6 +136,7 @@ class RunFacts:
     evidence_digest: str | None = None
     coverage: Coverage = field(default_factory=Coverage)
     baseline: str | None = None  # how the run compares with --azure-baseline
+    cross_check: str | None = None  # Microsoft's verdicts beside ours, counted (None: not read)
     error: str | None = None  # the run did not run, or did not finish: why
     interrupted: bool = False  # the error is that the run did not finish
     incomplete: bool = False  # the error is that a merge lacks a shard, or holds one twice
@@ -172,6 +173,8 @@ class RunFacts:
             data["evidence_digest"] = self.evidence_digest
         if self.baseline is not None:
             data["baseline"] = self.baseline
+        if self.cross_check is not None:
+            data["cross_check"] = self.cross_check
         if self.error is not None:
             data["error"] = self.error
         if self.interrupted:
@@ -219,6 +222,7 @@ class RunFacts:
             evidence_digest=text("evidence_digest"),
             coverage=Coverage.from_dict(data["coverage"]) if "coverage" in data else Coverage(),
             baseline=text("baseline"),
+            cross_check=text("cross_check"),
             error=text("error"),
             interrupted=data.get("interrupted") is True,
             incomplete=data.get("incomplete") is True,
@@ -287,6 +291,8 @@ class RunFacts:
             rows.append(("Evidence", f"{self.evidence} (digest {self.evidence_digest})"))
         if self.baseline is not None:
             rows.append(("Against the baseline", self.baseline))
+        if self.cross_check is not None:
+            rows.append(("Microsoft's verdict", self.cross_check))
         rows += [
             ("Suite version", self.suite_version),
             ("Started", self.started),

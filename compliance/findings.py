@@ -17,6 +17,7 @@ from typing import Any
 from compliance import fixes
 from compliance.assessment import Evidence
 from compliance.controls import CATALOGUE, Control
+from compliance.microsoft import MicrosoftVerdict
 from compliance.model import ManagementGroup, Subscription
 
 FINDINGS_SCHEMA = "azure-security-contacts/findings/v1"
@@ -68,6 +69,8 @@ class Finding:
     # The answers behind a verdict that did not pass, as a failing HTML row shows them (not
     # in the findings file: the evidence bundle keeps them whole).
     raw_answers: tuple[str, ...] = ()
+    # Defender for Cloud's verdict beside this one (--azure-cross-check; None: not asked).
+    microsoft: MicrosoftVerdict | None = None
 
     @property
     def cis_id(self) -> str | None:
@@ -106,6 +109,8 @@ class Finding:
             "checked_at": self.checked_at,
             "baseline": None if self.baseline is None else self.baseline.value,
         }
+        if self.microsoft is not None:  # only a cross-checked run's findings hold it
+            data["microsoft"] = self.microsoft.to_dict()
         if raw:
             data["raw_answers"] = list(self.raw_answers)
         return data
@@ -133,6 +138,9 @@ class Finding:
             checked_at=data["checked_at"],
             baseline=None if data.get("baseline") is None else Baseline(data["baseline"]),
             raw_answers=tuple(data.get("raw_answers", ())),
+            microsoft=(
+                MicrosoftVerdict.from_dict(data["microsoft"]) if data.get("microsoft") else None
+            ),
         )
 
 

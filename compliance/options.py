@@ -125,6 +125,13 @@ OPTIONS = (
         kind="flag",
     ),
     Option(
+        "--azure-cross-check",
+        "also read Defender for Cloud's own assessment of each control (three GETs per "
+        "subscription) and show it beside the verdict, each disagreement explained; it "
+        "never decides a verdict",
+        kind="flag",
+    ),
+    Option(
         "--azure-concurrency",
         f"how many subscriptions' contacts to read at once (default: {DEFAULT_CONCURRENCY}; "
         "ARM's throttling lowers it as needed)",
@@ -291,6 +298,7 @@ def read_settings(lookup: Lookup) -> Settings:
         management_groups=many(lookup, "azure_management_group"),
         shard=_shard(one(lookup, "azure_shard")),
         demo=bool(lookup("azure_demo")),
+        cross_check=bool(lookup("azure_cross_check")),
         concurrency=int(one(lookup, "azure_concurrency") or DEFAULT_CONCURRENCY),
         limits=Limits(
             request_timeout=_limit(lookup, "azure_request_timeout", float),

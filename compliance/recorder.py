@@ -34,14 +34,15 @@ from _pytest._code.code import (
 from compliance import __version__
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
-from compliance.assessment import Evidence, assess
+from compliance.assessment import Assessment, Evidence, assess
 from compliance.baseline import Drift, Verdicts, compare, of_run
-from compliance.contacts import Unverifiable
+from compliance.contacts import SecurityContacts, Unverifiable
 from compliance.controls import CONTROLS, Control
 from compliance.evidence import make_bundle
 from compliance.facts import RunFacts, coverage, tenants, utc_now
 from compliance.findings import Baseline, Finding, Outcome, WaiverFacts, ordered
 from compliance.fixes import Fix, Note
+from compliance.microsoft import MicrosoftVerdict, beside, counted
 from compliance.model import Subscription
 from compliance.outputs import OtherCase, Output, Report
 from compliance.outputs.words import story
@@ -130,6 +131,39 @@ def finding_for(
             () if outcome is Outcome.COMPLIANT or assessment is None else assessment.raw_answers
         ),
         baseline=_against(run.baseline, subscription, control, outcome),
+        microsoft=microsoft_beside(run, subscription, control, outcome, assessment, reason),
+    )
+
+
+def microsoft_beside(
+    run: Run,
+    subscription: Subscription,
+    control: Control,
+    outcome: Outcome,
+    assessment: Assessment | None,
+    reason: str = "",
+    wait: bool = True,
+) -> MicrosoftVerdict | None:
+    """Defender for Cloud's verdict on the case beside the suite's (--azure-cross-check;
+    None without): compared with the verdict the case reached before waivers and baselines
+    (a waived case is not compliant), from the contacts it was judged on."""
+    audit = run.audit
+    if not audit.settings.cross_check:
+        return None
+    unjudged = {
+        Outcome.SKIPPED: f"the subscription is {subscription.state}: not audited",
+        Outcome.NOT_VERIFIABLE: "the suite could not verify this case",
+    }
+    read = assessment.read if assessment is not None else None
+    return beside(
+        control.key,
+        None if outcome in unjudged else outcome is Outcome.COMPLIANT,
+        read if isinstance(read, SecurityContacts) else None,
+        audit.cross_check(subscription, wait) if subscription.checkable else None,
+        audit.assessment_policies(),
+        run.policy.min_alert_severity,
+        unjudged.get(outcome, ""),
+        reason,
     )
 
 
@@ -316,6 +350,11 @@ class Recorder:
                 audit.selection.before_shard if audit.selection is not None else (),
             ),
             baseline=self.drift_line() if run.baseline is not None else None,
+            cross_check=(
+                counted(f.microsoft for f in self.findings.values())
+                if settings.cross_check
+                else None
+            ),
             error=error,
             interrupted=run.error is None and run.interrupted is not None,
         )
@@ -443,6 +482,10 @@ class Recorder:
                 reason=reason,
                 fix=fix,
                 checked_at=checked_at,
+                # what was read by now: an interrupted run never waits for a read
+                microsoft=microsoft_beside(
+                    run, subscription, control, Outcome.NOT_VERIFIABLE, None, wait=False
+                ),
             )
 
     def bundle(self, facts: RunFacts) -> dict[str, Any]:
@@ -455,7 +498,9 @@ class Recorder:
             "demo": run.demo_defaults,
             "ended": utc_now(),
         }
-        return make_bundle(recorded, found, reads, run.audit.group_answers)
+        return make_bundle(
+            recorded, found, reads, run.audit.group_answers, run.audit.cross_check_evidence()
+        )
 
 
 def _rendering(render: Callable[[Path, Report], None], report: Report) -> Callable[[Path], None]:

@@ -197,8 +197,9 @@ def reading_line(audit: Audit) -> str:
     reading = audit.reading
     if reading is None:
         return ""
+    beside = " (and Defender for Cloud's assessments)" if audit.settings.cross_check else ""
     return (
-        f"azure: security contacts of {reading.count} subscriptions read in "
+        f"azure: security contacts{beside} of {reading.count} subscriptions read in "
         f"{reading.seconds:.1f}s (concurrency {audit.settings.concurrency}, "
         f"{reading.throttled} throttled answer{'' if reading.throttled == 1 else 's'})"
     )

@@ -150,6 +150,8 @@ class Run:
             if replay and replay.get("management_groups") and not settings.management_groups:
                 # a replay audits what its run audited: the groups it was scoped by
                 settings = replace(settings, management_groups=tuple(replay["management_groups"]))
+            if replay and "microsoft" in replay:  # and what it cross-checked
+                settings = replace(settings, cross_check=True)
             audit = Audit(settings, sources.for_run(settings, replay))
             # The demo's policy and waivers apply to the demo and to replays of it alike.
             demo_defaults = settings.demo or bool(replay and replay["run"].get("demo"))

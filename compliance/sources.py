@@ -13,6 +13,16 @@ from compliance.arm.process import ProcessReader, Recipe
 from compliance.audit import OpenSource, Settings
 
 
+def cross_check(settings: Settings) -> tuple[str, ...]:
+    """The Defender for Cloud assessments a run reads beside the contacts (none without
+    --azure-cross-check)."""
+    if not settings.cross_check:
+        return ()
+    from compliance.microsoft import ASSESSMENT_KEYS
+
+    return ASSESSMENT_KEYS
+
+
 def live(settings: Settings) -> ProcessReader:
     """ARM at the settings' cloud or endpoint, as the settings' credential; a large read in
     a child process that makes the same credential."""
@@ -24,6 +34,7 @@ def live(settings: Settings) -> ProcessReader:
         settings.arm_endpoint,
         concurrency=settings.concurrency,
         limits=settings.limits,
+        cross_check=cross_check(settings),
     )
 
 
@@ -41,6 +52,7 @@ class DemoReader(ArmReader):
             self._emulator.ca_path,
             concurrency=settings.concurrency,
             limits=settings.limits,
+            cross_check=cross_check(settings),
         )
 
     def close(self) -> None:
@@ -53,7 +65,7 @@ def for_run(settings: Settings, bundle: Mapping[str, Any] | None) -> OpenSource:
     if bundle is not None:
         from compliance.evidence import RecordedReader
 
-        return lambda: RecordedReader(bundle)
+        return lambda: RecordedReader(bundle, cross_check(settings))
     if settings.demo:
         return lambda: DemoReader(settings)
     return lambda: live(settings)

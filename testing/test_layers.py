@@ -27,6 +27,9 @@ BOTTOM = {
     "compliance.text",
     "compliance.values",
     "compliance.strictjson",
+    # Defender for Cloud's verdict beside the suite's, and why they differ: pure functions
+    # over the model, which the Azure layer reads assessments with.
+    "compliance.microsoft",
     # What each securityContacts api-version means (read, plan, emulate): pure functions
     # over the model, which the Azure layer reads with and the planner plans with.
     "compliance.apiversions",

@@ -28,6 +28,7 @@ from compliance.arm.reader import ArmReader
 from compliance.arm.secrets import redact
 from compliance.arm.transport import Limits
 from compliance.contacts import ReadResult, Unverifiable, result_data, result_from_data
+from compliance.microsoft import CrossCheckRead
 from compliance.text import one_line
 
 # Fewer subscriptions are read on threads: the child needs about a second to start (imports,
@@ -75,6 +76,7 @@ def read_many(
         "concurrency": reader.concurrency,
         "limits": asdict(reader.limits),
         "api_version": reader.contacts.versions.start,
+        "cross_check": list(reader.contacts.cross_check),
         "ids": subscription_ids,
     }
     root = str(Path(__file__).resolve().parents[2])  # where `compliance` is imported from
@@ -115,6 +117,10 @@ def read_many(
                     reader.contacts.versions.served(message["served"])
                     continue
                 pending.discard(message["id"])
+                if "assessments" in message:  # kept before the contacts are given
+                    reader.contacts.assessments[message["id"].lower()] = CrossCheckRead.from_data(
+                        message["assessments"]
+                    )
                 yield message["id"], result_from_data(message["result"])
         finally:
             over.set()
@@ -150,6 +156,7 @@ def serve() -> None:
         order["connection_verify"],
         order["concurrency"],
         Limits(**order["limits"]),
+        tuple(order.get("cross_check", ())),
     )
     reader.contacts.versions.start = order["api_version"]
     out, sys.stdout = sys.stdout, sys.stderr  # stdout carries the answers, nothing else
@@ -160,7 +167,11 @@ def serve() -> None:
 
     try:
         for subscription_id, result in reader.read_many(order["ids"]):
-            say({"id": subscription_id, "result": result_data(result)})
+            message: dict[str, Any] = {"id": subscription_id, "result": result_data(result)}
+            cross_check = reader.contacts.assessments.pop(subscription_id.lower(), None)
+            if cross_check is not None:
+                message["assessments"] = cross_check.to_data()
+            say(message)
         say({"served": reader.contacts.versions.start})
     finally:
         reader.close()

@@ -31,6 +31,7 @@ from azure.core.rest import HttpRequest
 
 from compliance.apiversions import API_VERSIONS, contacts_from_page, shape
 from compliance.arm.answers import arm_error, parse_json
+from compliance.arm.assessments import read_assessments, read_metadata
 from compliance.arm.credentials import Cloud, CredentialFailed
 from compliance.arm.errors import AuditError, TokenFailed, first_line
 from compliance.arm.groups import read_group
@@ -45,6 +46,7 @@ from compliance.contacts import (
     SecurityContacts,
     Unverifiable,
 )
+from compliance.microsoft import CrossCheckRead
 from compliance.model import Subscription, contacts_path
 from compliance.text import one_line
 from compliance.values import guid
@@ -306,12 +308,18 @@ class ContactReads:
         limits: Limits = DEFAULT_LIMITS,
         versions: ApiVersionGate | None = None,
         clients: Clients | None = None,
+        cross_check: tuple[str, ...] = (),
     ) -> None:
         self._get = get
         self.endpoint = endpoint
         self.limits = limits
         self.versions = versions or ApiVersionGate()
         self._clients = clients
+        # --azure-cross-check: the Defender for Cloud assessments read beside each
+        # subscription's contacts (compliance.microsoft.ASSESSMENT_KEYS), and what they said,
+        # by lower-case subscription id, until the audit takes it (`read_cross_checked`).
+        self.cross_check = cross_check
+        self.assessments: dict[str, CrossCheckRead] = {}
 
     @property
     def clients(self) -> Clients:
@@ -336,6 +344,27 @@ class ContactReads:
         except Unverifiable as exc:
             exc.responses = tuple(log)
             raise
+
+    def read_cross_checked(self, subscription_id: str) -> SecurityContacts:
+        """`read`, then (with `cross_check`) Defender for Cloud's assessments of the
+        subscription, whatever the contacts' read gave, kept in `assessments` before the
+        read returns: whoever gets the contacts finds Microsoft's verdict beside them."""
+        try:
+            return self.read(subscription_id)
+        finally:
+            if self.cross_check:
+                self.assessments[subscription_id.lower()] = self.read_assessments(subscription_id)
+
+    def read_assessments(self, subscription_id: str) -> CrossCheckRead:
+        """Defender for Cloud's assessments `cross_check` of the subscription (never raises:
+        what goes wrong is no Microsoft verdict, compliance.arm.assessments)."""
+        return read_assessments(
+            self.clients, lambda: arm_errors(self.endpoint), subscription_id, self.cross_check
+        )
+
+    def read_metadata(self) -> tuple[RawResponse, ...]:
+        """The metadata of each assessment `cross_check` (the policy it follows), as answered."""
+        return read_metadata(self.clients, lambda: arm_errors(self.endpoint), self.cross_check)
 
     def _read(self, subscription_id: str, log: list[RawResponse]) -> SecurityContacts:
         try:
@@ -660,6 +689,7 @@ class ArmReader:
         connection_verify: str | bool = True,
         concurrency: int = 1,
         limits: Limits = DEFAULT_LIMITS,
+        cross_check: tuple[str, ...] = (),
     ) -> None:
         self.endpoint = (arm_endpoint or cloud.arm_endpoint).rstrip("/")
         self.connection_verify = connection_verify
@@ -676,7 +706,9 @@ class ArmReader:
         )
         self.clients = Clients(credential, one, self.endpoint)
         self._pipeline = self.clients.arm_client()
-        self.contacts = ContactReads(self._get, self.endpoint, limits, clients=self.clients)
+        self.contacts = ContactReads(
+            self._get, self.endpoint, limits, clients=self.clients, cross_check=cross_check
+        )
 
     def close(self) -> None:
         self.closed.set()
@@ -759,4 +791,6 @@ class ArmReader:
         """Every subscription's contacts, read `concurrency` at a time, as each completes
         (compliance.arm.process.ProcessReader reads many in a child process)."""
         ids = list(dict.fromkeys(subscription_ids))
-        return read_many(self.contacts.read, ids, self.concurrency, self.limits.read_deadline)
+        return read_many(
+            self.contacts.read_cross_checked, ids, self.concurrency, self.limits.read_deadline
+        )

@@ -2,10 +2,14 @@
 
 It serves the subscriptions list (paged) and Microsoft.Security securityContacts
 list/get/put/delete in api-versions 2017-08-01-preview, 2020-01-01-preview and
-2023-12-01-preview. It checks the bearer token, logs every request, and can be told to
-misbehave per subscription (latency, 401/403/404/409/429/500 answers, malformed bodies, a
-rejected api-version), to be a cloud that serves only older api-versions, or to answer with
-bodies recorded from real Azure.
+2023-12-01-preview, and Defender for Cloud's assessments of three of the controls (and their
+metadata) at 2021-06-01, each judged by its built-in policy's rule on the contacts as they
+are, unless the tenant says Defender holds another status.
+
+It checks the bearer token, logs every request, and can be told to misbehave per
+subscription (latency, 401/403/404/409/429/500 answers, malformed bodies, a rejected
+api-version), to be a cloud that serves only older api-versions, or to answer with bodies
+recorded from real Azure.
 
 Contacts are stored in the 2023-12-01-preview shape (what the portal writes) and converted
 when asked for an older version, as ARM does: each version's module in compliance/apiversions
@@ -32,6 +36,8 @@ management group details                    its parent's id, name, displayName  
                                               only (no chain to the root)
 management group the identity cannot read   403 AuthorizationFailed              docs
 subscription the identity has no role on    not in the list; 403 on its reads    docs
+assessment's resourceDetails                 `Source`, `Id` (capitalised)         recordings
+assessment of an unregistered subscription  409 MissingSubscriptionRegistration  ARM's rule
 """
 
 from __future__ import annotations
@@ -138,6 +144,13 @@ class EmulatedSubscription:
     management_group: str = ""  # its parent group's name; "" is the tenant root group
     hidden: bool = False  # the identity has no role on it: below its group, not in the list
     managed_by_tenants: tuple[str, ...] = ()  # Azure Lighthouse delegations
+    # Defender for Cloud's assessments: by assessment key, a status Defender holds instead of
+    # the one its policy gives the contacts now (one it has not re-assessed, an exemption),
+    # or None for an assessment it does not have; a fault answers every assessment read.
+    assessments: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    assessments_fault: Fault | None = None
+    # Assessment answers recorded from real Azure, by assessment key: sent verbatim.
+    recorded_assessments: dict[str, str] = field(default_factory=dict)
 
     def as_arm(self, api_version: str) -> dict[str, Any]:
         tenant = {"tenantId": self.tenant_id} if api_version >= TENANT_ID_SINCE else {}
@@ -210,6 +223,13 @@ def tenant_from_json(data: dict[str, Any]) -> Tenant:
                 management_group=item.get("managementGroup", ""),
                 hidden=bool(item.get("hidden", False)),
                 managed_by_tenants=tuple(item.get("managedByTenants", ())),
+                assessments=dict(item.get("defenderAssessments", {})),
+                recorded_assessments=dict(item.get("recordedAssessments", {})),
+                assessments_fault=(
+                    Fault.from_json(item["defenderAssessmentsFault"])
+                    if "defenderAssessmentsFault" in item
+                    else None
+                ),
             )
         )
     served = tuple(data.get("servedApiVersions", API_VERSIONS))
@@ -423,6 +443,8 @@ class ArmEmulator:
             return self._management_group(method, segments[3], query)
         if len(segments) >= 2 and segments[0].lower() == "subscriptions":
             return self._subscription_scope(method, segments, query, parsed_body)
+        if [s.lower() for s in segments[:3]] == METADATA_PATH and len(segments) == 4:
+            return _assessment_metadata(method, segments[3], query)
         return _error(404, "NotFound", f"No route for {parts.path}.")
 
     def _list_subscriptions(self, query: dict[str, str]) -> _Answer:
@@ -461,6 +483,8 @@ class ArmEmulator:
                 f"'/subscriptions/{sub.id}' or the scope is invalid.",
             )
         rest = [s.lower() for s in segments[2:]]
+        if rest[:3] == ["providers", "microsoft.security", "assessments"] and len(rest) == 4:
+            return self._assessment(method, sub, segments[5], query)
         if method == "POST" and rest == ["providers", "microsoft.security", "register"]:
             sub.defender_registered = True
             return _Answer(
@@ -492,6 +516,58 @@ class ArmEmulator:
                 return _Answer(status, text)
             return self._list_contacts(sub, version, query)
         return self._one_contact(method, sub, name, version, body)
+
+    def _assessment(
+        self, method: str, sub: EmulatedSubscription, key: str, query: dict[str, str]
+    ) -> _Answer:
+        """Defender for Cloud's assessment `key` of the subscription, in the specification's
+        shape with real ARM's capitalised `Source` and `Id` (azure-cli's recording): the
+        status its policy gives the contacts as they are now, unless the tenant holds
+        another."""
+        if method != "GET":
+            return _error(405, "MethodNotAllowed", f"{method} is not allowed here.")
+        if sub.assessments_fault is not None:
+            fault = sub.assessments_fault
+            if fault.body is not None:
+                return _Answer(fault.status, fault.body, content_type=fault.content_type)
+            return _error(fault.status, fault.code, fault.message)
+        version = query.get("api-version")
+        if version != ASSESSMENTS_API_VERSION:
+            return _no_registered_provider(version, (ASSESSMENTS_API_VERSION,), "assessments")
+        if not sub.defender_registered:
+            return _error(
+                409,
+                "MissingSubscriptionRegistration",
+                "The subscription is not registered to use namespace 'Microsoft.Security'.",
+            )
+        if key.lower() in sub.recorded_assessments:
+            return _Answer(200, sub.recorded_assessments[key.lower()])
+        known = DEFENDER_ASSESSMENTS.get(key.lower())
+        held = sub.assessments.get(key.lower(), {}) if known is not None else None
+        if known is None or held is None:
+            return _error(404, "NotFound", f"Assessment '{key}' was not found.")
+        title, _, passes = known
+        with self._lock:
+            healthy = passes(list(sub.contacts.values()))
+        status = {
+            "code": "Healthy" if healthy else "Unhealthy",
+            "firstEvaluationDate": FIRST_EVALUATED,
+            "statusChangeDate": FIRST_EVALUATED,
+            **held,
+        }
+        return _Answer(
+            200,
+            {
+                "type": "Microsoft.Security/assessments",
+                "id": f"/subscriptions/{sub.id}/providers/Microsoft.Security/assessments/{key}",
+                "name": key,
+                "properties": {
+                    "resourceDetails": {"Source": "Azure", "Id": f"/subscriptions/{sub.id}"},
+                    "displayName": title,
+                    "status": status,
+                },
+            },
+        )
 
     def _management_group(self, method: str, name: str, query: dict[str, str]) -> _Answer:
         """A group as ARM answers it: its parent in details, and with $expand=children its
@@ -676,14 +752,109 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return _Answer(status, {"error": {"code": code, "message": message}}, headers or {})
 
 
-def _no_registered_provider(version: str | None, served: tuple[str, ...]) -> _Answer:
+def _no_registered_provider(
+    version: str | None, served: tuple[str, ...], kind: str = "securityContacts"
+) -> _Answer:
     """How ARM refuses an api-version a resource provider's type is not served at."""
     return _error(
         400,
         "NoRegisteredProviderFound",
         f"No registered resource provider found for location 'global' and API version "
-        f"'{version}' for type 'securityContacts'. The supported api-versions are "
+        f"'{version}' for type '{kind}'. The supported api-versions are "
         f"'{', '.join(sorted(served))}'. The supported locations are ', global'.",
+    )
+
+
+# --- Defender for Cloud's assessments ------------------------------------------------------------
+# The three built-in policies' rules as Azure/azure-policy writes them, over the contacts the
+# emulator stores (2023-12-01-preview properties), each contact a related resource of an
+# AuditIfNotExists policy: the subscription passes when one contact meets the condition.
+
+ASSESSMENTS_API_VERSION = "2021-06-01"
+METADATA_PATH = ["providers", "microsoft.security", "assessmentmetadata"]
+FIRST_EVALUATED = "2026-01-12T09:30:11.4483421Z"
+POLICY_DEFINITIONS = "/providers/Microsoft.Authorization/policyDefinitions/"
+
+
+def _alert_severity(contact: dict[str, Any]) -> Any:
+    sources = [s for s in contact.get("notificationsSources") or [] if isinstance(s, dict)]
+    alerts = [s for s in sources if s.get("sourceType") == "Alert"]
+    return alerts[0].get("minimalSeverity") if len(alerts) == 1 else None
+
+
+def _contact_email(contacts: list[dict[str, Any]]) -> bool:
+    # 4f4f78b8: Microsoft.Security/securityContacts/email (properties.emails) notEquals ""
+    return any(c.get("emails", "") != "" for c in contacts)
+
+
+def _alert_notifications(contacts: list[dict[str, Any]]) -> bool:
+    # 6e2593d9: isEnabled equals true and an Alert source (the 2020 alertNotifications
+    # alias, the other branch, is not in a 2023 contact)
+    return any(
+        c.get("isEnabled") is True
+        and any(
+            isinstance(s, dict) and s.get("sourceType") == "Alert"
+            for s in c.get("notificationsSources") or []
+        )
+        for c in contacts
+    )
+
+
+def _owner_notifications(contacts: list[dict[str, Any]]) -> bool:
+    # 0b15565f: not (alertsToAdmins (notificationsByRole.state) equals Off and the one Alert
+    # source's minimalSeverity equals High)
+    return any(
+        not (
+            (c.get("notificationsByRole") or {}).get("state") == "Off"
+            and _alert_severity(c) == "High"
+        )
+        for c in contacts
+    )
+
+
+# assessment key -> (display name, policy definition, does the policy pass these contacts)
+DEFENDER_ASSESSMENTS: dict[str, tuple[str, str, Any]] = {
+    "77758c9d-8a56-5f54-6ff7-69a762ca6004": (
+        "Subscriptions should have a contact email address for security issues",
+        "4f4f78b8-e367-4b10-a341-d9a4ad5cf1c7",
+        _contact_email,
+    ),
+    "3869fbd7-5d90-84e4-37bd-d9a7f4ce9a24": (
+        "Email notification for high severity alerts should be enabled",
+        "6e2593d9-add6-4083-9c9b-4b7d2188c899",
+        _alert_notifications,
+    ),
+    "9f97e78d-88ee-a48d-abe2-5ef12954e7ea": (
+        "Email notification to subscription owner for high severity alerts should be enabled",
+        "0b15565f-aa9e-48ba-8619-45960f2c314d",
+        _owner_notifications,
+    ),
+}
+
+
+def _assessment_metadata(method: str, key: str, query: dict[str, str]) -> _Answer:
+    """An assessment's metadata (the tenant's, built in): the policy it follows."""
+    if method != "GET":
+        return _error(405, "MethodNotAllowed", f"{method} is not allowed here.")
+    version = query.get("api-version")
+    if version != ASSESSMENTS_API_VERSION:
+        return _no_registered_provider(version, (ASSESSMENTS_API_VERSION,), "assessmentMetadata")
+    known = DEFENDER_ASSESSMENTS.get(key.lower())
+    if known is None:
+        return _error(404, "NotFound", f"Assessment metadata '{key}' was not found.")
+    title, policy, _ = known
+    return _Answer(
+        200,
+        {
+            "id": f"/providers/Microsoft.Security/assessmentMetadata/{key}",
+            "name": key,
+            "type": "Microsoft.Security/assessmentMetadata",
+            "properties": {
+                "displayName": title,
+                "policyDefinitionId": f"{POLICY_DEFINITIONS}{policy}",
+                "assessmentType": "BuiltIn",
+            },
+        },
     )
 
 

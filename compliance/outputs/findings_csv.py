@@ -8,6 +8,7 @@ from pathlib import Path
 
 from compliance import fixes
 from compliance.arm.secrets import redact
+from compliance.findings import Finding
 from compliance.outputs.report import Report
 from compliance.text import csv_cell
 from compliance.writing import replaced
@@ -28,8 +29,15 @@ COLUMNS = (
     "api_version",
     "request_ids",
     "checked_at",
-    "references",  # last: added within schema v1, so earlier columns keep their places
+    "references",  # added within schema v1, after the others: they keep their places
+    # Defender for Cloud's verdict beside ours (--azure-cross-check; empty without)
+    "microsoft_assessment",
+    "microsoft_status",
+    "microsoft_status_changed",
+    "microsoft_agrees",
+    "microsoft_why",
 )
+AGREES = {True: "true", False: "false", None: ""}
 
 
 def write(path: Path, report: Report) -> None:
@@ -54,5 +62,13 @@ def write(path: Path, report: Report) -> None:
                 " ".join(r.request_id or "" for r in f.evidence.responses),
                 f.checked_at,
                 "; ".join(r.text for r in f.control.references),
+                *_microsoft(f),
             )
             writer.writerow([csv_cell(redact("" if cell is None else str(cell))) for cell in row])
+
+
+def _microsoft(finding: Finding) -> tuple[str | None, ...]:
+    m = finding.microsoft
+    if m is None:
+        return ("",) * 5
+    return (m.assessment, m.status, m.status_changed, AGREES[m.agrees], m.why)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from compliance import fixes
 from compliance.facts import RunFacts
 from compliance.findings import Finding, Outcome, compliance_percent
-from compliance.outputs.words import evidence_lines
+from compliance.outputs.words import evidence_lines, microsoft_line
 
 COLOURS = {
     Outcome.COMPLIANT: "#2e7d32",
@@ -128,6 +128,9 @@ def row_html(finding: Finding) -> str:
             '<h4>How to fix</h4><pre class="azure-remediation">'
             f"{html.escape(fixes.text(finding.fix))}</pre>"
         )
+    microsoft = microsoft_line(finding)
+    if microsoft is not None:
+        parts.append(f'<p class="azure-microsoft">{html.escape(microsoft)}</p>')
     # Evidence in a few short lines: a tenant of thousands of subscriptions makes a report
     # of tens of thousands of rows, and every byte here is repeated in each.
     lines = evidence_lines(finding.evidence)

@@ -21,7 +21,7 @@ from xml.sax.saxutils import quoteattr
 from compliance.arm.secrets import redact
 from compliance.findings import Baseline, Finding, Outcome
 from compliance.outputs.report import OtherCase, Report
-from compliance.outputs.words import story
+from compliance.outputs.words import microsoft_line, story
 from compliance.text import one_line
 from compliance.writing import replaced
 
@@ -65,6 +65,9 @@ def _case(finding: Finding) -> tuple[str, str]:
     if finding.baseline is Baseline.KNOWN:  # reported, failing nothing
         return "skipped", f'<skipped type="pytest.xfail" message={_attr(f"known: {line}")}/>'
     kind = "error" if outcome is Outcome.NOT_VERIFIABLE else "failure"
+    microsoft = microsoft_line(finding)  # xunit2 has no properties per case: in its text
+    if microsoft is not None:
+        text += f"\n{microsoft}"
     return kind, f"<{kind} message={_attr(line)}>{_text(text)}</{kind}>"
 
 

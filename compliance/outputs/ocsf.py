@@ -121,6 +121,8 @@ def event(finding: Finding, run: RunFacts) -> dict[str, Any] | None:
     requirements = [f"{r.framework}: {c}" for r in finding.control.references for c in r.controls]
     if requirements:
         data["compliance"]["requirements"] = requirements
+    if finding.microsoft is not None:  # Defender for Cloud's verdict beside ours
+        data["unmapped"]["microsoft"] = finding.microsoft.to_dict()
     if finding.fix:
         data["remediation"] = {"desc": fixes.text(finding.fix)}
     if data["resources"][0]["group"] is None:

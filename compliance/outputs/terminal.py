@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from compliance.findings import Baseline, Finding, Outcome
+from compliance.microsoft import counted
 from compliance.outputs.words import WORDS
 from compliance.text import one_line
 
@@ -71,6 +72,8 @@ def closing(findings: Sequence[Finding], audit_view: str | None) -> list[str]:
         f"({len(findings)} case{'' if len(findings) == 1 else 's'} of {subscriptions} "
         f"subscription{'' if subscriptions == 1 else 's'})"
     ]
+    if any(f.microsoft is not None for f in findings):  # --azure-cross-check
+        lines.append(f"azure: {counted(f.microsoft for f in findings)}")
     if audit_view is not None:
         lines.append(f"azure: the audit report for auditors: {one_line(audit_view)}")
     return lines

@@ -94,6 +94,25 @@ def message(finding: Finding) -> str:
     return one_line(redact(f"{cis}: {finding.outcome.label}: {finding.reason}"))
 
 
+def microsoft_line(finding: Finding) -> str | None:
+    """Defender for Cloud's verdict beside the case's, in one line (None: not asked)."""
+    m = finding.microsoft
+    if m is None:
+        return None
+    head = "Microsoft Defender for Cloud"
+    if m.assessment is None:
+        return one_line(f"{head}: {m.why}")
+    if m.status is None:
+        return one_line(f"{head}: {m.why} (assessment {m.assessment})")
+    since = f" since {m.status_changed[:10]}" if m.status_changed else ""
+    judged = f"{head}: {m.status}{since} (assessment {m.assessment}, policy {m.policy})"
+    if m.agrees is True:
+        return one_line(f"{judged}: agrees")
+    if m.agrees is False:
+        return one_line(f"{judged}: disagrees: {m.why}")
+    return one_line(f"{judged}: {m.why}")
+
+
 # --- the evidence in short lines --------------------------------------------------------------
 
 
