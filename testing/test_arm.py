@@ -287,8 +287,9 @@ def test_a_refusal_that_lists_nothing_moves_only_its_own_subscription(
 
 
 def test_a_run_learns_the_served_version_once(arm: ArmEmulator) -> None:
-    """A cloud that serves only 2020: one refused request in the whole run, whatever the
-    concurrency, and every subscription judged."""
+    """A cloud that serves only 2020: three refused requests in the whole run (the run moves
+    only when that many subscriptions agree), whatever the concurrency, and every
+    subscription judged."""
     ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(40)]
     arm.load(tenant(*(subscription(i) for i in ids), servedApiVersions=[API_2017, API_2020]))
     arm.latency = 0.01
@@ -298,8 +299,37 @@ def test_a_run_learns_the_served_version_once(arm: ArmEmulator) -> None:
     finally:
         reader.close()
     assert all(r.api_version == API_2020 for r in results.values())  # type: ignore[union-attr]
-    assert contacts_requests(arm).count(("GET", API_2023)) == 1
+    assert contacts_requests(arm).count(("GET", API_2023)) == ApiVersionGate.AGREEING
     assert contacts_requests(arm).count(("GET", API_2020)) == len(ids)
+
+
+def test_one_subscription_refused_the_newest_version_never_moves_the_run(
+    arm: ArmEmulator,
+) -> None:
+    """Read first, a subscription refused 2023-12-01-preview (with the list of versions it
+    serves) must not make every other one read at 2020, which has no isEnabled: a disabled
+    contact would read as enabled, and the verdict would hang on which subscription a
+    selection or a shard reads first."""
+    legacy, disabled = (
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+    )
+    arm.load(
+        tenant(
+            subscription(legacy, rejectApiVersions=[API_2023]),
+            subscription(disabled, securityContacts=[
+                {"name": "default", "properties": {"emails": "a@contoso.com", "isEnabled": False}}
+            ]),
+        )
+    )  # fmt: skip
+    reader = ArmReader(arm.credential(), CLOUDS["AzureCloud"], arm.url, arm.ca_path, concurrency=1)
+    try:
+        results = dict(reader.read_many([legacy, disabled]))
+    finally:
+        reader.close()
+    assert results[legacy].api_version == API_2020  # type: ignore[union-attr]
+    assert results[disabled].api_version == API_2023  # type: ignore[union-attr]
+    assert results[disabled].contacts[0].enabled is False  # type: ignore[union-attr]
 
 
 def test_a_slow_first_answer_holds_the_others_only_so_long(

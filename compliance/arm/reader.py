@@ -89,19 +89,24 @@ class ApiVersionGate:
 
     It starts at the newest version this suite reads. Until an answer shows which version the
     endpoint serves, one read goes at a time (the others wait, at most PATIENCE seconds each
-    before they try too), so a cloud that lags public Azure costs one refused request per
-    run, not one per subscription. The run starts older only where ARM said so: a refusal
-    that lists the versions the endpoint serves (ARM serves a resource type's versions per
-    cloud). A refusal without that list moves only its own subscription. Once learned the
+    before they try too), so a cloud that lags public Azure costs a few refused requests per
+    run, not one per subscription. The run starts older only where ARM said so, and said it
+    for AGREEING subscriptions with none served at the newest: refusals that list the versions
+    the endpoint serves (ARM serves a resource type's versions per cloud). One subscription's
+    refusal never moves the run: an older version has no `isEnabled` (a disabled contact
+    would read as enabled), and which subscription is read first depends on the selection and
+    the shard. A refusal without that list moves only its own subscription. Once learned the
     version never changes: a later subscription that refuses it falls back on its own.
     """
 
     PATIENCE = 5.0  # a first answer slower than this must not hold the whole run
+    AGREEING = 3  # subscriptions that must be refused the newest version before the run is
 
     def __init__(self, start: str = API_VERSIONS[0]) -> None:
         self.start = shape(start).version  # never a version this suite cannot read
         self._settled = False
         self._probing = False
+        self._older: dict[str, int] = {}  # an older version served after a listed refusal
         self._changed = threading.Condition()
 
     @contextmanager
@@ -120,12 +125,18 @@ class ApiVersionGate:
                     self._changed.notify_all()
 
     def served(self, version: str) -> None:
-        """ARM answered a request at `version` with something other than a refusal of it."""
+        """ARM answered a request at `version` with something other than a refusal of it
+        (an older one: after refusals of the newer that listed the versions it serves)."""
         with self._changed:
-            if not self._settled:
-                self.start = version
-                self._settled = True
-                self._changed.notify_all()
+            if self._settled:
+                return
+            if version != self.start:
+                self._older[version] = self._older.get(version, 0) + 1
+                if self._older[version] < self.AGREEING:
+                    return  # the next subscription asks at the newest again
+            self.start = version
+            self._settled = True
+            self._changed.notify_all()
 
 
 def unverifiable_hint(status: int, subscription_id: str) -> str:
