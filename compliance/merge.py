@@ -31,6 +31,7 @@ from compliance.evidence import EVIDENCE_SCHEMA, EvidenceError, load_bundle, sea
 from compliance.facts import RunFacts, coverage, tenants
 from compliance.findings import FINDINGS_SCHEMA, Baseline, Finding, Outcome, ordered
 from compliance.fixes import Note
+from compliance.microsoft import counted
 from compliance.model import Subscription
 from compliance.outputs import OUTPUTS, Report
 
@@ -102,6 +103,7 @@ _SAME: tuple[tuple[str, Callable[[RunFacts], str]], ...] = (
     ("what was audited", lambda f: f.target),
     ("the management groups", lambda f: ", ".join(f.management_groups) or "none"),
     ("the number of shards", lambda f: str(f.coverage.shard[1]) if f.coverage.shard else "-"),
+    ("the cross-check (--azure-cross-check)", lambda f: "on" if f.cross_check else "off"),
     (
         "the selection (the subscriptions the other options chose)",
         lambda f: ",".join(sorted(s.id.lower() for s in f.coverage.listing)),
@@ -208,6 +210,7 @@ def _facts(shards: Sequence[Shard], findings: Sequence[Finding], problems: list[
             shard=None,
         ),
         baseline="; ".join(baselines) or None,
+        cross_check=counted(f.microsoft for f in findings) if first.cross_check else None,
         error=(
             f"the merge of {len(shards)} shard{'s' if len(shards) != 1 else ''} is incomplete: "
             + "; ".join(problems)
@@ -265,6 +268,14 @@ def merge_bundles(paths: Sequence[str], shards: Sequence[Shard], facts: RunFacts
     }
     if "management_groups" in first:
         merged["management_groups"] = first["management_groups"]
+    if "microsoft" in first:  # cross-checked: Defender's metadata once, each shard's reads
+        assessments: dict[str, Any] = {}
+        for _, bundle in bundles:
+            assessments.update(bundle["microsoft"]["assessments"])
+        merged["microsoft"] = {
+            "metadata": first["microsoft"]["metadata"],
+            "assessments": dict(sorted(assessments.items())),
+        }
     return seal(merged)
 
 
