@@ -245,3 +245,33 @@ def test_the_sharded_pipelines_shard_by_their_ci_variables_and_merge_every_shard
         bundle = json.loads((pytester.path / name / "evidence.json").read_text())
         assert [s["shard"] for s in bundle["run"]["shards"]] == ["1/3", "2/3", "3/3"]
         assert "incomplete" not in (pytester.path / name / "summary.md").read_text()
+
+
+def test_cross_checked_shards_merge_with_microsofts_verdicts(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = run(pytester, "--azure-demo", "--azure-cross-check", "--azure-findings=whole.json")
+    assert whole.ret == pytest.ExitCode.TESTS_FAILED
+    files = shard_runs(pytester, 2, "--azure-cross-check")
+    evidence = [a for k in (1, 2) for a in ("--evidence", str(pytester.path / f"e{k}.json"))]
+    assert main(["merge", str(pytester.path / "merged"), *files, *evidence]) == 1
+
+    def agreement(path: Path) -> dict[tuple[str, str], tuple[object, object]]:
+        document = json.loads(path.read_text())
+        return {
+            (f["subscription"]["id"], f["control"]["key"]): (
+                f["microsoft"]["status"], f["microsoft"]["agrees"]
+            )
+            for f in document["findings"]
+        }  # fmt: skip
+
+    merged = pytester.path / "merged" / "findings.json"
+    assert agreement(merged) == agreement(pytester.path / "whole.json")
+    assert (
+        json.loads(merged.read_text())["run"]["cross_check"]
+        == json.loads((pytester.path / "whole.json").read_text())["run"]["cross_check"]
+    )
+    # a shard without the cross-check does not merge with those that had it
+    run(pytester, "--azure-demo", "--azure-shard=2/2", "--azure-findings=plain.json")
+    assert main(["merge", str(pytester.path / "mixed"), files[0], "plain.json"]) == 4
+    assert "cross-check" in capsys.readouterr().err
