@@ -328,3 +328,32 @@ def test_the_reader_reads_beside_the_contacts_and_the_metadata_once(arm, reader)
     metadata = reader.contacts.read_metadata()
     assert [a.status for a in metadata] == [200, 200, 200]
     assert all(r.method == "GET" for r in arm.requests)
+
+
+def test_the_audit_view_shows_microsofts_verdict_beside_ours(pytester, browser):
+    """A disagreeing case is marked in its cell and can be filtered to; a subscription's
+    details say Microsoft's verdict and why; the printed record holds every disagreement."""
+    from test_audit_record import printed, squeezed
+
+    result = run(pytester, "--azure-demo", "--azure-cross-check", "--azure-audit-html=a.html",
+                 "--azure-findings=f.json")  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    disagreeing = [f for f in findings(pytester.path / "f.json")
+                   if f["microsoft"] and f["microsoft"]["agrees"] is False]  # fmt: skip
+    assert disagreeing
+    page = browser.new_page()
+    page.goto((pytester.path / "a.html").as_uri())
+    marks = page.locator("#cases td .differs")
+    assert marks.count() == len(disagreeing)
+    page.locator("#disagrees-filter").check()
+    shown = {page.locator("#cases tr.sub").nth(n).get_attribute("data-subscription")
+             for n in range(page.locator("#cases tr.sub").count())}  # fmt: skip
+    assert shown == {f["subscription"]["id"] for f in disagreeing}
+    first = disagreeing[0]
+    page.locator(f'tr.sub[data-subscription="{first["subscription"]["id"]}"]').click()
+    said = page.locator(f'.case[data-control="{first["control"]["key"]}"] p.microsoft')
+    assert "disagrees: " + first["microsoft"]["why"] in said.inner_text()
+    page.close()
+    record = squeezed("".join(printed(browser, pytester.path / "a.html")))
+    for f in disagreeing:
+        assert squeezed(f["microsoft"]["why"]) in record

@@ -43,6 +43,7 @@ from compliance.outputs.words import (
     STALE_WAIVER,
     WORDS,
     evidence_lines,
+    microsoft_line,
     result_line,
 )
 from compliance.text import one_line
@@ -107,8 +108,14 @@ class Audited:
     @property
     def listed_case_by_case(self) -> bool:
         """A record lists this subscription's cases with their reasons: one did not pass,
-        or one holds a waiver (an expired one, or one no longer needed)."""
-        return any(f.outcome in NOT_PASSED or f.waiver is not None for f in self.cases)
+        one holds a waiver (an expired one, or one no longer needed), or Microsoft's verdict
+        disagrees with one (--azure-cross-check)."""
+        return any(
+            f.outcome in NOT_PASSED
+            or f.waiver is not None
+            or (f.microsoft is not None and f.microsoft.agrees is False)
+            for f in self.cases
+        )
 
 
 def by_subscription(findings: Iterable[Finding], order: Mapping[str, int]) -> list[Audited]:
@@ -182,6 +189,14 @@ def _data(title: str, facts: RunFacts, run: Judged) -> dict[str, Any]:
                         "reason": f.reason,
                         "fix": fix_steps(f.fix),
                         "waiver": waiver_words(f),
+                        **(
+                            {
+                                "microsoft": microsoft_line(f),
+                                "disagrees": f.microsoft.agrees is False,
+                            }
+                            if f.microsoft is not None
+                            else {}
+                        ),
                     }
                     for f in audited.cases
                 },
@@ -192,6 +207,7 @@ def _data(title: str, facts: RunFacts, run: Judged) -> dict[str, Any]:
     return {
         "title": title,
         "cis_version": facts.cis_version,
+        "cross_check": facts.cross_check is not None,
         "facts": [list(row) for row in facts.rows()],
         "error": facts.error,
         "outcomes": [[o.value, WORDS[o], COLOURS.get(o, GREY)] for o in WORDS],
@@ -543,12 +559,22 @@ def _case_lines(audited: Audited) -> str:
     for (said, reason, waiver), cases in lines.items():
         cis = "CIS " + ", ".join(f.cis_id or "" for f in cases)
         outcome = cases[0].outcome.value
+        microsoft = [line for line in map(microsoft_line, cases) if line]
         parts.append(
             f'<li><span class="cis">{_t(cis)}</span> <b class="o-{outcome}">{_t(said)}</b>: '
             f"{_t(reason)}"
             + (f'<br><span class="rec-waiver">Waiver {_t(waiver)}</span>' if waiver else "")
+            + "".join(f'<br><span class="rec-microsoft">{_t(line)}</span>' for line in microsoft)
             + "</li>"
         )
+    # Microsoft's verdict on a compliant case is printed where it disagrees
+    for f in passed:
+        if f.microsoft is not None and f.microsoft.agrees is False:
+            parts.append(
+                f'<li><span class="cis">CIS {_t(f.cis_id or "")}</span> <b class="o-compliant">'
+                f'{WORDS[Outcome.COMPLIANT]}</b><br><span class="rec-microsoft">'
+                f"{_t(microsoft_line(f) or '')}</span></li>"
+            )
     if passed:
         cis = "CIS " + ", ".join(f.cis_id or "" for f in passed)
         parts.append(

@@ -28,11 +28,11 @@
   // Each subscription with what filtering and sorting read, computed once.
   const subs = data.subscriptions.map((s, index) => ({
     s, index,
-    text: [s.name, s.id, ...s.path].join("\n").toLowerCase(),
+    text: [s.name, s.id, ...s.path, ...Object.values(s.cases).map(c => c.microsoft || "")].join("\n").toLowerCase(),
     path: s.path.join(" \u203a ").toLowerCase(),
     under: new Set(s.under || []),
   }));
-  const state = {outcomes: new Set(data.outcomes.map(o => o[0])), control: "", needle: "", group: -1, sort: "name"};
+  const state = {outcomes: new Set(data.outcomes.map(o => o[0])), control: "", needle: "", group: -1, sort: "name", disagrees: false};
   const audited = data.subscriptions.reduce((total, s) => total + Object.keys(s.cases).length, 0);
   let rows = [], drawn = 0, shownCases = 0;
 
@@ -69,7 +69,13 @@
   const group = el("p", {id: "group-filter", hidden: ""});
   const exporter = el("button", {id: "export", type: "button", text: "Download the shown cases (CSV)"});
   exporter.addEventListener("click", download);
-  fields.append(el("label", {}, "Find", search), el("label", {}, "Control", control), el("label", {}, "Sort by", sort), group, el("div", {}, exporter));
+  fields.append(el("label", {}, "Find", search), el("label", {}, "Control", control), el("label", {}, "Sort by", sort));
+  if (data.cross_check) {  // --azure-cross-check: Microsoft Defender for Cloud's verdict beside ours
+    const differs = el("input", {type: "checkbox", id: "disagrees-filter"});
+    differs.addEventListener("change", () => { state.disagrees = differs.checked; draw(); });
+    fields.append(el("label", {}, differs, " only cases where Microsoft's verdict disagrees"));
+  }
+  fields.append(group, el("div", {}, exporter));
   filters.append(outcomes, fields);
   const count = el("p", {id: "count", role: "status"});
 
@@ -117,6 +123,7 @@
       let hits = 0, rank = 9;
       for (const [key, c] of Object.entries(x.s.cases)) {
         if (state.control && key !== state.control) continue;
+        if (state.disagrees && !c.disagrees) continue;
         const counts = tally.get(c.outcome);
         counts[1] += 1;
         if (!seen.has(c.outcome)) { seen.add(c.outcome); counts[0] += 1; }
@@ -161,6 +168,7 @@
     for (const c of data.controls) {
       const found = s.cases[c.key];
       const cell = el("td", {"data-control": c.key}, found ? word(found.outcome, found.word) : el("span", {text: "\u2013"}));
+      if (found && found.disagrees) cell.append(el("span", {class: "differs", title: found.microsoft, text: " \u2260 Microsoft"}));
       if (state.control && state.control !== c.key) cell.classList.add("dim");
       tr.append(cell);
     }
@@ -186,12 +194,13 @@
     return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
   function csv() {
-    const lines = [["subscription_id", "subscription_name", "management_group_path", "control", "cis_version", "cis_id", "verdict", "reason", "waiver"]];
+    const lines = [["subscription_id", "subscription_name", "management_group_path", "control", "cis_version", "cis_id", "verdict", "reason", "waiver", "microsoft"]];
     for (const x of rows) {
       for (const c of data.controls) {
         const found = x.s.cases[c.key];
         if (!found || (state.control && state.control !== c.key) || !state.outcomes.has(found.outcome)) continue;
-        lines.push([x.s.id, x.s.name, x.s.path.join(" > "), c.key, data.cis_version, c.cis_id, found.outcome, found.reason, found.waiver || ""]);
+        if (state.disagrees && !found.disagrees) continue;
+        lines.push([x.s.id, x.s.name, x.s.path.join(" > "), c.key, data.cis_version, c.cis_id, found.outcome, found.reason, found.waiver || "", found.microsoft || ""]);
       }
     }
     return lines.map(cells => cells.map(csvCell).join(",")).join("\r\n") + "\r\n";
@@ -225,6 +234,7 @@
       part.append(el("h3", {}, c.cis + " " + c.title + ": ", word(found.outcome, found.word)));
       part.append(el("p", {text: found.reason}));
       if (found.waiver) part.append(el("p", {text: "Waiver " + found.waiver}));
+      if (found.microsoft) part.append(el("p", {class: "microsoft" + (found.disagrees ? " differs" : ""), text: found.microsoft}));
       if (found.fix.length) {
         part.append(el("p", {text: "Why it matters: " + c.rationale}));
         const fix = el("div", {class: "fix"}, el("h4", {text: "How to fix"}));
