@@ -26,31 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from compliance.audit import DEFAULT_CONCURRENCY  # noqa: E402
-from compliance.emulator import COMPLIANT_CONTACT, ArmEmulator, tenant_from_json  # noqa: E402
+from compliance.emulator import ArmEmulator, tenant_from_json  # noqa: E402
 from compliance.emulator.fake_az import install_fake_az  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from run import make_tenant  # noqa: E402  # bench/run.py's tenant: one mix for every scenario
 
 READ = re.compile(r"security contacts(?: \(and Defender for Cloud's assessments\))? of \d+ "
                   r"subscriptions read in ([\d.]+)s")  # fmt: skip
-
-
-def make_tenant(count: int) -> dict[str, object]:
-    """`count` subscriptions, bench/run.py's mix: most compliant, every 10th without
-    contacts, every 50th Disabled (skipped: nothing read), every 97th forbidden."""
-    subscriptions = []
-    for i in range(count):
-        entry: dict[str, object] = {
-            "subscriptionId": f"{i:08x}-0000-4000-8000-{i:012x}",
-            "displayName": f"bench-{i:05d}",
-            "securityContacts": [{"name": "default", "properties": COMPLIANT_CONTACT}],
-        }
-        if i % 10 == 3:
-            entry["securityContacts"] = []
-        if i % 50 == 7:
-            entry["state"] = "Disabled"
-        if i % 97 == 5:
-            entry["faults"] = [{"status": 403, "code": "AuthorizationFailed"}]
-        subscriptions.append(entry)
-    return {"tenantId": "00000000-0000-4000-8000-00000000b0b0", "subscriptions": subscriptions}
 
 
 def kind(path: str) -> str:

@@ -141,13 +141,16 @@ def _label(finding: Mapping[str, Any]) -> str:
     return f"CIS {finding['control']['cis_id']} {sub['name']} ({sub['id']})"
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """A JSON document from `path`; BaselineError when it cannot be read."""
+def load(
+    path: str | Path, limits: localfiles.Limits = LIMITS, max_findings: int = MAX_FINDINGS
+) -> dict[str, Any]:
+    """A findings file's JSON document, read within `limits`; BaselineError when it cannot
+    be read or is past a limit."""
     try:
-        document = localfiles.read_json(path, LIMITS)
+        document = localfiles.read_json(path, limits)
         found = document.get("findings") if isinstance(document, dict) else None
         if isinstance(found, list):  # before any work per finding
-            localfiles.check_count(str(path), len(found), "findings", MAX_FINDINGS)
+            localfiles.check_count(str(path), len(found), "findings", max_findings)
     except localfiles.LimitError as exc:
         raise BaselineError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -25,6 +25,7 @@ from typing import Any
 from compliance import localfiles
 from compliance.assessment import raw_answers
 from compliance.audit import shard_of
+from compliance.baseline import BaselineError, load
 from compliance.contacts import RawResponse
 from compliance.controls import CATALOGUE, Control
 from compliance.evidence import EVIDENCE_SCHEMA, EvidenceError, load_bundle, seal
@@ -68,17 +69,10 @@ class Shard:
 def load_shard(path: str) -> Shard:
     """A shard's findings file, read within limits; MergeError when it is not one."""
     try:
-        document = localfiles.read_json(path, LIMITS)
-        found = document.get("findings") if isinstance(document, dict) else None
-        if isinstance(found, list):
-            localfiles.check_count(path, len(found), "findings", MAX_FINDINGS)
-    except localfiles.LimitError as exc:
+        document = load(path, LIMITS, MAX_FINDINGS)
+    except BaselineError as exc:
         raise MergeError(str(exc)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MergeError(f"{path}: cannot read it ({exc})") from None
-    except ValueError as exc:
-        raise MergeError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(document, dict) or document.get("schema") != FINDINGS_SCHEMA:
+    if document.get("schema") != FINDINGS_SCHEMA:
         raise MergeError(f"{path}: not a findings file ({FINDINGS_SCHEMA!r} expected)")
     try:
         facts = RunFacts.from_dict(document["run"])
