@@ -12,7 +12,7 @@ import pytest
 import compliance.plugin
 from compliance.emulator import Fault
 from compliance.outputs import findings_csv
-from conftest import TENANT_ID, az_calls, subscription, tenant
+from conftest import ROOT, TENANT_ID, az_calls, subscription, tenant
 
 SUB_A = "aaaaaaaa-0000-4000-8000-000000000001"
 SUB_B = "bbbbbbbb-0000-4000-8000-000000000002"
@@ -562,6 +562,9 @@ def test_demo_covers_every_outcome_and_writes_both_reports(pytester, arm):
         plugins=[compliance.plugin],
     )  # fmt: skip
     result.assert_outcomes(passed=18, failed=21, errors=8, skipped=8, xfailed=1)
+    # the closing line the README shows, in audit words
+    closing = next(line for line in result.stdout.lines if line.startswith("azure: 18 compliant"))
+    assert closing in (ROOT / "README.md").read_text()
     assert (pytester.path / "reports" / "report.html").stat().st_size > 0
     junit = (pytester.path / "reports" / "junit.xml").read_text()
     assert junit.count("<testcase ") == 14 * 4
