@@ -127,6 +127,7 @@ class RunFacts:
     duration_s: float
     subscriptions: int  # selected for the audit
     management_groups: tuple[str, ...] = ()  # the groups the run was scoped to
+    pytest_selection: str | None = None  # -m and -k as given: which cases of them ran
     signed_in_tenant: str | None = None  # the identity's tenant (its token's tid)
     tenants: tuple[Tenant, ...] = ()  # every tenant involved, labelled
     policy: Policy = field(default_factory=Policy)
@@ -156,6 +157,7 @@ class RunFacts:
             "duration_s": self.duration_s,
             "subscriptions": self.subscriptions,
             "management_groups": ", ".join(self.management_groups) or NONE,
+            "pytest_selection": self.pytest_selection,
             "waivers": self.waivers or NONE,
             "waivers_sha256": self.waivers_sha256,
             "signed_in_tenant": self.signed_in_tenant,
@@ -209,6 +211,7 @@ class RunFacts:
             duration_s=float(data["duration_s"]),
             subscriptions=int(data["subscriptions"]),
             management_groups=listed("management_groups"),
+            pytest_selection=text("pytest_selection"),
             tenants=tuple(Tenant(str(t["id"]), str(t["role"])) for t in data.get("tenants", ())),
             policy=Policy(
                 required_contacts=tuple(policy.get("required_contacts", ())),

@@ -22,19 +22,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from compliance import localfiles
+from compliance import __version__, cis, localfiles
 from compliance.assessment import raw_answers
 from compliance.audit import shard_of
 from compliance.baseline import BaselineError, load
 from compliance.contacts import RawResponse
 from compliance.controls import CATALOGUE, Control
 from compliance.evidence import EVIDENCE_SCHEMA, EvidenceError, load_bundle, seal
-from compliance.facts import RunFacts, coverage, tenants
+from compliance.facts import RunFacts, coverage, tenants, utc_now
 from compliance.findings import FINDINGS_SCHEMA, Baseline, Finding, Outcome, ordered
 from compliance.fixes import Note
 from compliance.microsoft import counted
 from compliance.model import Subscription
 from compliance.outputs import OUTPUTS, Report
+from compliance.outputs.terminal import closing
+from compliance.outputs.words import result_line
+from compliance.text import one_line
 
 # A shard's findings file: a 2-core job audits about 10,000 subscriptions in the time a CI
 # job is given (bench/README.md), ~40,000 findings and ~130 MB; the limits leave room twice
@@ -43,6 +46,8 @@ LIMITS = localfiles.Limits("a shard's findings file", bytes=512 * 2**20, values=
 MAX_FINDINGS = 400_000
 # The JUnit testsuite's name the suite's pytest.ini gives (junit_suite_name).
 SUITE_NAME = "azure-security-contacts"
+AUDIT_VIEW = "audit.html"
+EVIDENCE_FILE = "evidence.json"
 
 
 class MergeError(ValueError):
@@ -98,6 +103,7 @@ _SAME: tuple[tuple[str, Callable[[RunFacts], str]], ...] = (
     ("the management groups", lambda f: ", ".join(f.management_groups) or "none"),
     ("the number of shards", lambda f: str(f.coverage.shard[1]) if f.coverage.shard else "-"),
     ("the cross-check (--azure-cross-check)", lambda f: "on" if f.cross_check else "off"),
+    ("the pytest selection (-m, -k)", lambda f: f.pytest_selection or "none"),
     (
         "the selection (the subscriptions the other options chose)",
         lambda f: ",".join(sorted(s.id.lower() for s in f.coverage.listing)),
@@ -120,9 +126,25 @@ def check_alike(shards: Sequence[Shard]) -> None:
 
 
 def merge(shards: Sequence[Shard]) -> tuple[RunFacts, list[Finding]]:
-    """One run's facts and findings from its shards (check_alike first)."""
-    first = shards[0]
+    """One run's facts and findings from its shards. The shards that listed the subscriptions
+    must agree on what they judged by (MergeError); a shard missing, given twice, that did
+    not run, or that left a case unjudged makes the merge incomplete, the cases it would
+    have judged not verifiable: "not audited"."""
+    listed = [s for s in shards if s.facts.coverage.listing]
+    if not listed:
+        raise MergeError(
+            "no shard listed the subscriptions: "
+            + "; ".join(f"{s.source}: {s.facts.error or 'none selected'}" for s in shards)
+        )
+    check_alike(listed)
+    first = listed[0]
     count = first.part[1]
+    for shard in shards:
+        if shard.part[1] != count:
+            raise MergeError(
+                f"{shard.source} is {shard.name}, {first.source} one of {count}: the shards of "
+                "one audit split it alike"
+            )
     by_part: dict[int, Shard] = {}
     problems: list[str] = []
     for shard in shards:
@@ -133,31 +155,39 @@ def merge(shards: Sequence[Shard]) -> tuple[RunFacts, list[Finding]]:
             )
             continue
         by_part[shard.part[0]] = shard
-    findings: list[Finding] = []
-    for shard in by_part.values():
-        findings.extend(shard.findings)
-        if shard.facts.error is not None:
-            problems.append(f"{shard.name} ({shard.source}): {shard.facts.error}")
+    findings = [f for shard in by_part.values() for f in shard.findings]
+    judged = {(f.subscription.id.lower(), f.control.key) for f in findings}
     cis_version = first.facts.cis_version
     controls = [c for c in CATALOGUE if c.cis_id(cis_version)]
-    listing = first.facts.coverage.listing
-    judged = {f.subscription.id.lower() for f in findings}
+    every_case = first.facts.pytest_selection is None  # else -k/-m chose which cases ran
     for k in range(1, count + 1):
-        missing = k not in by_part
-        did_not_run = not missing and by_part[k].facts.error and not by_part[k].facts.interrupted
-        if not (missing or did_not_run):
-            continue
-        theirs = [s for s in listing if shard_of(s.id, count) == k and s.id.lower() not in judged]
-        why = (
-            f"shard {k} of {count} is missing from the merge"
-            if missing
-            else f"shard {k} of {count} did not run"
-        )
-        if missing:
-            problems.append(f"{why}: its {len(theirs)} subscriptions were not audited")
-        findings.extend(_not_audited(s, c, cis_version, why) for s in theirs for c in controls)
-    facts = _facts(list(by_part.values()), findings, problems)
-    return facts, ordered(findings)
+        part = by_part.get(k)
+        if part is None:
+            why = f"shard {k} of {count} is missing from the merge"
+        elif part.facts.error is not None and not part.facts.interrupted:
+            why = f"shard {k} of {count} did not run ({part.facts.error})"
+        elif every_case:
+            why = f"shard {k} of {count} ({part.source}) left it unjudged"
+        else:
+            continue  # what -k or -m left out is coverage (excluded), not a gap
+        theirs = [s for s in first.facts.coverage.listing if shard_of(s.id, count) == k]
+        lost = [
+            _not_audited(s, c, cis_version, why)
+            for s in theirs
+            for c in controls
+            if (s.id.lower(), c.key) not in judged
+        ]
+        if lost:
+            subscriptions = len({f.subscription.id.lower() for f in lost})
+            problems.append(
+                f"{why}: {len(lost)} case{'s' if len(lost) != 1 else ''} of {subscriptions} "
+                f"subscription{'s' if subscriptions != 1 else ''} not audited"
+            )
+            findings.extend(lost)
+    for shard in by_part.values():
+        if shard.facts.interrupted:
+            problems.append(f"{shard.name} ({shard.source}): {shard.facts.error}")
+    return _facts(first, list(by_part.values()), findings, problems), ordered(findings)
 
 
 def _not_audited(subscription: Subscription, control: Control, cis: str, why: str) -> Finding:
@@ -167,12 +197,16 @@ def _not_audited(subscription: Subscription, control: Control, cis: str, why: st
         cis_version=cis,
         outcome=Outcome.NOT_VERIFIABLE,
         reason=f"not audited: {why}",
-        fix=(Note("Run the missing shard's job again and merge every shard."),),
+        fix=(Note("Run that shard's job again, then merge every shard."),),
     )
 
 
-def _facts(shards: Sequence[Shard], findings: Sequence[Finding], problems: list[str]) -> RunFacts:
-    first = shards[0].facts
+def _facts(
+    listed: Shard, shards: Sequence[Shard], findings: Sequence[Finding], problems: list[str]
+) -> RunFacts:
+    """The merged run's facts: `listed`'s criteria (every shard that listed agrees on them),
+    the shards' times, identities and api-versions together, coverage from every finding."""
+    first = listed.facts
 
     def joined(values: Iterable[str]) -> str:
         return ", ".join(dict.fromkeys(values))
@@ -240,6 +274,13 @@ def merge_bundles(paths: Sequence[str], shards: Sequence[Shard], facts: RunFacts
                 f"names its digest {bundle['digest']}), or it was given twice"
             )
         bundles.append((shard, bundle))
+    without = [s for s in shards if not s.facts.evidence_digest] + list(digests.values())
+    if without:
+        raise MergeError(
+            "--evidence: no bundle of "
+            + ", ".join(f"{s.name} ({s.source})" for s in without)
+            + ": a merged bundle holds every shard's answers; give each shard's, or none"
+        )
     first = bundles[0][1]
     contacts: dict[str, Any] = {}
     for _, bundle in bundles:
@@ -293,52 +334,72 @@ def with_raw_answers(findings: Sequence[Finding], bundle: Mapping[str, Any]) -> 
 def run_merge(out_dir: str, sources: Sequence[str], evidence: Sequence[str]) -> int:
     """Write the merged reports into `out_dir`; the exit code a run would end with (0 every
     case passed, was skipped or waived; 1 a case failed or could not be verified, or the
-    merge is incomplete). MergeError: nothing is written."""
-    shards = [load_shard(path) for path in sources]
-    check_alike(shards)
-    facts, findings = merge(shards)
-    bundle = merge_bundles(evidence, shards, facts) if evidence else None
+    merge is incomplete). MergeError when the shards cannot be merged: the reports are
+    written too, saying the merge did not run (a stale one must not look current)."""
+    folder = Path(out_dir)
+    try:
+        shards = [load_shard(path) for path in sources]
+        facts, findings = merge(shards)
+        used = list({s.part[0]: s for s in reversed(shards)}.values())  # each part's first
+        bundle = merge_bundles(evidence, used, facts) if evidence else None
+    except MergeError as exc:
+        write_reports(folder, Report(_did_not_merge(str(exc)), []))
+        raise
     if bundle is not None:
         findings = with_raw_answers(findings, bundle)
-    folder = Path(out_dir)
-    evidence_path = folder / "evidence.json"
-    if bundle is not None:
-        facts = replace(facts, evidence=evidence_path.name, evidence_digest=bundle["digest"])
-    audit_view = folder / "audit.html"
-    report = Report(
-        facts=facts,
-        findings=findings,
-        scopes=facts.management_groups,
-        bundle=(lambda: bundle) if bundle is not None else None,
-        suite_name=SUITE_NAME,
-        reports_at=(str(audit_view), str(folder / "junit.xml")),
-        audit_view=str(audit_view),
+        facts = replace(facts, evidence=EVIDENCE_FILE, evidence_digest=bundle["digest"])
+    write_reports(
+        folder,
+        Report(facts, findings, facts.management_groups, (lambda: bundle) if bundle else None),
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    shared = os.environ.get("GITHUB_STEP_SUMMARY")
-    for output in OUTPUTS:
-        if output.write is None or output.file is None:
-            continue
-        if output.dest == "azure_evidence" and bundle is None:
-            continue
-        output.write(folder / output.file, report)
-        if output.append is not None and shared:
-            output.append(Path(shared), report)
     failing = facts.error is not None or any(
         f.outcome is Outcome.NOT_VERIFIABLE
         or (f.outcome is Outcome.NOT_COMPLIANT and f.baseline is not Baseline.KNOWN)
         for f in findings
     )
-    for line in summary_lines(facts, findings, str(audit_view)):
-        print(line)
+    for line in (
+        f"merge: {facts.coverage.sentence()}",
+        f"merge: {result_line(findings)}",
+        *([f"merge: {facts.error}"] if facts.error is not None else []),
+        *closing(findings, str(folder / AUDIT_VIEW), prefix="merge"),
+    ):
+        print(one_line(line))
     return 1 if failing else 0
 
 
-def summary_lines(facts: RunFacts, findings: Sequence[Finding], audit_view: str) -> list[str]:
-    from compliance.outputs.terminal import closing
-    from compliance.outputs.words import result_line
+def write_reports(folder: Path, report: Report) -> None:
+    """Every output of the registry a folder of reports holds, under its file name; a shared
+    job summary ($GITHUB_STEP_SUMMARY) appended to as a run's."""
+    report = replace(
+        report,
+        suite_name=SUITE_NAME,
+        reports_at=(str(folder / AUDIT_VIEW), str(folder / "junit.xml")),
+        audit_view=str(folder / AUDIT_VIEW),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for output in OUTPUTS:
+        if output.write is None or output.file is None:
+            continue
+        if output.file == EVIDENCE_FILE and report.bundle is None:
+            continue
+        output.write(folder / output.file, report)
+        shared = os.environ.get(output.shared_env) if output.shared_env else None
+        if output.append is not None and shared:
+            output.append(Path(shared), report)
 
-    lines = [f"merge: {facts.coverage.sentence()}", f"merge: {result_line(findings)}"]
-    if facts.error is not None:
-        lines.append(f"merge: {facts.error}")
-    return lines + [line.replace("azure:", "merge:", 1) for line in closing(findings, audit_view)]
+
+def _did_not_merge(why: str) -> RunFacts:
+    return RunFacts(
+        target="a merge of shards",
+        arm_endpoint="-",
+        tenant="-",
+        identity="-",
+        auth="-",
+        api_versions=(),
+        cis_version=cis.newest(),
+        suite_version=__version__,
+        started=utc_now(),
+        duration_s=0.0,
+        subscriptions=0,
+        error=f"the merge did not run: {why}. Nothing below is an audit result",
+    )

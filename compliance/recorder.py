@@ -53,6 +53,7 @@ from compliance.session import (
     RUN,
     Run,
     case_of,
+    pytest_selection,
     setting,
 )
 from compliance.text import one_line, printable
@@ -336,6 +337,7 @@ class Recorder:
             duration_s=round(time.time() - run.started_at, 1),
             subscriptions=len(subscriptions),
             management_groups=settings.management_groups,
+            pytest_selection=pytest_selection(self.config),
             signed_in_tenant=identity.get("tid"),
             tenants=tenants(identity.get("tid"), subscriptions),
             policy=run.policy,

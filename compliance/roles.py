@@ -25,7 +25,14 @@ from compliance.findings import Outcome, ordered
 from compliance.model import Subscription
 from compliance.outputs.terminal import closing, summary
 from compliance.recorder import Recorder, numbered_traceback
-from compliance.session import RUN, Run, check_marker_expression, is_check, run_error
+from compliance.session import (
+    RUN,
+    Run,
+    check_marker_expression,
+    is_check,
+    pytest_selection,
+    run_error,
+)
 from compliance.text import one_line
 from compliance.waivers import today, unused_and_expired
 
@@ -91,12 +98,7 @@ class Serial(_WritesReports):
         if config.option.collectonly or run.error is not None:
             return
         if run.cases and not session.items:
-            option = config.option
-            selection = " ".join(
-                f"{flag} {value!r}"
-                for flag, value in (("-m", option.markexpr), ("-k", option.keyword))
-                if value
-            )
+            selection = pytest_selection(config)
             run.error = AuditError(
                 f"the selection {selection or '(-m, -k, --cis-version)'} leaves none of the "
                 f"{run.cases} cases collected: nothing would be audited"

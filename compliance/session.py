@@ -339,6 +339,13 @@ def check_marker_expression(config: pytest.Config) -> None:
         )
 
 
+def pytest_selection(config: pytest.Config) -> str | None:
+    """The cases -m and -k chose, as given (None: neither was)."""
+    option = config.option
+    given = [(f, v) for f, v in (("-m", option.markexpr), ("-k", option.keyword)) if v]
+    return " ".join(f"{flag} {value!r}" for flag, value in given) or None
+
+
 def is_check(item: pytest.Item) -> bool:
     """Whether a collected item checks a subscription's security contacts."""
     return bool({"verdict", "security_contacts"} & set(getattr(item, "fixturenames", ())))

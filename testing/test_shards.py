@@ -163,6 +163,7 @@ def test_a_missing_or_doubled_shard_fails_the_merge_and_says_so(
         (["--cis-version=3.0.0"], "CIS version"),
         (["--azure-min-alert-severity=Low"], "organisation's policy"),
         (["--azure-exclude-subscription=0b1f6471-1bf0-4dda-aec3-cb9272f09590"], "selection"),
+        (["-m", "contact_email"], "pytest selection"),
     ],
 )
 def test_shards_judged_by_different_rules_are_refused(
@@ -176,7 +177,12 @@ def test_shards_judged_by_different_rules_are_refused(
     error = capsys.readouterr().err
     assert error.startswith(f"ERROR: merge: b.json was judged by another {what}")
     assert len(error.splitlines()) == 1
-    assert not (pytester.path / "out").exists()
+    # every report says the merge did not run (a stale merge must not look current)
+    run_facts = json.loads((pytester.path / "out" / "findings.json").read_text())["run"]
+    assert run_facts["error"].startswith("the merge did not run: b.json was judged by another")
+    assert "the merge did not run" in (pytester.path / "out" / "summary.md").read_text()
+    suite = ET.parse(pytester.path / "out" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
 
 
 def test_an_empty_shard_ends_well_and_says_what_it_covered(pytester: pytest.Pytester) -> None:
@@ -275,3 +281,56 @@ def test_cross_checked_shards_merge_with_microsofts_verdicts(
     run(pytester, "--azure-demo", "--azure-shard=2/2", "--azure-findings=plain.json")
     assert main(["merge", str(pytester.path / "mixed"), files[0], "plain.json"]) == 4
     assert "cross-check" in capsys.readouterr().err
+
+
+def test_a_shard_that_did_not_run_makes_the_merge_incomplete_not_refused(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The common CI failure: one job's sign-in fails. Its shard's subscriptions are listed as
+    not audited and the merge fails (exit 1); nothing about the others is refused."""
+    files = shard_runs(pytester, 2)
+    broken = run(pytester, "--azure-demo", "--azure-shard=2/2", "--azure-waivers=missing.toml",
+                 "--azure-findings=broken.json")  # fmt: skip
+    assert broken.ret == pytest.ExitCode.USAGE_ERROR
+    assert main(["merge", str(pytester.path / "out"), files[0], "broken.json"]) == 1
+    document = json.loads((pytester.path / "out" / "findings.json").read_text())
+    assert (
+        "shard 2 of 2 did not run (the audit did not run: --azure-waivers"
+        in (document["run"]["error"])
+    )
+    lost = {f["subscription"]["id"] for f in document["findings"]
+            if f["reason"].startswith("not audited: shard 2 of 2 did not run")}  # fmt: skip
+    assert lost == {s.id for s in DEMO_SUBSCRIPTIONS if shard_of(s.id, 2) == 2}
+    assert len(document["findings"]) == 14 * 4
+    capsys.readouterr()
+
+
+def test_a_shard_that_left_cases_unjudged_makes_the_merge_incomplete(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shard interrupted by -x, say, judged only some of its cases: the rest are not
+    audited, and the merge says so."""
+    files = shard_runs(pytester, 2)
+    document = json.loads(Path(files[1]).read_text())
+    dropped = document["findings"].pop()
+    Path(files[1]).write_text(json.dumps(document))
+    assert main(["merge", str(pytester.path / "out"), *files]) == 1
+    merged = json.loads((pytester.path / "out" / "findings.json").read_text())
+    assert (
+        "shard 2 of 2 (" in merged["run"]["error"] and "left it unjudged" in merged["run"]["error"]
+    )
+    (back,) = [f for f in merged["findings"]
+               if (f["subscription"]["id"], f["control"]["key"])
+               == (dropped["subscription"]["id"], dropped["control"]["key"])]  # fmt: skip
+    assert back["verdict"] == "not_verifiable" and back["reason"].startswith("not audited")
+    capsys.readouterr()
+
+
+def test_a_merged_bundle_needs_every_shards_bundle(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = shard_runs(pytester, 2)
+    code = main(["merge", str(pytester.path / "out"), *files,
+                 "--evidence", str(pytester.path / "e1.json")])  # fmt: skip
+    assert code == 4
+    assert "--evidence: no bundle of shard 2 of 2" in capsys.readouterr().err

@@ -63,17 +63,19 @@ def summary(findings: Iterable[Finding], reports_at: Sequence[str]) -> tuple[str
     return f"azure: {counts(shown)}", lines
 
 
-def closing(findings: Sequence[Finding], audit_view: str | None) -> list[str]:
-    """The run's last lines before pytest's own: its counts in audit words, and the report
-    to hand an auditor."""
+def closing(
+    findings: Sequence[Finding], audit_view: str | None, prefix: str = "azure"
+) -> list[str]:
+    """The run's (or a merge's) last lines: its counts in audit words, and the report to
+    hand an auditor."""
     subscriptions = len({f.subscription.id.lower() for f in findings})
     lines = [
-        f"azure: {counts(findings) or 'no case judged'} "
+        f"{prefix}: {counts(findings) or 'no case judged'} "
         f"({len(findings)} case{'' if len(findings) == 1 else 's'} of {subscriptions} "
         f"subscription{'' if subscriptions == 1 else 's'})"
     ]
     if any(f.microsoft is not None for f in findings):  # --azure-cross-check
-        lines.append(f"azure: {counted(f.microsoft for f in findings)}")
+        lines.append(f"{prefix}: {counted(f.microsoft for f in findings)}")
     if audit_view is not None:
-        lines.append(f"azure: the audit report for auditors: {one_line(audit_view)}")
+        lines.append(f"{prefix}: the audit report for auditors: {one_line(audit_view)}")
     return lines
