@@ -245,6 +245,7 @@ class Recorder:
         self._writing = False
         self._handlers: dict[int, Any] = {}  # the signal handlers this object replaced
         self._collected: list[str] = []  # under pytest-xdist: the cases' node ids
+        self.final: Report | None = None  # the report every output renders, once made
 
     def catch_signals(self, *signums: int) -> None:
         """`signums` (SIGTERM: what CI sends on cancel and timeout) interrupt the run as
@@ -406,6 +407,7 @@ class Recorder:
                     report.facts, evidence=target.path.name, evidence_digest=bundle.get("digest")
                 )
                 report = replace(report, facts=facts)
+        self.final = report  # what pytest-html's page shows too, when it is drawn next
         for target in run.targets:
             render = target.output.append if target.shared else target.output.write
             if render is not None:

@@ -466,3 +466,15 @@ def test_junit_lists_a_test_of_your_own_beside_the_checks(arm, audit, pytester):
     assert "no fixture" in own["test_errors"].find("error").text
     assert own["test_skips"].find("skipped").get("message") == "not today"
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("8", "1", "1")
+
+
+def test_pytest_htmls_facts_are_the_other_reports_facts(arm, audit, pytester):
+    """One Report for every output: pytest-html's Audit block names the evidence bundle and
+    its digest as the findings do."""
+    mixed_tenant(arm)
+    audit(*OUTPUTS, "--azure-evidence=out/ev.json")
+    run = json.loads((pytester.path / "out" / "findings.json").read_text())["run"]
+    page = html.unescape((pytester.path / "out" / "report.html").read_text())
+    assert run["evidence_digest"].startswith("sha256:")
+    assert f"ev.json (digest {run['evidence_digest']})" in page
+    assert f"<td>{run['duration_s']:g} s</td>" in page

@@ -49,9 +49,10 @@ class HtmlReport:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
-        facts = self.recorder.facts()
+        report = self.recorder.final or self.recorder.report()  # the other outputs' report
+        facts = report.facts
         labels = control_labels(facts.cis_version)
-        counts = tally(self.recorder.findings.values())
+        counts = tally(report.findings)
         if facts.error is not None:
             prefix.append(html.run_error_banner(facts.error))
         prefix.extend(
