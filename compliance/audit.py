@@ -214,6 +214,7 @@ class Audit:
         self.group_answers: dict[str, list[RawResponse]] = {}
         self._subscriptions: list[Subscription] | None = None
         self.selection: Selection | None = None  # set when the subscriptions are listed
+        self._policies: dict[str, str | None] | None = None  # from the metadata, once
         self._contacts: dict[str, SecurityContacts | Unverifiable] = {}
         self._identity: dict[str, str] = {}
         # The read under way (start_reading): which subscriptions it has yet to give, woken
@@ -357,8 +358,13 @@ class Audit:
             return self._cross_checks.get(key)
 
     def assessment_policies(self) -> dict[str, str | None]:
-        """Per assessment key, the policy its metadata names (none read: none named)."""
-        return policies_of(self._metadata or ())
+        """Per assessment key, the policy its metadata names (none read: none named), parsed
+        once from the metadata read once (every case asks)."""
+        if self._metadata is None:
+            return {}
+        if self._policies is None:
+            self._policies = policies_of(self._metadata)
+        return self._policies
 
     def cross_check_evidence(
         self,
