@@ -138,7 +138,7 @@ def seal(bundle: dict[str, Any]) -> dict[str, Any]:
 def write_bundle(path: Path, bundle: Mapping[str, Any]) -> None:
     """One subscription's answers a line, written as made (a large tenant's bundle is
     hundreds of megabytes). ASCII: whatever Azure sent (a lone surrogate, say) is an escape."""
-    write_json(path, bundle, "contacts")
+    write_json(path, bundle, "contacts", "microsoft.assessments")
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:

@@ -66,11 +66,11 @@ def write_text(path: Path, text: str) -> None:
 def write_json(
     path: Path,
     document: Mapping[str, Any],
-    many: str,
+    *many: str,
     clean: Callable[[str], str] = lambda text: text,
 ) -> None:
-    """`document` as ASCII JSON, its member `many` (a list or an object of thousands of
-    entries, which may be given as an iterable of values or of (key, value) pairs) one
+    """`document` as ASCII JSON, each member named in `many` (a list or an object of
+    thousands of entries, which may be an iterable; "a.b" names member b of member a) one
     entry a line, written as it is made: no text of the whole document is ever held, and
     json's C encoder writes each entry (with `indent`, json writes in pure Python, several
     times slower). The other members are indented. `clean` is applied to each piece."""
@@ -78,18 +78,27 @@ def write_json(
     def dumps(value: Any, indent: int | None = None) -> str:
         return json.dumps(value, indent=indent, allow_nan=False)
 
+    def member(out: TextIO, value: Any, name: str, depth: int) -> None:
+        pad = "  " * depth
+        if name in many:
+            pairs = isinstance(value, Mapping)
+            out.write("{" if pairs else "[")
+            for n, entry in enumerate(value.items() if pairs else value):
+                text = f"{dumps(entry[0])}: {dumps(entry[1])}" if pairs else dumps(entry)
+                out.write(f"{',' if n else ''}\n{pad}  {clean(text)}")
+            out.write(f"\n{pad}{'}' if pairs else ']'}")
+        elif isinstance(value, Mapping) and any(m.startswith(f"{name}.") for m in many):
+            out.write("{")
+            for n, (key, inner) in enumerate(value.items()):
+                out.write(f"{',' if n else ''}\n{pad}  {dumps(key)}: ")
+                member(out, inner, f"{name}.{key}", depth + 1)
+            out.write(f"\n{pad}}}")
+        else:
+            out.write(clean(dumps(value, 2).replace("\n", "\n" + pad)))
+
     with replaced(path) as out:
         out.write("{")
         for n, (key, value) in enumerate(document.items()):
             out.write(f"{',' if n else ''}\n  {dumps(key)}: ")
-            if key != many:
-                out.write(clean(dumps(value, 2).replace("\n", "\n  ")))
-                continue
-            pairs = isinstance(value, Mapping)
-            entries = value.items() if pairs else value
-            out.write("{" if pairs else "[")
-            for m, entry in enumerate(entries):
-                text = f"{dumps(entry[0])}: {dumps(entry[1])}" if pairs else dumps(entry)
-                out.write(f"{',' if m else ''}\n    {clean(text)}")
-            out.write("\n  }" if pairs else "\n  ]")
+            member(out, value, key, 1)
         out.write("\n}\n")

@@ -38,4 +38,5 @@ def document(run: Mapping[str, Any], findings: Sequence[Finding]) -> dict[str, A
 def write(path: Path, report: Report) -> None:
     """One finding a line, each made as it is written: a large tenant's findings are
     hundreds of megabytes. ASCII: whatever Azure sent (a lone surrogate, say) is an escape."""
-    write_json(path, document(report.facts.to_dict(), report.findings), "findings", redact)
+    data = document(report.facts.to_dict(), report.findings)
+    write_json(path, data, "findings", clean=redact)
