@@ -7,7 +7,7 @@ from typing import Any
 
 from compliance import strictjson
 from compliance.arm.secrets import redact
-from compliance.contacts import MalformedResponse
+from compliance.contacts import MalformedResponse, RawResponse
 from compliance.text import one_line
 
 
@@ -39,3 +39,12 @@ def parse_json(body: str) -> Any:
         raise MalformedResponse(f"the body is not JSON ({exc})") from None
     except RecursionError:  # nested deeper than any answer Azure sends
         raise MalformedResponse("the body is JSON nested too deep to read") from None
+
+
+class NotOk(Exception):
+    """An answer that is not a 200, met where the SDK reads one: nothing more is read; the
+    reader says why from the answer."""
+
+    def __init__(self, answer: RawResponse) -> None:
+        super().__init__(f"HTTP {answer.status}")
+        self.answer = answer

@@ -19,7 +19,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from compliance.arm.answers import arm_error, parse_json
+from compliance.arm.answers import NotOk, arm_error, parse_json
 from compliance.arm.errors import first_line
 from compliance.arm.pipeline import ON_ANSWER
 from compliance.contacts import MalformedResponse, RawResponse, Unverifiable
@@ -39,12 +39,6 @@ from compliance.values import guid
 NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 
-class _NotOk(Exception):
-    def __init__(self, answer: RawResponse) -> None:
-        super().__init__(f"HTTP {answer.status}")
-        self.answer = answer
-
-
 class _Check:
     """The `on_answer` of one read: keeps the answer, refuses one that is not a 200 or not
     the documented shape before the SDK reads it, and hands the SDK the body less what it
@@ -58,7 +52,7 @@ class _Check:
     def __call__(self, answer: RawResponse) -> Any:
         self.answer = answer
         if answer.status != 200:
-            raise _NotOk(answer)
+            raise NotOk(answer)
         body = parse_json(answer.body)
         if self._subscription_id is None:  # metadata
             policy_of(body)
@@ -72,7 +66,7 @@ class _Check:
 
 
 def _problem(exc: Exception) -> str:
-    if isinstance(exc, _NotOk):
+    if isinstance(exc, NotOk):
         code, message = arm_error(exc.answer.body)
         return f"HTTP {exc.answer.status} {code}{': ' + message if message else ''}"
     if isinstance(exc, MalformedResponse):

@@ -30,7 +30,7 @@ from azure.core.paging import ItemPaged
 from azure.core.rest import HttpRequest
 
 from compliance.apiversions import API_VERSIONS, contacts_from_page, shape
-from compliance.arm.answers import arm_error, parse_json
+from compliance.arm.answers import NotOk, arm_error, parse_json
 from compliance.arm.assessments import read_assessments, read_metadata
 from compliance.arm.credentials import Cloud, CredentialFailed
 from compliance.arm.errors import AuditError, TokenFailed, first_line
@@ -228,14 +228,6 @@ class ContactPages(Pages):
         super().__init__(endpoint, limits, "the securityContacts response", first)
         self.api_version = api_version
         self.subscription_id = subscription_id
-
-
-class NotOk(Exception):
-    """A listing's answer that is not a 200: nothing more is read; the reader says why."""
-
-    def __init__(self, answer: RawResponse) -> None:
-        super().__init__(f"HTTP {answer.status}")
-        self.answer = answer
 
 
 Item = TypeVar("Item")
