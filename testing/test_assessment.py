@@ -157,7 +157,7 @@ def test_the_findings_files_show_every_step(findings, report, tmp_path):
 
 
 def test_the_audit_view_has_commands_as_commands(findings):
-    data = audit_view.view_data("t", FACTS, findings)
+    data = audit_view.view_data("t", FACTS, audit_view.judged(findings))
     (sub,) = data["subscriptions"]
     for f in findings:
         shown = sub["cases"][f.control.key]["fix"]

@@ -407,7 +407,7 @@ def test_the_export_is_the_shown_cases_as_inert_csv(browser: Any, hostile_view: 
     ]
     assert list(rows[0]) == [
         "subscription_id", "subscription_name", "management_group_path", "control",
-        "cis_version", "cis_id", "verdict", "reason", "waiver",
+        "cis_version", "cis_id", "verdict", "reason", "waiver", "microsoft",
     ]  # fmt: skip
     names = {r["subscription_name"] for r in rows}
     assert f"'{FORMULA}" in names  # a formula shown as text

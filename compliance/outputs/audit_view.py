@@ -154,19 +154,10 @@ def judged(findings: Iterable[Finding], scopes: tuple[str, ...] = ()) -> Judged:
     return Judged(findings, counts, by_subscription(findings, order), groups, under)
 
 
-def view_data(
-    title: str,
-    facts: RunFacts,
-    findings: Iterable[Finding],
-    scopes: tuple[str, ...] = (),
-) -> dict[str, Any]:
+def view_data(title: str, facts: RunFacts, run: Judged) -> dict[str, Any]:
     """The page's data: run facts, controls in CIS order, counts, the management groups, and
     per subscription its cases, with what every case of a subscription shares (evidence,
     raw answers) kept once."""
-    return _data(title, facts, judged(findings, scopes))
-
-
-def _data(title: str, facts: RunFacts, run: Judged) -> dict[str, Any]:
     counts = run.counts
     controls = {f.control.key: f for f in run.findings}  # one finding per control, for its ids
     subscriptions = []
@@ -301,11 +292,6 @@ def _counts(findings: Iterable[Finding], order: Mapping[str, int]) -> dict[str, 
     for f in findings:
         counts.setdefault(f.control.key, Counter())[f.outcome] += 1
     return dict(sorted(counts.items(), key=lambda item: order[item[0]]))
-
-
-def per_group(findings: Sequence[Finding], scopes: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Compliance per control for every group below the audited ones (group_tree)."""
-    return group_tree(findings, scopes)[0]
 
 
 # --- the page as HTML: what reads without the script, and prints ------------------------------
@@ -767,7 +753,7 @@ def render(data: Mapping[str, Any], content: str = "", page: str = "") -> str:
 
 def write(path: Path, report: Report) -> None:
     run = judged(report.findings, report.scopes)
-    data = _data(report.title, report.facts, run)
+    data = view_data(report.title, report.facts, run)
     write_text(path, render(data, body(report, run, data), page_style(report)))
 
 
