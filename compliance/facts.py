@@ -128,6 +128,7 @@ class RunFacts:
     subscriptions: int  # selected for the audit
     management_groups: tuple[str, ...] = ()  # the groups the run was scoped to
     pytest_selection: str | None = None  # -m and -k as given: which cases of them ran
+    suite_commit: str | None = None  # the commit the suite was built from, where known
     signed_in_tenant: str | None = None  # the identity's tenant (its token's tid)
     tenants: tuple[Tenant, ...] = ()  # every tenant involved, labelled
     policy: Policy = field(default_factory=Policy)
@@ -153,6 +154,7 @@ class RunFacts:
             "api_versions": ", ".join(self.api_versions) or NONE,
             "cis_version": self.cis_version,
             "suite_version": self.suite_version,
+            "suite_commit": self.suite_commit,
             "started": self.started,
             "duration_s": self.duration_s,
             "subscriptions": self.subscriptions,
@@ -207,6 +209,7 @@ class RunFacts:
             api_versions=listed("api_versions"),
             cis_version=str(data["cis_version"]),
             suite_version=str(data["suite_version"]),
+            suite_commit=text("suite_commit"),
             started=str(data["started"]),
             duration_s=float(data["duration_s"]),
             subscriptions=int(data["subscriptions"]),
@@ -297,7 +300,11 @@ class RunFacts:
         if self.cross_check is not None:
             rows.append(("Microsoft's verdict", self.cross_check))
         rows += [
-            ("Suite version", self.suite_version),
+            (
+                "Suite version",
+                self.suite_version
+                + (f" (built from commit {self.suite_commit})" if self.suite_commit else ""),
+            ),
             ("Started", self.started),
             ("Duration", f"{self.duration_s:g} s"),
         ]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from compliance import __version__, cis, localfiles
+from compliance import __commit__, __version__, cis, localfiles
 from compliance.assessment import raw_answers
 from compliance.audit import shard_of
 from compliance.baseline import BaselineError, load
@@ -398,6 +398,7 @@ def _did_not_merge(why: str) -> RunFacts:
         api_versions=(),
         cis_version=cis.newest(),
         suite_version=__version__,
+        suite_commit=__commit__,
         started=utc_now(),
         duration_s=0.0,
         subscriptions=0,

@@ -31,7 +31,7 @@ from _pytest._code.code import (
     Traceback,
 )
 
-from compliance import __version__
+from compliance import __commit__, __version__
 from compliance.arm import AuditError
 from compliance.arm.secrets import redact
 from compliance.assessment import Assessment, Evidence, assess
@@ -334,6 +334,7 @@ class Recorder:
             api_versions=tuple(audit.api_versions()),
             cis_version=run.cis_version,
             suite_version=__version__,
+            suite_commit=__commit__,
             started=run.started,
             duration_s=round(time.time() - run.started_at, 1),
             subscriptions=len(subscriptions),

@@ -149,6 +149,13 @@ def test_every_report_shows_the_installed_distributions_version(project, pyteste
     assert installed in (project / "summary.md").read_text().replace("\\", "")  # Markdown
     assert installed in (project / "reports" / "audit.html").read_text()
     assert installed in (project / "reports" / "report.html").read_text()
+    # and the commit it was built from, where the build knew it
+    assert findings["run"]["suite_commit"] == compliance.__commit__
+    if compliance.__commit__ is not None:
+        assert (
+            f"built from commit {compliance.__commit__}"
+            in (project / "reports" / "audit.html").read_text()
+        )
 
 
 # --- the starter files ------------------------------------------------------------------------
