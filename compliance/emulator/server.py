@@ -61,6 +61,7 @@ import trustme
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from compliance.apiversions import API_VERSIONS, shape
+from compliance.microsoft import ASSESSED
 
 # A contact (2023-12-01-preview properties) that passes every control at the default
 # policy: what generated tenants (tests, the benchmark) start from.
@@ -812,23 +813,17 @@ def _owner_notifications(contacts: list[dict[str, Any]]) -> bool:
     )
 
 
-# assessment key -> (display name, policy definition, does the policy pass these contacts)
+# assessment key -> (display name, policy definition, does the policy pass these contacts):
+# the keys, names and policies are the suite's (compliance.microsoft.ASSESSED); the rules are
+# the emulator's own, written from the policies' definitions, so that a test compares two
+# readings of them.
+_RULES = {
+    "contact_email": _contact_email,
+    "alert_severity": _alert_notifications,
+    "owner_notifications": _owner_notifications,
+}
 DEFENDER_ASSESSMENTS: dict[str, tuple[str, str, Any]] = {
-    "77758c9d-8a56-5f54-6ff7-69a762ca6004": (
-        "Subscriptions should have a contact email address for security issues",
-        "4f4f78b8-e367-4b10-a341-d9a4ad5cf1c7",
-        _contact_email,
-    ),
-    "3869fbd7-5d90-84e4-37bd-d9a7f4ce9a24": (
-        "Email notification for high severity alerts should be enabled",
-        "6e2593d9-add6-4083-9c9b-4b7d2188c899",
-        _alert_notifications,
-    ),
-    "9f97e78d-88ee-a48d-abe2-5ef12954e7ea": (
-        "Email notification to subscription owner for high severity alerts should be enabled",
-        "0b15565f-aa9e-48ba-8619-45960f2c314d",
-        _owner_notifications,
-    ),
+    a.assessment: (a.title, a.policy, _RULES[control]) for control, a in ASSESSED.items()
 }
 
 
