@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -299,6 +299,10 @@ class Recorder:
     def of(self, report: pytest.TestReport) -> Finding | None:
         """The finding the phase `report` decided (None for a phase that decided nothing)."""
         return getattr(report, "azure_finding", None)
+
+    def ordered(self) -> Sequence[Finding]:
+        """Every finding in report order: the report's, sorted once, when it was made."""
+        return self.final.findings if self.final is not None else ordered(self.findings.values())
 
     def facts(self) -> RunFacts:
         run = self.config.stash[RUN]

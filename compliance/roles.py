@@ -21,7 +21,7 @@ from compliance.arm.secrets import redact
 from compliance.audit import Audit
 from compliance.baseline import report_lines
 from compliance.controls import CATALOGUE
-from compliance.findings import Outcome, ordered
+from compliance.findings import Outcome
 from compliance.model import Subscription
 from compliance.outputs.terminal import closing, summary
 from compliance.recorder import Recorder, numbered_traceback
@@ -77,7 +77,7 @@ class _WritesReports:
         _summarize_cases(terminalreporter, config, self.reports)
         _summarize_waivers(terminalreporter, run)
         _summarize_baseline(terminalreporter, run, self.reports)
-        for line in closing(ordered(self.reports.findings.values()), run.audit_view()):
+        for line in closing(self.reports.ordered(), run.audit_view()):
             terminalreporter.write_line(line)
 
     def before_summary(self, terminalreporter: Any, config: pytest.Config, run: Run) -> None:
@@ -212,7 +212,7 @@ def _summarize_cases(terminalreporter: Any, config: pytest.Config, reports: Reco
     summary (-rf, -rE, -ra) lists them already."""
     if set(config.option.reportchars) & set("fEaA"):
         return
-    title, lines = summary(ordered(reports.findings.values()), config.stash[RUN].reports_at())
+    title, lines = summary(reports.ordered(), config.stash[RUN].reports_at())
     if len(lines) > 0:
         terminalreporter.write_sep("=", title)
         for line in lines:
