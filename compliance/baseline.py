@@ -32,7 +32,7 @@ FAILING = frozenset({Outcome.NOT_COMPLIANT, Outcome.WAIVED})
 # A findings file holds ~2,500 bytes and ~100 values per case (four cases a subscription:
 # 10 KB and 390 values; measured on bench tenants of 1,000). Read whole, a file costs about
 # its size again in memory, and up to ~70 bytes per value however short its text: 128 MiB
-# and 6,000,000 values (about 13,000 subscriptions' findings) keep any file under 1 GiB.
+# and 6,000,000 values (about 12,500 subscriptions' findings) keep any file under 1 GiB.
 # A 100,000-subscription tenant's findings (1 GB) would need a streamed reader.
 LIMITS = localfiles.Limits("a findings file", bytes=128 * 2**20, values=6_000_000)
 # 128 MiB hold ~52,000 real findings (13,000 subscriptions); twice that bounds what a
