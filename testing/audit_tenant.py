@@ -28,21 +28,14 @@ from compliance.apiversions import v2023_12_01_preview as v2023  # noqa: E402
 from compliance.assessment import Evidence, assess  # noqa: E402
 from compliance.contacts import RawResponse, SecurityContacts, Unverifiable  # noqa: E402
 from compliance.controls import BENCHMARK_ONLY, CATALOGUE  # noqa: E402
+from compliance.emulator import COMPLIANT_CONTACT  # noqa: E402
 from compliance.facts import Coverage, RunFacts, Tenant  # noqa: E402
 from compliance.findings import Finding, Outcome, WaiverFacts  # noqa: E402
 from compliance.model import ManagementGroup, Subscription  # noqa: E402
 from compliance.outputs import Report  # noqa: E402
 
 TENANT = "00000000-0000-4000-8000-00000000b0b0"
-COMPLIANT = {
-    "emails": "soc@contoso.com",
-    "isEnabled": True,
-    "notificationsByRole": {"state": "On", "roles": ["Owner"]},
-    "notificationsSources": [
-        {"sourceType": "Alert", "minimalSeverity": "High"},
-        {"sourceType": "AttackPath", "minimalRiskLevel": "High"},
-    ],
-}
+COMPLIANT = COMPLIANT_CONTACT
 EMAIL_ONLY = {"emails": "soc@contoso.com", "isEnabled": True}
 NO_ATTACK_PATH = {**COMPLIANT, "notificationsSources": COMPLIANT["notificationsSources"][:1]}
 SHAPES: list[dict[str, object] | None] = (
