@@ -45,12 +45,21 @@ REPORTS = {
 }
 
 
+# The run as CI starts it: SIGINT handled as Python does by default. A shell that starts a
+# job in the background (`cmd &` without job control) makes it, and everything it starts,
+# ignore SIGINT; run from there, this test would signal a run that may not hear it.
+AS_CI_STARTS_IT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'pytest', *sys.argv[1:]])"
+)
+
+
 def audit_process(arm: ArmEmulator, cwd: Path, *args: str) -> subprocess.Popen[str]:
     """The real checks in a pytest process of their own, every report in cwd/out."""
     shutil.copy(CHECKS, cwd / CHECKS.name)
     reports = [f"{flag}=out/{name}" for flag, name in REPORTS.items()]
     command = [
-        sys.executable, "-m", "pytest", "-p", "compliance.plugin", "-p", "no:cacheprovider",
+        sys.executable, "-c", AS_CI_STARTS_IT, "-p", "compliance.plugin", "-p", "no:cacheprovider",
         "--azure-auth", "cli", "--azure-arm-endpoint", arm.url, *reports, *args,
     ]  # fmt: skip
     return subprocess.Popen(
