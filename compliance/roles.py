@@ -11,7 +11,7 @@ arrives: a serial run and the controller, never a worker.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
 import pytest
@@ -77,8 +77,20 @@ class _WritesReports:
         _summarize_cases(terminalreporter, config, self.reports)
         _summarize_waivers(terminalreporter, run)
         _summarize_baseline(terminalreporter, run, self.reports)
-        for line in closing(self.reports.ordered(), run.audit_view()):
-            terminalreporter.write_line(line)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
+    def pytest_terminal_summary_closing(
+        self, terminalreporter: Any, config: pytest.Config
+    ) -> Generator[None]:
+        """The run's last lines, after pytest's short summary (-rs, -ra) and right before
+        its own counts: the outcomes in audit words, and the report to hand an auditor."""
+        try:
+            return (yield)
+        finally:
+            run = config.stash[RUN]
+            if run.error is None:
+                for line in closing(self.reports.ordered(), run.audit_view()):
+                    terminalreporter.write_line(line)
 
     def before_summary(self, terminalreporter: Any, config: pytest.Config, run: Run) -> None:
         pass
