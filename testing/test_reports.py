@@ -359,7 +359,9 @@ def test_azure_pipelines_example_publishes_the_default_reports():
     published = tasks["PublishTestResults@2"]["inputs"]
     assert published["testResultsFormat"] == "JUnit"
     assert published["testResultsFiles"] == default_report("junitxml")
-    assert tasks["PublishPipelineArtifact@1"]["inputs"]["targetPath"] == "reports"
+    kept = tasks["PublishPipelineArtifact@1"]
+    assert kept["inputs"]["targetPath"] == "reports"
+    assert audit_view_path() in kept["displayName"]  # the report to hand an auditor
     # the run's facts reach the run's page: the summary the audit writes is attached to it
     script = tasks["AzureCLI@2"]["inputs"]["inlineScript"]
     summary = re.search(r"--azure-step-summary (\S+)", script).group(1)
@@ -378,6 +380,7 @@ def test_github_actions_example_uploads_the_default_reports():
     assert any("pytest --azure-auth cli" in step.get("run", "") for step in steps)
     uploaded = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     paths = uploaded["with"]["path"].split()
+    assert paths[0] == audit_view_path()  # the report to hand an auditor, first
     assert default_report("html") in paths
     assert default_report("junitxml") in paths
     # GitHub shows the verdicts: a maintained JUnit action makes them a check with annotations
@@ -385,6 +388,12 @@ def test_github_actions_example_uploads_the_default_reports():
     assert shown["with"]["report_paths"] == default_report("junitxml")
     assert shown["if"] == "always()"
     assert workflow["permissions"]["checks"] == "write"
+
+
+def audit_view_path() -> str:
+    """Where pytest.ini puts the audit view."""
+    ini = (ROOT / "pytest.ini").read_text()
+    return re.search(r"^azure_audit_html = (\S+)", ini, re.M).group(1)
 
 
 def default_report(flag: str) -> str:
