@@ -487,3 +487,24 @@ def test_pytest_htmls_facts_are_the_other_reports_facts(arm, audit, pytester):
     assert run["evidence_digest"].startswith("sha256:")
     assert f"ev.json (digest {run['evidence_digest']})" in page
     assert f"<td>{run['duration_s']:g} s</td>" in page
+
+
+def test_a_third_party_junit_reader_sees_one_class_per_control(arm, audit, pytester):
+    """junitparser, as CI test reporters read JUnit: the cases grouped by class are the
+    controls, each holding every subscription, with the outcomes the findings say."""
+    from junitparser import Error, Failure, JUnitXml, Skipped
+
+    mixed_tenant(arm)
+    arm.fail(SUB_A, Fault(403, "AuthorizationFailed", "denied"))
+    audit(*OUTPUTS)
+    suite = next(iter(JUnitXml.fromfile(str(pytester.path / "out" / "junit.xml"))))
+    by_class: dict[str, list] = {}
+    for case in suite:
+        by_class.setdefault(case.classname, []).append(case)
+    assert sorted(by_class) == sorted(f"CIS {c.cis_id('5.0.0')} {c.title}" for c in CATALOGUE)
+    for cases in by_class.values():
+        assert sorted(c.name for c in cases) == sorted(
+            [f"Production ({SUB_A})", f"Sandbox ({SUB_B})", f"Archive ({SUB_C})"]
+        )
+        kinds = {c.name.split(" ")[0]: type(c.result[0]) if c.result else None for c in cases}
+        assert kinds == {"Production": Error, "Sandbox": Failure, "Archive": Skipped}
