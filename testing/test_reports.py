@@ -508,3 +508,10 @@ def test_a_third_party_junit_reader_sees_one_class_per_control(arm, audit, pytes
         )
         kinds = {c.name.split(" ")[0]: type(c.result[0]) if c.result else None for c in cases}
         assert kinds == {"Production": Error, "Sandbox": Failure, "Archive": Skipped}
+
+
+def test_the_job_summary_names_the_audit_view_first(arm, audit, pytester):
+    mixed_tenant(arm)
+    audit("--azure-step-summary", "summary.md", *OUTPUTS)
+    text = (pytester.path / "summary.md").read_text()
+    assert "How to fix each: out/audit\\.html, out/report\\.html, out/junit\\.xml." in text

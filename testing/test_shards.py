@@ -96,7 +96,9 @@ def test_merging_every_shard_gives_the_unsharded_audit(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str], workers: list[str]
 ) -> None:
     whole = run(pytester, "--azure-demo", "--azure-findings=whole.json",
-                "--junitxml=whole.xml", *workers)  # fmt: skip
+                "--junitxml=whole.xml", "--azure-findings-csv=whole.csv",
+                "--azure-findings-ocsf=whole.ocsf.jsonl", "--azure-step-summary=whole.md",
+                "--azure-audit-html=whole.html", *workers)  # fmt: skip
     assert whole.ret == pytest.ExitCode.TESTS_FAILED
     files = shard_runs(pytester, 3, *workers)
     for k, path in enumerate(files, 1):  # each shard states its coverage
@@ -112,6 +114,24 @@ def test_merging_every_shard_gives_the_unsharded_audit(
     assert two["summary"] == one["summary"]
     assert two["run"]["coverage"] == {**one["run"]["coverage"]}
     assert junit_counts(merged / "junit.xml") == junit_counts(pytester.path / "whole.xml")
+    # the same counts in every report
+    from test_reports import audit_view_data, step_summary_counts
+
+    assert step_summary_counts((merged / "summary.md").read_text()) == step_summary_counts(
+        (pytester.path / "whole.md").read_text()
+    )
+    for name, whole_name in (
+        ("findings.csv", "whole.csv"),
+        ("findings.ocsf.jsonl", "whole.ocsf.jsonl"),
+    ):
+        assert len((merged / name).read_text().splitlines()) == len(
+            (pytester.path / whole_name).read_text().splitlines()
+        ), name
+    view, whole_view = (
+        audit_view_data(merged / "audit.html"),
+        audit_view_data(pytester.path / "whole.html"),
+    )
+    assert [c["counts"] for c in view["controls"]] == [c["counts"] for c in whole_view["controls"]]
     bundle = json.loads((merged / "evidence.json").read_text())
     assert [s["shard"] for s in bundle["run"]["shards"]] == ["1/3", "2/3", "3/3"]
     assert two["run"]["evidence_digest"] == bundle["digest"]
