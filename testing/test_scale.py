@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 
 import pytest
 
+import compliance.plugin
 from compliance.arm import Throttle
 from compliance.arm.transport import DEFAULT_LIMITS, transport
 from compliance.emulator import Fault
@@ -153,6 +155,31 @@ def test_deselected_subscriptions_are_not_read(arm, audit):
     arm.load(tenant(*(subscription(i) for i in ids)))
     audit("-k", ids[1]).assert_outcomes(passed=4, deselected=8)
     assert contact_requests(arm) == [f"/subscriptions/{ids[1]}{CONTACTS}"]
+
+
+def test_the_run_s_objects_leave_the_collectors_sight_once_every_case_has_run(arm, audit, pytester):
+    """gc.freeze() when the reports start: neither their writing nor the interpreter's exit
+    walks the run's objects again. A second run in the same process collects as usual."""
+    arm.load(tenant(*(subscription(i) for i in subscription_ids(2))))
+    audit("-m", "contact_email").assert_outcomes(passed=2)
+    assert gc.get_freeze_count() > 0
+
+    seen: list[int] = []
+
+    class Probe:
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure(self, config):
+            seen.append(gc.get_freeze_count())
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_sessionfinish(self, session):
+            seen.append(gc.get_freeze_count())
+
+    pytester.runpytest(
+        "--azure-auth", "cli", "--azure-arm-endpoint", arm.url, "-p", "no:cacheprovider",
+        "-m", "contact_email", plugins=[compliance.plugin, Probe()],
+    ).assert_outcomes(passed=2)  # fmt: skip
+    assert seen[0] == 0 < seen[1]
 
 
 @pytest.mark.parametrize("concurrency", ["0", "x", "257"])
