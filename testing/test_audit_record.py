@@ -22,7 +22,7 @@ from typing import Any
 import audit_tenant
 import pytest
 from test_browser import nu_errors
-from test_hostile import ESCAPES, FORMULA, SCRIPT, hostile_tenant, subscriptions_list
+from test_hostile import ESCAPES, FORMULA, SCRIPT, load_hostile_tenant
 
 from compliance.arm.secrets import redact
 from compliance.controls import CONTACT_EMAIL, Reference
@@ -30,7 +30,7 @@ from compliance.findings import Finding, Outcome
 from compliance.model import Subscription
 from compliance.outputs import audit_view
 from compliance.text import one_line
-from conftest import ROOT, tenant
+from conftest import ROOT
 
 NOT_PASSED = ("not_compliant", "not_verifiable", "waived")
 # What the page's controls say: none of it may reach paper.
@@ -69,15 +69,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def hostile_view(arm: Any, audit: Any, pytester: pytest.Pytester) -> Path:
     """The audit view of testing/test_hostile.py's tenant."""
-    entries, _ = hostile_tenant()
-    for entry in entries:
-        for fault in entry.get("faults", []):
-            if fault.get("body") and "{self}" in fault["body"]:
-                path = f"/subscriptions/{entry['subscriptionId']}/providers/Microsoft.Security"
-                again = f"{arm.url}{path}/securityContacts?api-version=2023-12-01-preview"
-                fault["body"] = fault["body"].replace("{self}", again)
-    arm.load(tenant(*entries))
-    arm.subscriptions_body = subscriptions_list(arm, entries)
+    load_hostile_tenant(arm)
     audit(
         "--azure-request-timeout=2", "--azure-max-pages=20", "--azure-max-retry-after=5",
         "--azure-audit-html=out/audit.html",

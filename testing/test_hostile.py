@@ -103,8 +103,9 @@ def install_stubs(directory: Path) -> Path:
     return log
 
 
-@pytest.fixture
-def hostile_run(arm: ArmEmulator, audit: Any, pytester: pytest.Pytester, reading: str) -> Any:
+def load_hostile_tenant(arm: ArmEmulator) -> dict[str, str]:
+    """Load hostile_tenant() into the emulator, its self-pointing nextLinks at the emulator's
+    address; return what each subscription's cases are expected to be."""
     entries, expected = hostile_tenant()
     for entry in entries:
         for fault in entry.get("faults", []):
@@ -114,6 +115,12 @@ def hostile_run(arm: ArmEmulator, audit: Any, pytester: pytest.Pytester, reading
                 fault["body"] = fault["body"].replace("{self}", again)
     arm.load(tenant(*entries))
     arm.subscriptions_body = subscriptions_list(arm, entries)
+    return expected
+
+
+@pytest.fixture
+def hostile_run(arm: ArmEmulator, audit: Any, pytester: pytest.Pytester, reading: str) -> Any:
+    expected = load_hostile_tenant(arm)
     result = audit(
         "--azure-request-timeout=2", "--azure-max-pages=20", "--azure-max-retry-after=5",
         "--azure-findings=out/findings.json", "--azure-findings-csv=out/findings.csv",
