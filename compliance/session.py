@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 import os
 import re
@@ -156,8 +155,11 @@ class Run:
             # The demo's policy and waivers apply to the demo and to replays of it alike.
             demo_defaults = settings.demo or bool(replay and replay["run"].get("demo"))
         path = waivers_path(config, demo_defaults)
+        waivers: tuple[Waiver, ...] = ()
+        waivers_sha256 = None
         try:
-            waivers = load_waivers(path, (c.key for c in CATALOGUE)) if path else ()
+            if path:
+                waivers, waivers_sha256 = load_waivers(path, (c.key for c in CATALOGUE))
         except WaiverError as exc:
             raise pytest.UsageError(f"--azure-waivers: {exc}") from None
         baseline_path = paths.resolve(config, "azure_baseline")
@@ -173,7 +175,7 @@ class Run:
             demo_defaults=demo_defaults,
             waivers=waivers,
             waivers_source=path,
-            waivers_sha256=file_sha256(path) if path else None,
+            waivers_sha256=waivers_sha256,
             baseline=baseline,
             targets=targets,
             started_at=time.time(),
@@ -198,15 +200,6 @@ ASSESSMENT = pytest.StashKey[Assessment]()
 ACTIVE_WAIVER = pytest.StashKey[Waiver]()
 EXPIRED_WAIVER = pytest.StashKey[Waiver]()
 KNOWN = pytest.StashKey[str]()  # on an item: why its failure is known (the baseline failed it)
-
-
-def file_sha256(path: str) -> str:
-    """The SHA-256 of a file the run read (a waivers file: which one the verdicts used)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _never_opened() -> ContactSource:

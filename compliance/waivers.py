@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -138,14 +139,17 @@ def parse_waivers(text: str, source: str, controls: Iterable[str]) -> Waivers:
     return Waivers(waivers)
 
 
-def load_waivers(path: str | Path, controls: Iterable[str]) -> Waivers:
+def load_waivers(path: str | Path, controls: Iterable[str]) -> tuple[Waivers, str]:
+    """The waivers of the file at `path`, and the SHA-256 of the bytes they were parsed
+    from (read once: the digest names exactly what the verdicts used)."""
     try:
         text = localfiles.read_text(path, LIMITS)
     except localfiles.LimitError as exc:
         raise WaiverError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WaiverError(f"{path}: cannot read the waivers file ({exc})") from None
-    return parse_waivers(text, str(path), controls)
+    # strict UTF-8 decodes and encodes back to the very bytes read
+    return parse_waivers(text, str(path), controls), hashlib.sha256(text.encode()).hexdigest()
 
 
 Key = tuple[str, str]  # (subscription id, lower case, or "*"; control key)

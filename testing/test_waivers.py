@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 
@@ -274,7 +275,9 @@ def test_today_is_the_utc_date() -> None:
 def test_load_waivers(tmp_path: Path) -> None:
     path = tmp_path / "waivers.toml"
     path.write_text(VALID, encoding="utf-8")
-    assert load_waivers(path, KEYS) == parse(VALID)
+    waivers, digest = load_waivers(path, KEYS)
+    assert waivers == parse(VALID)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_load_waivers_names_the_file_in_entry_errors(tmp_path: Path) -> None:
