@@ -98,6 +98,10 @@ class Selection:
     before_shard: tuple[Subscription, ...] = ()
 
 
+# Why a shard left a selected subscription out (followed by its K/N).
+IN_ANOTHER_SHARD = "in another shard than --azure-shard"
+
+
 def shard_of(subscription_id: str, count: int) -> int:
     """Which of `count` shards (1-based) a subscription falls in: a stable hash of its ID,
     the same in every job and on every machine, whatever the case of the ID."""
@@ -197,7 +201,7 @@ def selection(
     selected = keep(
         selected,
         lambda s: shard_of(s.id, n) == k,
-        f"in another shard than --azure-shard {k}/{n}",
+        f"{IN_ANOTHER_SHARD} {k}/{n}",
     )
     return Selection(selected, tuple(excluded.items()), listing)
 

@@ -336,6 +336,10 @@ def tenants(signed_in: str | None, subscriptions: Iterable[Subscription]) -> tup
     return tuple(found)
 
 
+# Why a selected subscription was not judged: pytest's -k or -m left none of its cases.
+NO_CASE = "left without a case by -k or -m"
+
+
 def coverage(
     visible: int,
     selected: Sequence[Subscription],
@@ -352,7 +356,7 @@ def coverage(
     excluded = list(excluded)
     unjudged = sum(s.id.lower() not in outcomes for s in selected)
     if unjudged:
-        excluded.append(("left without a case by -k or -m", unjudged))
+        excluded.append((NO_CASE, unjudged))
     return Coverage(
         visible=visible,
         selected=len(selected),

@@ -16,7 +16,6 @@ listed as not audited. So is a shard that did not run, or did not finish.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,17 +23,16 @@ from typing import Any
 
 from compliance import __commit__, __version__, cis, localfiles
 from compliance.assessment import raw_answers
-from compliance.audit import shard_of
+from compliance.audit import IN_ANOTHER_SHARD, shard_of
 from compliance.baseline import BaselineError, load
-from compliance.contacts import RawResponse
 from compliance.controls import CATALOGUE, Control
-from compliance.evidence import EVIDENCE_SCHEMA, EvidenceError, load_bundle, seal
-from compliance.facts import RunFacts, coverage, tenants, utc_now
+from compliance.evidence import EVIDENCE_SCHEMA, EvidenceError, load_bundle, recorded_reads, seal
+from compliance.facts import NO_CASE, RunFacts, coverage, tenants, utc_now
 from compliance.findings import FINDINGS_SCHEMA, Baseline, Finding, Outcome, ordered
 from compliance.fixes import Note
 from compliance.microsoft import counted
 from compliance.model import Subscription
-from compliance.outputs import OUTPUTS, Report
+from compliance.outputs import OUTPUTS, Report, by_dest
 from compliance.outputs.terminal import closing
 from compliance.outputs.words import result_line
 from compliance.text import one_line
@@ -46,8 +44,8 @@ LIMITS = localfiles.Limits("a shard's findings file", bytes=512 * 2**20, values=
 MAX_FINDINGS = 400_000
 # The JUnit testsuite's name the suite's pytest.ini gives (junit_suite_name).
 SUITE_NAME = "azure-security-contacts"
-AUDIT_VIEW = "audit.html"
-EVIDENCE_FILE = "evidence.json"
+AUDIT_VIEW = str(by_dest("azure_audit_html").file)
+EVIDENCE_FILE = str(by_dest("azure_evidence").file)
 
 
 class MergeError(ValueError):
@@ -115,8 +113,9 @@ def check_alike(shards: Sequence[Shard]) -> None:
     """MergeError naming the first way a shard differs from the first one."""
     first = shards[0]
     for what, of in _SAME:
+        mine = of(first.facts)
         for shard in shards[1:]:
-            mine, theirs = of(first.facts), of(shard.facts)
+            theirs = of(shard.facts)
             if mine != theirs:
                 shown = "" if len(mine) + len(theirs) > 200 else f" ({theirs!r}, not {mine!r})"
                 raise MergeError(
@@ -160,6 +159,9 @@ def merge(shards: Sequence[Shard]) -> tuple[RunFacts, list[Finding]]:
     cis_version = first.facts.cis_version
     controls = [c for c in CATALOGUE if c.cis_id(cis_version)]
     every_case = first.facts.pytest_selection is None  # else -k/-m chose which cases ran
+    home: dict[int, list[Subscription]] = {}  # each shard's part of the listing
+    for subscription in first.facts.coverage.listing:
+        home.setdefault(shard_of(subscription.id, count), []).append(subscription)
     for k in range(1, count + 1):
         part = by_part.get(k)
         if part is None:
@@ -170,10 +172,9 @@ def merge(shards: Sequence[Shard]) -> tuple[RunFacts, list[Finding]]:
             why = f"shard {k} of {count} ({part.source}) left it unjudged"
         else:
             continue  # what -k or -m left out is coverage (excluded), not a gap
-        theirs = [s for s in first.facts.coverage.listing if shard_of(s.id, count) == k]
         lost = [
             _not_audited(s, c, cis_version, why)
-            for s in theirs
+            for s in home.get(k, ())
             for c in controls
             if (s.id.lower(), c.key) not in judged
         ]
@@ -217,7 +218,7 @@ def _facts(
     excluded = [
         (why, n)
         for why, n in first.coverage.excluded
-        if not why.startswith("in another shard") and why != "left without a case by -k or -m"
+        if not why.startswith(IN_ANOTHER_SHARD) and why != NO_CASE
     ]
     baselines = [f"{s.name}: {s.facts.baseline}" for s in shards if s.facts.baseline]
     return replace(
@@ -317,13 +318,15 @@ def merge_bundles(paths: Sequence[str], shards: Sequence[Shard], facts: RunFacts
 def with_raw_answers(findings: Sequence[Finding], bundle: Mapping[str, Any]) -> list[Finding]:
     """The findings that did not pass, with the answers behind them from the bundle (what a
     failing row shows; a findings file does not keep them)."""
-    answers = {key.lower(): read for key, read in bundle["contacts"].items()}
+    reads = recorded_reads(bundle)
+    shown: dict[str, tuple[str, ...]] = {}  # once per subscription, not per failing case
     out = []
     for finding in findings:
-        read = answers.get(finding.subscription.id.lower())
-        if finding.outcome is not Outcome.COMPLIANT and read is not None:
-            responses = [RawResponse(**r) for r in read["responses"]]
-            finding = replace(finding, raw_answers=raw_answers(responses))  # noqa: PLW2901
+        key = finding.subscription.id.lower()
+        if finding.outcome is not Outcome.COMPLIANT and key in reads:
+            if key not in shown:
+                shown[key] = raw_answers(reads[key][0])
+            finding = replace(finding, raw_answers=shown[key])  # noqa: PLW2901
         out.append(finding)
     return out
 
@@ -373,19 +376,17 @@ def write_reports(folder: Path, report: Report) -> None:
     report = replace(
         report,
         suite_name=SUITE_NAME,
-        reports_at=(str(folder / AUDIT_VIEW), str(folder / "junit.xml")),
+        reports_at=tuple(str(folder / o.file) for o in OUTPUTS if o.for_readers and o.file),
         audit_view=str(folder / AUDIT_VIEW),
     )
     folder.mkdir(parents=True, exist_ok=True)
     for output in OUTPUTS:
         if output.write is None or output.file is None:
             continue
-        if output.file == EVIDENCE_FILE and report.bundle is None:
-            continue
-        output.write(folder / output.file, report)
-        shared = os.environ.get(output.shared_env) if output.shared_env else None
-        if output.append is not None and shared:
-            output.append(Path(shared), report)
+        output.write(folder / output.file, report)  # the evidence only with a bundle
+        shared = output.shared_file()
+        if output.append is not None and shared is not None:
+            output.append(shared, report)
 
 
 def _did_not_merge(why: str) -> RunFacts:

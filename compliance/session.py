@@ -284,9 +284,9 @@ def output_targets(config: pytest.Config, *, strict: bool = True) -> tuple[Targe
     for output in OUTPUTS:
         path = output_path(config, output.dest)
         if path is None:
-            shared = os.environ.get(output.shared_env) if output.shared_env else None
-            if shared:  # a GitHub Actions step names its summary file
-                targets.append(Target(output, Path(shared), shared=True))
+            shared = output.shared_file()
+            if shared is not None:  # a GitHub Actions step names its summary file
+                targets.append(Target(output, shared, shared=True))
             continue
         where = os.path.realpath(path)
         try:

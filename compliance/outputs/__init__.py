@@ -21,6 +21,7 @@ every path before the audit and writes each output it was given a path for.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,11 @@ class Output:
     # option is not set (GitHub's $GITHUB_STEP_SUMMARY).
     shared_env: str | None = None
     append: Callable[[Path, Report], None] | None = None
+
+    def shared_file(self) -> Path | None:
+        """The file shared with other steps this run appends to, when the CI names one."""
+        shared = os.environ.get(self.shared_env) if self.shared_env else None
+        return Path(shared) if shared else None
 
 
 def _evidence(path: Path, report: Report) -> None:
