@@ -97,7 +97,7 @@ def make_bundle(
         "subscriptions": [s.to_dict() for s in subscriptions],
         "contacts": {
             sub_id: {
-                "responses": [{**asdict(r), "body": redact(r.body)} for r in responses],
+                "responses": [_answer(r) for r in responses],
                 "unverifiable": None if unverifiable is None else redact(unverifiable),
             }
             for sub_id, (responses, unverifiable) in sorted(reads.items())
@@ -105,8 +105,7 @@ def make_bundle(
     }
     if groups:  # only when the run had some: the digests of other bundles are unchanged
         bundle["management_groups"] = {
-            group: [{**asdict(r), "body": redact(r.body)} for r in answers]
-            for group, answers in sorted(groups.items())
+            group: [_answer(r) for r in answers] for group, answers in sorted(groups.items())
         }
     if cross_check is not None:  # only when the run had one: other digests are unchanged
         metadata, assessments = cross_check

@@ -406,10 +406,12 @@ class Recorder:
         self._judge_the_rest(session, run)
         report = self.report()
         for target in run.targets:
-            if target.output.dest == "azure_evidence":  # named, with its digest, in the others
-                bundle = report.bundle() if report.bundle is not None else {}
+            if target.output.dest == "azure_evidence" and report.bundle is not None:
+                # named, with its digest, in the others
                 facts = replace(
-                    report.facts, evidence=target.path.name, evidence_digest=bundle.get("digest")
+                    report.facts,
+                    evidence=target.path.name,
+                    evidence_digest=report.bundle()["digest"],
                 )
                 report = replace(report, facts=facts)
         self.final = report  # what pytest-html's page shows too, when it is drawn next

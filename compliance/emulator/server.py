@@ -61,7 +61,7 @@ import trustme
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from compliance.apiversions import API_VERSIONS, shape
-from compliance.microsoft import ASSESSED
+from compliance.microsoft import ASSESSED, ASSESSMENTS_API_VERSION
 
 # A contact (2023-12-01-preview properties) that passes every control at the default
 # policy: what generated tenants (tests, the benchmark) start from.
@@ -771,7 +771,6 @@ def _no_registered_provider(
 # emulator stores (2023-12-01-preview properties), each contact a related resource of an
 # AuditIfNotExists policy: the subscription passes when one contact meets the condition.
 
-ASSESSMENTS_API_VERSION = "2021-06-01"
 METADATA_PATH = ["providers", "microsoft.security", "assessmentmetadata"]
 FIRST_EVALUATED = "2026-01-12T09:30:11.4483421Z"
 POLICY_DEFINITIONS = "/providers/Microsoft.Authorization/policyDefinitions/"
