@@ -167,8 +167,11 @@ def tally(findings: Iterable[Finding]) -> dict[str, Counter[Outcome]]:
     counts: dict[str, Counter[Outcome]] = {}
     numbers: dict[str, tuple[int, ...]] = {}
     for finding in findings:
-        counts.setdefault(finding.control.key, Counter())[finding.outcome] += 1
-        numbers[finding.control.key] = cis_number(finding.cis_id)
+        key = finding.control.key
+        if key not in counts:  # a control's number, once: the run's version numbers it
+            counts[key] = Counter()
+            numbers[key] = cis_number(finding.cis_id)
+        counts[key][finding.outcome] += 1
     return dict(sorted(counts.items(), key=lambda item: numbers[item[0]]))
 
 

@@ -150,7 +150,7 @@ def judged(findings: Iterable[Finding], scopes: tuple[str, ...] = ()) -> Judged:
     findings = list(findings)
     counts = tally(findings)
     order = {key: n for n, key in enumerate(counts)}
-    groups, under = group_tree(findings, scopes, order)
+    groups, under = group_tree(findings, scopes)
     return Judged(findings, counts, by_subscription(findings, order), groups, under)
 
 
@@ -234,13 +234,11 @@ def _levels(subscription: Subscription, scopes: tuple[str, ...]) -> tuple[Manage
 
 
 def group_tree(
-    findings: Sequence[Finding], scopes: tuple[str, ...], order: Mapping[str, int] | None = None
+    findings: Sequence[Finding], scopes: tuple[str, ...]
 ) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
     """Compliance per control for every management group below the audited ones, as a tree
     in reading order (each group, then the groups below it; siblings by name, then id: two
     groups may share a display name), and per subscription id the groups it is below."""
-    if order is None:
-        order = {key: n for n, key in enumerate(tally(findings))}
     found: dict[ManagementGroup, list[Finding]] = {}
     parent: dict[ManagementGroup, ManagementGroup | None] = {}
     levels_of: dict[str, tuple[ManagementGroup, ...]] = {}
@@ -276,22 +274,13 @@ def group_tree(
                     "percent": compliance_percent(c),
                     "failing": c[Outcome.NOT_COMPLIANT] + c[Outcome.NOT_VERIFIABLE],
                 }
-                for key, c in _counts(found[group], order).items()
+                for key, c in tally(found[group]).items()
             },
         }
         for group, depth in ordered
     ]
     under = {sid: [index[g] for g in levels] for sid, levels in levels_of.items() if levels}
     return tree, under
-
-
-def _counts(findings: Iterable[Finding], order: Mapping[str, int]) -> dict[str, Counter[Outcome]]:
-    """Outcome counts per control key, in `order` (tally(), without its CIS lookups per
-    finding: a tree of a hundred groups counts every finding once per level)."""
-    counts: dict[str, Counter[Outcome]] = {}
-    for f in findings:
-        counts.setdefault(f.control.key, Counter())[f.outcome] += 1
-    return dict(sorted(counts.items(), key=lambda item: order[item[0]]))
 
 
 # --- the page as HTML: what reads without the script, and prints ------------------------------
