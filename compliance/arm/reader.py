@@ -512,13 +512,19 @@ class _TypedListing:
         return self._contacts
 
     def _take(self, page: Iterator[Any]) -> None:
-        models, ours = list(page), self._check.items
-        if len(models) != len(ours):
-            raise MalformedResponse(f"the Azure SDK read {len(models)} of {len(ours)} contacts")
         self._contacts.extend(
             sdk_contact(model, contact, TYPED_LIST, f"value[{i}]")
-            for i, (model, contact) in enumerate(zip(models, ours, strict=True))
+            for i, (model, contact) in enumerate(sdk_paired(page, self._check.items, "contacts"))
         )
+
+
+def sdk_paired(page: Iterable[Any], ours: list[Any], noun: str) -> Iterator[tuple[Any, Any]]:
+    """Each model the Azure SDK read from a list page beside the page's own entry as
+    received (AnswerPolicy's check); MalformedResponse when it read another number of them."""
+    models = list(page)
+    if len(models) != len(ours):
+        raise MalformedResponse(f"the Azure SDK read {len(models)} of {len(ours)} {noun}")
+    return zip(models, ours, strict=True)
 
 
 def read_many(
@@ -586,12 +592,10 @@ def _outcome(
         )
 
 
-def subscription_from_json(item: Any, where: str) -> Subscription:
-    """One entry of the subscriptions list. An entry that is not an object makes the list
-    malformed (MalformedResponse); an id that is not a GUID is kept as given, so that its
-    cases say so, and is never put in a request."""
-    if not isinstance(item, dict):
-        raise MalformedResponse(f"{where} is {type(item).__name__}, expected an object")
+def subscription_from_json(item: dict[str, Any]) -> Subscription:
+    """One entry of the subscriptions list (an object: subscription_entries refuses a list
+    holding anything else). An id that is not a GUID is kept as given, so that its cases say
+    so, and is never put in a request."""
     raw_id = item.get("subscriptionId")
     sub_id = raw_id if isinstance(raw_id, str) else "" if raw_id is None else json.dumps(raw_id)
     name = item.get("displayName")
@@ -631,7 +635,7 @@ def subscriptions_from_page(body: Any) -> tuple[list[Subscription], str | None]:
     """The subscriptions of one list page as the suite reads the raw JSON, and its nextLink
     (None on the last page)."""
     entries, next_link = subscription_entries(body)
-    return [subscription_from_json(v, f"value[{i}]") for i, v in enumerate(entries)], next_link
+    return [subscription_from_json(v) for v in entries], next_link
 
 
 def _documented(entry: dict[str, Any]) -> bool:
@@ -657,13 +661,13 @@ def _documented(entry: dict[str, Any]) -> bool:
     )
 
 
-def subscription_from_sdk(model: Any, entry: dict[str, Any], where: str) -> Subscription:
+def subscription_from_sdk(model: Any, entry: dict[str, Any]) -> Subscription:
     """One entry of the subscriptions list as azure-mgmt-subscription read it (`model`), when
     the raw `entry` is the documented shape. Any other entry is read from the raw JSON
     (subscription_from_json keeps an odd value as given or reads it as unknown), since msrest
     makes text of a value of another type: `state: ["x"]` would be a state "['x']"."""
     if not _documented(entry):
-        return subscription_from_json(entry, where)
+        return subscription_from_json(entry)
     # The 3.1.1 models are 2016-06-01's: what later versions added arrives as it was sent.
     extra = model.additional_properties or {}
     return Subscription(
@@ -736,14 +740,9 @@ class ArmReader:
         try:
             with arm_errors(self.endpoint):
                 for page in cast(ItemPaged[Any], listed).by_page():
-                    models, entries = list(page), check.items
-                    if len(models) != len(entries):
-                        raise MalformedResponse(
-                            f"the Azure SDK read {len(models)} of {len(entries)} entries"
-                        )
                     found.extend(
-                        subscription_from_sdk(model, entry, f"value[{i}]")
-                        for i, (model, entry) in enumerate(zip(models, entries, strict=True))
+                        subscription_from_sdk(model, entry)
+                        for model, entry in sdk_paired(page, check.items, "entries")
                     )
         except TokenFailed as exc:
             raise CredentialFailed(str(exc)) from None
